@@ -1,0 +1,41 @@
+"""resdsl: a compiler for residual networks.
+
+The pipeline is four functions a user can call one by one::
+
+    import resdsl
+    module = resdsl.parse_file("specs/resnet110.rds")   # text -> AST
+    net = resdsl.build(module)                           # AST -> IR (a networkx graph)
+    resdsl.check(net)                                    # shapes, additions, train section
+    resdsl.summary(net)                                  # parameters and MACs
+"""
+
+from .check import check, check_spec
+from .costs import costs, summary
+from .elaborate import build
+from .errors import ErrorGroup, ParseError, ResdslError, ShapeError, SpecError, TrainError
+from .parser import parse, parse_file
+
+__version__ = "0.1.0"
+
+
+def load(path, network=None, shortcut=None):
+    """Parse, build and check a spec file: the IR of a sound network, or a ResdslError."""
+    return check(build(parse_file(path), network=network, shortcut=shortcut))
+
+
+__all__ = [
+    "ErrorGroup",
+    "ParseError",
+    "ResdslError",
+    "ShapeError",
+    "SpecError",
+    "TrainError",
+    "build",
+    "check",
+    "check_spec",
+    "costs",
+    "load",
+    "parse",
+    "parse_file",
+    "summary",
+]

@@ -1,0 +1,207 @@
+"""Checks on the IR: shapes, additions, the shortcut policy, the output and the train section.
+
+Every problem is collected with its span, then all are raised together as one
+:class:`resdsl.errors.ErrorGroup`. After :func:`check` passes, emitters trust the IR.
+"""
+
+from __future__ import annotations
+
+from . import ops
+from .elaborate import build, concrete, load
+from .errors import ResdslError, ShapeError, TrainError, raise_all
+from .ir import Network
+from .parser import parse_file
+from .recipe import DATASETS
+
+
+def check(net: Network) -> Network:
+    """Return ``net`` if it is sound; otherwise raise every problem found."""
+    errors = lint(net) + shapes(net) + output(net) + train(net)
+    raise_all(errors)
+    return net
+
+
+def check_spec(path, network: str | None = None, shortcut: str | None = None) -> list[Network]:
+    """Check every concrete network a file defines (or just ``network``).
+
+    A file of families only (a library such as specs/cifar.rds) has its imports and definitions
+    checked, and returns no networks.
+    """
+    module = parse_file(path)
+    names = [network] if network else concrete(module)
+    if not names:
+        load(module)
+        return []
+    checked, errors = [], []
+    for name in names:
+        try:
+            checked.append(check(build(module, network=name, shortcut=shortcut)))
+        except ResdslError as exc:
+            errors.extend(getattr(exc, "errors", [exc]))
+    raise_all(errors)
+    return checked
+
+
+def lint(net: Network) -> list[ResdslError]:
+    """The graph's own invariants, as torch.fx's Graph.lint checks them (bugs, not user errors)."""
+    position = {name: i for i, name in enumerate(net.graph.nodes)}
+    for node in net.nodes():
+        preds = sorted(net.graph.predecessors(node.name), key=position.__getitem__)
+        if sorted(node.inputs, key=position.__getitem__) != preds:
+            raise AssertionError(f"IR node {node.name}: inputs disagree with the graph's edges")
+        if any(position[i] >= position[node.name] for i in node.inputs):
+            raise AssertionError(f"IR node {node.name} comes before one of its inputs")
+        if node.op == "add" and len(node.inputs) != 2:
+            raise AssertionError(f"IR add {node.name} has {len(node.inputs)} inputs")
+    return []
+
+
+def shapes(net: Network) -> list[ResdslError]:
+    """Infer every shape in topological order; report each op that cannot work on its input."""
+    errors: list[ResdslError] = []
+    inferred: dict[str, tuple | None] = {}
+    for node in net.nodes():
+        ins = [inferred[i] for i in node.inputs]
+        if node.op == "input":
+            inferred[node.name] = ops.infer("input", node.arg, [])
+            continue
+        if any(s is None for s in ins):
+            inferred[node.name] = None  # an earlier error explains it
+            continue
+        try:
+            inferred[node.name] = ops.infer(node.op, node.arg, ins)
+        except ops.OpProblem as problem:
+            inferred[node.name] = None
+            errors.append(ShapeError(f"{node.path}: {problem.message}", node.span, problem.hint))
+            continue
+        if inferred[node.name] != node.shape:
+            raise AssertionError(
+                f"IR node {node.name}: shape {node.shape} was stored, "
+                f"{inferred[node.name]} is inferred"
+            )
+    return errors
+
+
+def output(net: Network) -> list[ResdslError]:
+    last = net.output
+    want = (net.classes, 1, 1)
+    if last.shape is None or last.shape == want:
+        return []
+    return [
+        ShapeError(
+            f"the network ends in {ops.fmt(last.shape)}, but it has {net.classes} classes "
+            f"(expected {ops.fmt(want)})",
+            last.span,
+            "end the head with `avgpool; fc`, or an fc of `classes` outputs",
+        )
+    ]
+
+
+def train(net: Network) -> list[ResdslError]:
+    cfg = net.train
+    if cfg is None:
+        return []
+    errors: list[ResdslError] = []
+
+    def fail(key: str, message: str, hint: str | None = None) -> None:
+        span = cfg.spans.get(key) or cfg.spans.get(key.split(".")[0]) or cfg.span
+        errors.append(TrainError(message, span, hint))
+
+    dataset = DATASETS[cfg.data.name]
+    if dataset["classes"] and dataset["classes"] != net.classes:
+        fail(
+            "data",
+            f"{cfg.data.name} has {dataset['classes']} classes, but network "
+            f"`{net.name}` has {net.classes}",
+        )
+    if cfg.data.split:
+        used, size = sum(cfg.data.split), dataset["train"]
+        if min(cfg.data.split) < 1 and cfg.data.split[0] < 1:
+            fail("data.split", "the training part of the split must hold at least 1 image")
+        if size is not None and used > size:
+            fail(
+                "data.split",
+                f"the split {cfg.data.split[0]}/{cfg.data.split[1]} needs {used} "
+                f"images, but the {cfg.data.name} training set has {size}",
+            )
+    aug = cfg.augment
+    _, height, width = net.input_shape
+    if aug.crop is not None:
+        if aug.crop < 1:
+            fail("augment.crop", f"crop {aug.crop} must be at least 1")
+        elif aug.crop != height or aug.crop != width:
+            fail(
+                "augment.crop",
+                f"crop {aug.crop} does not match the network's input {height}x{width}",
+            )
+    if aug.pad < 0:
+        fail("augment.pad", f"pad {aug.pad} cannot be negative")
+    if aug.scale is not None and not 1 <= aug.scale[0] <= aug.scale[1]:
+        fail(
+            "augment.scale",
+            f"scale {aug.scale[0]} to {aug.scale[1]} must be an increasing range of positive sizes",
+        )
+    norm = cfg.normalize
+    if norm.kind == "mean_std":
+        channels = net.input_shape[0]
+        if len(norm.mean) != channels or len(norm.std) != channels:
+            fail("normalize", f"mean and std need {channels} values each, one per input channel")
+        if any(s <= 0 for s in norm.std):
+            fail("normalize.std", "every std must be above 0")
+    if cfg.batch < 1:
+        fail("batch", f"batch {cfg.batch} must be at least 1")
+    if cfg.iterations < 1:
+        fail("iterations", f"iterations {cfg.iterations} must be at least 1")
+    opt = cfg.optimizer
+    if opt.lr <= 0:
+        fail("optimizer.lr", f"lr {opt.lr:g} must be above 0")
+    if not 0 <= opt.momentum < 1:
+        fail("optimizer.momentum", f"momentum {opt.momentum:g} must be in [0, 1)")
+    if opt.weight_decay < 0:
+        fail("optimizer.weight_decay", f"weight_decay {opt.weight_decay:g} cannot be negative")
+    if opt.nesterov and opt.momentum == 0:
+        fail("optimizer.nesterov", "nesterov needs a momentum above 0")
+    sched = cfg.schedule
+    if sched.kind == "step" and not sched.milestones:
+        fail("schedule", "a step schedule needs milestones, e.g. `at 32000, 48000`")
+    if sched.milestones and sched.kind != "step":
+        fail("schedule.at", f"milestones (`at`) only apply to a step schedule, not {sched.kind}")
+    steps = sched.milestones
+    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        fail("schedule.at", "milestones must be strictly increasing: " + ", ".join(map(str, steps)))
+    if steps and (steps[-1] >= cfg.iterations or steps[0] < 1):
+        fail(
+            "schedule.at",
+            f"milestones must lie between 1 and the iteration count "
+            f"({cfg.iterations}); got {', '.join(map(str, steps))}",
+        )
+    if not 0 < sched.factor <= 1:
+        fail("schedule.by", f"the factor {sched.factor:g} must be in (0, 1]")
+    if sched.min_lr != 0 and not 0 <= sched.min_lr < opt.lr:
+        fail("schedule.min_lr", f"min_lr {sched.min_lr:g} must be in [0, lr)")
+    if sched.patience < 1:
+        fail("schedule.patience", f"patience {sched.patience} must be at least 1")
+    warm = cfg.warmup
+    if warm is not None and warm.kind == "linear":
+        if warm.iterations < 1:
+            fail("warmup.linear", f"a linear warmup of {warm.iterations} iterations is empty")
+        limit = steps[0] if steps else cfg.iterations
+        if warm.iterations >= limit:
+            what = f"the first milestone ({limit})" if steps else f"the run ({limit} iterations)"
+            fail(
+                "warmup.linear", f"the warmup ({warm.iterations} iterations) must end before {what}"
+            )
+        if not 0 <= warm.start_lr < opt.lr:
+            fail(
+                "warmup.from",
+                f"a warmup starts below the lr: {warm.start_lr:g} is not in [0, {opt.lr:g})",
+            )
+    if warm is not None and warm.kind == "error":
+        if warm.lr <= 0:
+            fail("warmup.lr", f"warmup lr {warm.lr:g} must be above 0")
+        if not 0 < warm.threshold < 100:
+            fail(
+                "warmup.until",
+                f"the error threshold {warm.threshold:g}% must be between 0% and 100%",
+            )
+    return errors

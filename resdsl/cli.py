@@ -1,0 +1,110 @@
+"""The `resdsl` command: thin click commands over the pipeline. It owns no logic."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from . import load, summary
+from .check import check_spec
+from .errors import ResdslError
+
+spec_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False))
+shortcut_opt = click.option(
+    "--shortcut",
+    type=click.Choice(["A", "B", "C", "none"]),
+    help="Override every shortcut policy in the spec.",
+)
+network_opt = click.option(
+    "--network", metavar="NAME", help="The network to use where the spec defines several."
+)
+
+
+def reports_errors(command):
+    """Print a ResdslError as a compiler does and exit 1; never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ResdslError as exc:
+            click.echo(exc.render(), err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="resdsl")
+def main():
+    """resdsl: check residual networks written in the .rds language, and compile them."""
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@shortcut_opt
+@network_opt
+def check(specs, shortcut, network):
+    """Check each SPEC's network: names, shapes, additions and train section."""
+    failed = 0
+    for path in specs:
+        try:
+            nets = check_spec(path, network=network, shortcut=shortcut)
+        except ResdslError as exc:
+            click.echo(exc.render(), err=True)
+            failed += 1
+            continue
+        if not nets:
+            click.echo(f"{path}: ok: definitions only")
+        for net in nets:
+            info = summary(net)
+            click.echo(
+                f"{path}: ok: {net.name}, {len(info['layers'])} ops, "
+                f"{info['params']:,} params, {info['macs']:,} MACs"
+            )
+    if failed:
+        sys.exit(1)
+
+
+@main.command("summary")
+@spec_arg
+@shortcut_opt
+@network_opt
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@reports_errors
+def summary_cmd(spec, shortcut, network, as_json):
+    """Per-layer output shapes, parameters and MACs of SPEC's network, with totals."""
+    info = summary(load(spec, network=network, shortcut=shortcut))
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    rows = [
+        (
+            layer["name"],
+            layer["op"],
+            "x".join(map(str, layer["shape"])),
+            f"{layer['params']:,}",
+            f"{layer['macs']:,}",
+        )
+        for layer in info["layers"]
+    ]
+    header = ("layer", "op", "output", "params", "MACs")
+    total = ("total", "", "", f"{info['params']:,}", f"{info['macs']:,}")
+    widths = [max(len(r[i]) for r in [header, total, *rows]) for i in range(5)]
+
+    def line(row):
+        left = [row[i].ljust(widths[i]) for i in range(3)]
+        right = [row[i].rjust(widths[i]) for i in range(3, 5)]
+        return "  ".join(left + right).rstrip()
+
+    input_shape = "x".join(map(str, info["input"]))
+    click.echo(f"network {info['network']}  (input {input_shape})")
+    click.echo(line(header))
+    click.echo("  ".join("-" * w for w in widths))
+    for row in rows:
+        click.echo(line(row))
+    click.echo("  ".join("-" * w for w in widths))
+    click.echo(line(total))

@@ -1,0 +1,138 @@
+"""Source positions and the one error hierarchy.
+
+Every error a person can cause carries a :class:`Span` and renders like a compiler::
+
+    specs/bad.rds:4:12: error: unknown layer or block `convv`
+        stage { convv 16 3x3 }
+                ^~~~~
+    hint: did you mean `conv`?
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Source:
+    """A piece of resdsl text and the name it is reported under."""
+
+    name: str
+    text: str = field(repr=False, compare=False)
+    builtin: bool = False
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A 1-based line/column range in a :class:`Source`."""
+
+    source: Source
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.source.name}:{self.line}:{self.column}"
+
+    def __repr__(self) -> str:
+        return f"Span({self})"
+
+    @classmethod
+    def from_meta(cls, source: Source, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return cls(source, 1, 1, 1, 1)
+        return cls(source, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    @classmethod
+    def from_token(cls, source: Source, token) -> Span:
+        return cls(source, token.line, token.column, token.end_line, token.end_column)
+
+
+class ResdslError(Exception):
+    """Base of every error resdsl reports to a person."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = f"{self.span}: " if self.span else ""
+        return f"{where}{self.kind}: {self.message}"
+
+    def render(self) -> str:
+        """``path:line:col: error: message``, the source line, a caret, and a hint."""
+        out = [str(self)]
+        if self.span is not None:
+            text = self.span.source.line(self.span.line)
+            if text:
+                start = self.span.column - 1
+                if self.span.end_line == self.span.line:
+                    width = max(1, self.span.end_column - self.span.column)
+                else:
+                    width = max(1, len(text.rstrip()) - start)
+                out.append("    " + text.rstrip())
+                out.append("    " + " " * start + "^" + "~" * (width - 1))
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return "\n".join(out)
+
+
+class ParseError(ResdslError):
+    """The text does not follow the grammar."""
+
+
+class SpecError(ResdslError):
+    """Names, types, arguments and structure found while elaborating a spec."""
+
+
+class ShapeError(ResdslError):
+    """Tensor shapes that do not fit together."""
+
+
+class TrainError(ResdslError):
+    """A `train` section whose values cannot work."""
+
+
+class ErrorGroup(ResdslError):
+    """Several errors, collected and reported together."""
+
+    def __init__(self, errors: list[ResdslError]):
+        self.errors = sorted(errors, key=_position)
+        first = self.errors[0]
+        super().__init__(first.message, first.span, first.hint)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+    def render(self) -> str:
+        return "\n".join(e.render() for e in self.errors)
+
+
+def _position(error: ResdslError):
+    span = error.span
+    if span is None:
+        return ("", 0, 0)
+    return (span.source.name, span.line, span.column)
+
+
+def raise_all(errors: list[ResdslError]) -> None:
+    """Raise the collected errors: one as itself, several as an :class:`ErrorGroup`."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ErrorGroup(errors)
+
+
+def did_you_mean(name: str, choices) -> str | None:
+    close = difflib.get_close_matches(name, sorted(choices), n=1)
+    return f"did you mean `{close[0]}`?" if close else None

@@ -1,0 +1,255 @@
+"""Each primitive op's semantics, as data in one place.
+
+An :class:`OpDef` holds an op's arguments (their order, types and defaults), its shape rule
+(PyTorch's floor rounding), its trainable parameter count, its MACs and its stride. Shapes are
+``(C, H, W)`` without the batch dimension. Targets spell the ops; the stages before emit use this.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Shape = tuple[int, int, int]
+REQUIRED = object()
+
+
+class OpProblem(Exception):
+    """An op that cannot work on its input; the checker adds the span and the block path."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    type: str  # int | pair (an int or HxW) | float | flag (0 or 1)
+    default: object = REQUIRED
+    positional: bool = True
+
+
+@dataclass(frozen=True)
+class OpDef:
+    name: str
+    args: tuple[Arg, ...]
+    infer: Callable[[dict, list[Shape]], Shape]
+    params: Callable[[dict, list[Shape]], int] = lambda a, s: 0
+    macs: Callable[[dict, list[Shape], Shape], int] = lambda a, s, o: 0
+    stride: Callable[[dict], int] = lambda a: 1
+    user: bool = True  # written in specs; internal ops come from shortcuts and inputs
+    doc: str = ""
+
+
+def fmt(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+# ---------------------------------------------------------------- shape rules
+
+
+def _window(args: dict, shape: Shape, what: str) -> tuple[int, int]:
+    """Output H, W of a sliding window with PyTorch's floor rounding."""
+    (kh, kw), (ph, pw), s = args["kernel"], args["pad"], args["stride"]
+    if min(kh, kw) < 1:
+        raise OpProblem(f"{what} kernel {kh}x{kw} must be at least 1x1")
+    if s < 1:
+        raise OpProblem(f"{what} stride {s} must be at least 1")
+    if min(ph, pw) < 0:
+        raise OpProblem(f"{what} padding {ph}x{pw} cannot be negative")
+    _, h, w = shape
+    if kh > h + 2 * ph or kw > w + 2 * pw:
+        raise OpProblem(
+            f"{what} kernel {kh}x{kw} is larger than its padded input "
+            f"{h + 2 * ph}x{w + 2 * pw} ({fmt(shape)} with padding {ph}x{pw})"
+        )
+    return (h + 2 * ph - kh) // s + 1, (w + 2 * pw - kw) // s + 1
+
+
+def _conv(args, shapes):
+    (c, _, _), out, groups = shapes[0], args["out"], args["groups"]
+    if out < 1:
+        raise OpProblem(f"conv needs at least 1 output channel, got {out}")
+    if groups < 1 or c % groups or out % groups:
+        raise OpProblem(
+            f"conv groups={groups} must divide both its input channels ({c}) and its output "
+            f"channels ({out})"
+        )
+    return (out, *_window(args, shapes[0], "conv"))
+
+
+def _pool(what):
+    def infer(args, shapes):
+        if args.get("kernel") is None:  # global pooling
+            return (shapes[0][0], 1, 1)
+        (kh, kw), (ph, pw) = args["kernel"], args["pad"]
+        if 2 * ph > kh or 2 * pw > kw:
+            raise OpProblem(
+                f"{what} padding {ph}x{pw} must be at most half its kernel {kh}x{kw}",
+                "PyTorch refuses larger pooling padding",
+            )
+        return (shapes[0][0], *_window(args, shapes[0], what))
+
+    return infer
+
+
+def _same(args, shapes):
+    return shapes[0]
+
+
+def _dropout(args, shapes):
+    if not 0 <= args["p"] < 1:
+        raise OpProblem(f"dropout probability {args['p']} must be in [0, 1)")
+    return shapes[0]
+
+
+def _fc(args, shapes):
+    if args["out"] < 1:
+        raise OpProblem(f"fc needs at least 1 output, got {args['out']}")
+    return (args["out"], 1, 1)
+
+
+def _add(args, shapes):
+    a, b = shapes
+    if a != b:
+        raise OpProblem(
+            f"cannot add {fmt(b)} to {fmt(a)}",
+            "the shortcut and the residual branch must end in the same shape",
+        )
+    return a
+
+
+def _subsample(args, shapes):
+    c, h, w = shapes[0]
+    s = args["stride"]
+    return (c, math.ceil(h / s), math.ceil(w / s))
+
+
+def _zeropad(args, shapes):
+    c, h, w = shapes[0]
+    if args["channels"] < c:
+        raise OpProblem(
+            f"shortcut option A cannot shrink channels from {c} to {args['channels']}",
+            "option A only zero-pads; use `shortcut B` for a projection",
+        )
+    return (args["channels"], h, w)
+
+
+def _input(args, shapes):
+    return tuple(args["shape"])
+
+
+def _check_positive(shape: Shape) -> Shape:
+    if min(shape) < 1:
+        raise OpProblem(f"output shape {fmt(shape)} has a dimension below 1")
+    return shape
+
+
+# ---------------------------------------------------------------- costs
+
+
+def _numel(shape: Shape) -> int:
+    return shape[0] * shape[1] * shape[2]
+
+
+def _conv_params(args, shapes):
+    kh, kw = args["kernel"]
+    weights = args["out"] * (shapes[0][0] // args["groups"]) * kh * kw
+    return weights + (args["out"] if args["bias"] else 0)
+
+
+def _conv_macs(args, shapes, out):
+    kh, kw = args["kernel"]
+    return _numel(out) * (shapes[0][0] // args["groups"]) * kh * kw
+
+
+def _fc_params(args, shapes):
+    return _numel(shapes[0]) * args["out"] + (args["out"] if args["bias"] else 0)
+
+
+def _fc_macs(args, shapes, out):
+    return _numel(shapes[0]) * args["out"]
+
+
+# ---------------------------------------------------------------- the table
+
+_WINDOW = (
+    Arg("stride", "int", 1, positional=False),
+    Arg("pad", "pair", None, positional=False),
+)
+
+OPS: dict[str, OpDef] = {
+    op.name: op
+    for op in (
+        OpDef(
+            "conv",
+            (
+                Arg("out", "int"),
+                Arg("kernel", "pair"),
+                *_WINDOW,
+                Arg("groups", "int", 1, positional=False),
+                Arg("bias", "flag", 0, positional=False),
+            ),
+            _conv,
+            _conv_params,
+            _conv_macs,
+            stride=lambda a: a["stride"],
+            doc="convolution; padding defaults to kernel // 2",
+        ),
+        OpDef("bn", (), _same, lambda a, s: 2 * s[0][0], doc="batch normalisation"),
+        OpDef("relu", (), _same, doc="rectified linear unit"),
+        OpDef(
+            "maxpool",
+            (Arg("kernel", "pair"), *_WINDOW),
+            _pool("maxpool"),
+            stride=lambda a: a["stride"],
+            doc="max pooling; padding defaults to (kernel - 1) // 2",
+        ),
+        OpDef(
+            "avgpool",
+            (Arg("kernel", "pair", None), *_WINDOW),
+            _pool("avgpool"),
+            stride=lambda a: a["stride"],
+            doc="global average pooling, or a sliding window when given a kernel",
+        ),
+        OpDef(
+            "fc",
+            (Arg("out", "int", None), Arg("bias", "flag", 1, positional=False)),
+            _fc,
+            _fc_params,
+            _fc_macs,
+            doc="fully connected layer on the flattened input; out defaults to the classes",
+        ),
+        OpDef("dropout", (Arg("p", "float", 0.5),), _dropout, doc="dropout"),
+        OpDef("input", (Arg("shape", "dims"),), _input, user=False),
+        OpDef("add", (), _add, user=False),
+        OpDef(
+            "subsample",
+            (Arg("stride", "int"),),
+            _subsample,
+            stride=lambda a: a["stride"],
+            user=False,
+        ),
+        OpDef("zeropad", (Arg("channels", "int"),), _zeropad, user=False),
+    )
+}
+
+
+def complete(op: str, args: dict) -> dict:
+    """Fill the defaults that depend on other arguments (padding from the kernel)."""
+    args = dict(args)
+    if op in ("conv", "maxpool", "avgpool") and args.get("kernel") is not None:
+        kh, kw = args["kernel"]
+        if args.get("pad") is None:
+            args["pad"] = (kh // 2, kw // 2) if op == "conv" else ((kh - 1) // 2, (kw - 1) // 2)
+    elif op == "avgpool":
+        args["stride"], args["pad"] = 1, (0, 0)
+    return args
+
+
+def infer(op: str, args: dict, shapes: list[Shape]) -> Shape:
+    """The output shape of ``op``; raises :class:`OpProblem` where it cannot work."""
+    return _check_positive(OPS[op].infer(args, shapes))

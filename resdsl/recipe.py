@@ -1,0 +1,355 @@
+"""The `train` section: settings interpreted into a typed :class:`TrainConfig`.
+
+A setting is a run of options (``optimizer sgd lr 0.1 momentum 0.9``). Each statement starts with
+one of the heads in :data:`SCHEMAS`; several statements may share a line. This module checks names,
+value kinds and counts (a :class:`SpecError`); the checker judges the values themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import syntax as ast
+from .errors import Span, SpecError, did_you_mean
+
+# Datasets the targets load: images in the training set (before any validation split),
+# classes, and the image size they arrive at. digits keeps a fixed stratified 20% test split.
+DATASETS = {
+    "cifar10": {"train": 50000, "test": 10000, "classes": 10, "size": 32},
+    "imagenet": {"train": 1281167, "test": 50000, "classes": 1000, "size": None},
+    "digits": {"train": 1437, "test": 360, "classes": 10, "size": 8},
+    "synthetic": {"train": None, "test": None, "classes": None, "size": None},
+}
+
+
+@dataclass(frozen=True)
+class Data:
+    name: str
+    split: tuple[int, int] | None = None  # (train, val) images
+
+
+@dataclass(frozen=True)
+class Augment:
+    pad: int = 0
+    crop: int | None = None
+    flip: bool = False
+    scale: tuple[int, int] | None = None  # shorter side drawn from [lo, hi]
+    color: bool = False
+
+
+@dataclass(frozen=True)
+class Normalize:
+    kind: str = "none"  # none | pixel_mean | mean_std
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    nesterov: bool = False
+
+
+@dataclass(frozen=True)
+class Schedule:
+    kind: str = "constant"  # constant | step | cosine | plateau
+    milestones: tuple[int, ...] = ()
+    factor: float = 0.1
+    min_lr: float = 0.0
+    patience: int = 5  # evaluations without improvement, for plateau
+
+
+@dataclass(frozen=True)
+class Warmup:
+    kind: str  # error: `lr` until the running training error < threshold | linear: a ramp
+    lr: float | None = None
+    threshold: float | None = None  # percent, for kind == "error"
+    iterations: int | None = None  # ramp length, for kind == "linear"
+    start_lr: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str
+    data: Data
+    augment: Augment
+    normalize: Normalize
+    batch: int
+    optimizer: Optimizer
+    schedule: Schedule
+    iterations: int
+    warmup: Warmup | None
+    span: Span
+    spans: dict[str, Span] = field(default_factory=dict, compare=False, repr=False)
+
+
+# For each statement head: its options and what each takes. "name" is the first option after the
+# head, a bare word (a dataset, an optimiser, a schedule kind). Value kinds: int, num (int or
+# float), percent, ratio, metric; a count of "+" means one or more.
+SCHEMAS: dict[str, dict] = {
+    "data": {"name": set(DATASETS), "split": ("ratio", 1)},
+    "augment": {
+        "pad": ("int", 1),
+        "crop": ("int", 1),
+        "flip": (None, 0),
+        "scale": ("int", 2),
+        "color": (None, 0),
+    },
+    "normalize": {
+        "pixel_mean": (None, 0),
+        "mean": ("num", "+"),
+        "std": ("num", "+"),
+        "none": (None, 0),
+    },
+    "batch": {"batch": ("int", 1)},
+    "optimizer": {
+        "name": {"sgd"},
+        "lr": ("num", 1),
+        "momentum": ("num", 1),
+        "weight_decay": ("num", 1),
+        "nesterov": (None, 0),
+    },
+    "schedule": {
+        "name": {"constant", "step", "cosine", "plateau"},
+        "at": ("int", "+"),
+        "by": ("num", 1),
+        "min_lr": ("num", 1),
+        "patience": ("int", 1),
+    },
+    "iterations": {"iterations": ("int", 1)},
+    "warmup": {
+        "linear": ("int", 1),
+        "from": ("num", 1),
+        "lr": ("num", 1),
+        "until": ("metric", 2),
+    },
+}
+REQUIRED = ("data", "batch", "optimizer", "iterations")
+METRICS = {"train_error"}
+
+
+def statements(train: ast.TrainDef) -> dict[str, tuple[ast.Option, ...]]:
+    """Split a train section's settings into statements keyed by head, checking the heads."""
+    found: dict[str, tuple[ast.Option, ...]] = {}
+    errors = []
+    for setting in train.settings:
+        groups: list[list[ast.Option]] = []
+        for option in setting:
+            if option.name in SCHEMAS:
+                groups.append([option])
+            elif groups:
+                groups[-1].append(option)
+            else:
+                errors.append(
+                    SpecError(
+                        f"unknown train setting `{option.name}`",
+                        option.span,
+                        did_you_mean(option.name, SCHEMAS) or "settings: " + ", ".join(SCHEMAS),
+                    )
+                )
+                break
+        for group in groups:
+            head = group[0]
+            if head.name in found:
+                errors.append(
+                    SpecError(f"`{head.name}` is given twice in this train section", head.span)
+                )
+            found[head.name] = tuple(group)
+    if errors:
+        raise errors[0] if len(errors) == 1 else _group(errors)
+    return found
+
+
+def _group(errors):
+    from .errors import ErrorGroup
+
+    return ErrorGroup(errors)
+
+
+def interpret(name: str, stmts: dict[str, tuple[ast.Option, ...]], span: Span) -> TrainConfig:
+    """Typed config from statements (after family and instance sections are merged)."""
+    errors: list[SpecError] = []
+    spans: dict[str, Span] = {}
+    opts: dict[str, dict] = {}
+    for head, group in stmts.items():
+        opts[head] = _options(head, group, spans, errors)
+    for head in REQUIRED:
+        if head not in stmts:
+            errors.append(
+                SpecError(
+                    f"train section `{name}` has no `{head}` setting",
+                    span,
+                    _EXAMPLES[head],
+                )
+            )
+    if errors:
+        raise errors[0] if len(errors) == 1 else _group(errors)
+
+    data = opts["data"]
+    aug = opts.get("augment", {})
+    norm = opts.get("normalize", {})
+    opt = opts["optimizer"]
+    sched = opts.get("schedule", {})
+    warm = opts.get("warmup")
+    normalize = Normalize()
+    if "pixel_mean" in norm:
+        normalize = Normalize("pixel_mean")
+    elif "mean" in norm or "std" in norm:
+        if "mean" not in norm or "std" not in norm:
+            raise SpecError("`normalize mean ...` needs both `mean` and `std`", spans["normalize"])
+        normalize = Normalize("mean_std", tuple(norm["mean"]), tuple(norm["std"]))
+    warmup = None
+    if warm is not None:
+        if "linear" in warm:
+            warmup = Warmup(
+                "linear",
+                iterations=warm["linear"][0],
+                start_lr=float(warm.get("from", [0.0])[0]),
+            )
+        elif "until" in warm and "lr" in warm:
+            warmup = Warmup("error", lr=float(warm["lr"][0]), threshold=warm["until"][1])
+        else:
+            raise SpecError(
+                "a warmup is `warmup lr 0.01 until train_error < 80%` or `warmup linear 400`",
+                spans["warmup"],
+            )
+    return TrainConfig(
+        name=name,
+        data=Data(data["name"], tuple(data["split"][0]) if "split" in data else None),
+        augment=Augment(
+            pad=aug.get("pad", [0])[0],
+            crop=aug.get("crop", [None])[0],
+            flip="flip" in aug,
+            scale=tuple(aug["scale"]) if "scale" in aug else None,
+            color="color" in aug,
+        ),
+        normalize=normalize,
+        batch=opts["batch"]["batch"][0],
+        optimizer=Optimizer(
+            name=opt["name"],
+            lr=float(opt.get("lr", [0.1])[0]),
+            momentum=float(opt.get("momentum", [0.0])[0]),
+            weight_decay=float(opt.get("weight_decay", [0.0])[0]),
+            nesterov="nesterov" in opt,
+        ),
+        schedule=Schedule(
+            kind=sched.get("name", "constant"),
+            milestones=tuple(sched.get("at", ())),
+            factor=float(sched.get("by", [0.1])[0]),
+            min_lr=float(sched.get("min_lr", [0.0])[0]),
+            patience=sched.get("patience", [5])[0],
+        ),
+        iterations=opts["iterations"]["iterations"][0],
+        warmup=warmup,
+        span=span,
+        spans=spans,
+    )
+
+
+_EXAMPLES = {
+    "data": "for example: data cifar10 split 45000/5000",
+    "batch": "for example: batch 128",
+    "optimizer": "for example: optimizer sgd lr 0.1 momentum 0.9 weight_decay 1e-4",
+    "iterations": "for example: iterations 64000",
+}
+
+
+def _options(head: str, group, spans, errors) -> dict:
+    schema = SCHEMAS[head]
+    out: dict = {}
+    spans[head] = group[0].span
+    rest = list(group)
+    if head not in schema:  # the head itself takes no values; the rest are options
+        rest = rest[1:]
+        if group[0].values:
+            errors.append(SpecError(f"`{head}` takes no value here", group[0].values[0].span))
+    if "name" in schema:
+        if not rest or rest[0].name not in schema["name"] or rest[0].values:
+            where = rest[0].span if rest else group[0].span
+            got = f"`{rest[0].name}`" if rest else "nothing"
+            hint = did_you_mean(rest[0].name, schema["name"]) if rest else None
+            errors.append(
+                SpecError(
+                    f"`{head}` needs one of {', '.join(sorted(schema['name']))}; got {got}",
+                    where,
+                    hint or "choices: " + ", ".join(sorted(schema["name"])),
+                )
+            )
+            return out
+        out["name"] = rest.pop(0).name
+    for option in rest:
+        spec = schema.get(option.name)
+        if spec is None or option.name == "name":
+            choices = [k for k in schema if k != "name"]
+            errors.append(
+                SpecError(
+                    f"unknown option `{option.name}` for `{head}`",
+                    option.span,
+                    did_you_mean(option.name, choices) or "options: " + ", ".join(choices),
+                )
+            )
+            continue
+        if option.name in out:
+            errors.append(SpecError(f"`{option.name}` is given twice", option.span))
+            continue
+        kind, count = spec
+        values = option.values
+        if count == "+" and not values or count != "+" and len(values) != count:
+            want = "one or more values" if count == "+" else f"{count} value(s)"
+            errors.append(
+                SpecError(f"`{option.name}` takes {want}, got {len(values)}", option.span)
+            )
+            continue
+        bad = [v for v in values if not _fits(kind, v)]
+        if bad:
+            errors.append(
+                SpecError(
+                    f"`{option.name}` takes {_KIND_WORDS[kind]}, "
+                    f"got {bad[0].kind} `{_show(bad[0])}`",
+                    bad[0].span,
+                )
+            )
+            continue
+        if kind == "metric":
+            metric, limit = values
+            if metric.value not in METRICS or limit.kind != "percent":
+                errors.append(
+                    SpecError(
+                        "a warmup condition reads `until train_error < 80%`",
+                        option.span,
+                    )
+                )
+                continue
+            out[option.name] = (metric.value, limit.value)
+        else:
+            out[option.name] = [v.value for v in values]
+        spans[f"{head}.{option.name}"] = option.span
+    return out
+
+
+_KIND_WORDS = {
+    "int": "integers",
+    "num": "numbers",
+    "ratio": "a split such as 45000/5000",
+    "metric": "a condition",
+    None: "no value",
+}
+
+
+def _fits(kind, value: ast.Value) -> bool:
+    if kind == "num":
+        return value.kind in ("int", "float")
+    if kind == "metric":
+        return True
+    return value.kind == kind
+
+
+def _show(value: ast.Value) -> str:
+    if value.kind == "ratio":
+        return "/".join(str(v) for v in value.value)
+    if value.kind == "percent":
+        return f"{value.value:g}%"
+    return str(value.value)

@@ -1,0 +1,163 @@
+"""The abstract syntax tree: small frozen dataclasses, each carrying its source span."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import Source, Span
+
+# ---------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Num:
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Dims:
+    """A literal such as ``3x3`` or ``3x32x32``."""
+
+    values: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * //
+    left: Expr
+    right: Expr
+    span: Span
+
+
+Expr = Num | Dims | Name | BinOp
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True)
+class Kwarg:
+    name: str
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    """``name args... key=value... [x count]``: a layer or a block."""
+
+    name: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[Kwarg, ...]
+    repeat: Expr | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Add:
+    """The point where a block's shortcut joins its residual branch."""
+
+    span: Span
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Call | Add, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One statement of a network body: ``input``, ``classes``, ``shortcut`` or ``stride``."""
+
+    key: str
+    value: object  # tuple of ints for input, Expr for classes and stride, str for shortcut
+    span: Span
+
+
+@dataclass(frozen=True)
+class Section:
+    """``stem { ... }``, ``stage { ... }`` or ``head { ... }``."""
+
+    kind: str
+    body: tuple[Call | Setting, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class NetworkDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Setting | Section, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class NetworkInst:
+    """``network resnet110 = cifar_resnet(n = 18) [shortcut P]``."""
+
+    name: str
+    family: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[Kwarg, ...]
+    shortcut: str | None
+    span: Span
+    family_span: Span
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class Option:
+    """A name and its values, e.g. ``lr 0.1`` or ``at 32000, 48000``."""
+
+    name: str
+    values: tuple[Value, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Value:
+    kind: str  # int, float, percent, ratio
+    value: object
+    span: Span
+
+
+@dataclass(frozen=True)
+class TrainDef:
+    name: str
+    settings: tuple[tuple[Option, ...], ...]
+    span: Span
+
+
+# ---------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class Import:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Module:
+    source: Source
+    items: tuple[Import | BlockDef | NetworkDef | NetworkInst | TrainDef, ...]
