@@ -7,7 +7,7 @@ Every problem is collected with its span, then all are raised together as one
 from __future__ import annotations
 
 from . import ops
-from .elaborate import build, concrete, load
+from .elaborate import build, concrete, load, without_gc
 from .errors import ResdslError, ShapeError, TrainError, raise_all
 from .ir import Network
 from .parser import parse_file
@@ -16,7 +16,8 @@ from .recipe import DATASETS
 
 def check(net: Network) -> Network:
     """Return ``net`` if it is sound; otherwise raise every problem found."""
-    errors = lint(net) + shapes(net) + output(net) + train(net)
+    with without_gc():
+        errors = lint(net) + shapes(net) + output(net) + train(net)
     raise_all(errors)
     return net
 

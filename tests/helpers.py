@@ -1,0 +1,41 @@
+"""The shared oracle for resdsl's tests: run the pipeline and read results the way users do."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import resdsl
+from resdsl.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+BROKEN = Path(__file__).resolve().parent / "broken"
+
+
+def compile_text(text: str, name: str = "<test>", **kw):
+    """Parse, build and check a dedented spec; the checked Network or a ResdslError."""
+    return resdsl.check(resdsl.build(resdsl.parse(textwrap.dedent(text), name), **kw))
+
+
+def errors_of(text: str, name: str = "<test>", **kw) -> list[resdsl.ResdslError]:
+    """Every error the pipeline reports for a spec; fails the test if there is none."""
+    try:
+        compile_text(text, name, **kw)
+    except resdsl.ResdslError as exc:
+        return list(getattr(exc, "errors", [exc]))
+    raise AssertionError("the spec was accepted, but errors were expected")
+
+
+def run(*args: str):
+    """Invoke the CLI in-process, keeping stdout and stderr apart."""
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def summary_json(spec: Path | str, *flags: str) -> dict:
+    result = run("summary", "--json", spec, *flags)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)

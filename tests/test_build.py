@@ -1,0 +1,230 @@
+"""Elaboration: names, shortcuts, families, blocks and the IR's structure."""
+
+import pytest
+from helpers import SPECS, compile_text, errors_of
+
+import resdsl
+
+
+def weighted_modules(net):
+    """Module names that own weights (conv, bn, fc), as state_dict keys would name them."""
+    return {n.name for n in net.nodes() if n.op in ("conv", "bn", "fc")}
+
+
+def torchvision_modules(block: str, layers: list[int]) -> set[str]:
+    """The conv/bn/fc module names of torchvision's resnet.py, written out from its structure."""
+    convs = 2 if block == "basic" else 3
+    names = {"conv1", "bn1", "fc"}
+    for stage, count in enumerate(layers, start=1):
+        for index in range(count):
+            prefix = f"layer{stage}.{index}."
+            for k in range(1, convs + 1):
+                names |= {f"{prefix}conv{k}", f"{prefix}bn{k}"}
+            # a projection where the block changes width or stride: every stage's first block,
+            # except resnet18/34's first stage (64 -> 64, stride 1)
+            if index == 0 and (stage > 1 or block == "bottleneck"):
+                names |= {f"{prefix}downsample.0", f"{prefix}downsample.1"}
+    return names
+
+
+@pytest.mark.parametrize(
+    ("spec", "block", "layers"),
+    [
+        ("resnet18", "basic", [2, 2, 2, 2]),
+        ("resnet34", "basic", [3, 4, 6, 3]),
+        ("resnet50", "bottleneck", [3, 4, 6, 3]),
+        ("resnet50_v1_5", "bottleneck", [3, 4, 6, 3]),
+        ("resnet152", "bottleneck", [3, 8, 36, 3]),
+    ],
+)
+def test_names_follow_torchvision(spec, block, layers):
+    net = resdsl.load(SPECS / f"{spec}.rds")
+    assert weighted_modules(net) == torchvision_modules(block, layers)
+
+
+def test_option_a_is_subsample_then_zero_pad():
+    net = resdsl.load(SPECS / "resnet20.rds")
+    sub, pad = net.node("layer2.0.downsample.0"), net.node("layer2.0.downsample.1")
+    assert (sub.op, sub.arg, sub.shape) == ("subsample", {"stride": 2}, (16, 16, 16))
+    assert (pad.op, pad.arg, pad.shape) == ("zeropad", {"channels": 32}, (32, 16, 16))
+    assert sub.inputs == ("layer1.2.relu2",)
+    add = net.node("layer2.0.add")
+    assert add.inputs == ("layer2.0.bn2", "layer2.0.downsample.1")
+    assert "layer1.0.downsample.0" not in net.graph  # identity where nothing changes
+    kinds = [b.shortcut for b in net.blocks]
+    assert kinds == ["identity"] * 3 + ["A", "identity", "identity"] * 2
+
+
+def test_plain_nets_have_no_addition():
+    net = resdsl.load(SPECS / "plain20.rds")
+    assert not [n for n in net.nodes() if n.op in ("add", "subsample", "zeropad")]
+    assert {b.shortcut for b in net.blocks} == {"none"}
+    # the post-addition relu follows the branch directly
+    assert net.node("layer1.0.relu2").inputs == ("layer1.0.bn2",)
+
+
+def test_command_line_policy_overrides_the_spec():
+    net = resdsl.load(SPECS / "plain20.rds", shortcut="C")
+    assert all(b.shortcut == "projection" for b in net.blocks)
+    assert net.node("layer1.0.downsample.0").arg["kernel"] == (1, 1)
+
+
+def test_stage_policy_overrides_the_network():
+    net = compile_text(
+        """
+        network mixed {
+            input 3x32x32
+            classes 10
+            shortcut A
+            stem  { conv 16 3x3; bn; relu }
+            stage { basic 16 }
+            stage { basic 32; stride 2; shortcut B }
+            stage { basic 64; stride 2 }
+            head  { avgpool; fc }
+        }
+        """
+    )
+    assert [b.shortcut for b in net.blocks] == ["identity", "projection", "A"]
+
+
+def test_preactivation_block_is_expressible():
+    """He et al. 2016's full pre-activation unit: BN and ReLU before each conv, nothing after."""
+    net = compile_text(
+        """
+        block preact(width, stride = 1) {
+            bn; relu; conv width 3x3 stride=stride
+            bn; relu; conv width 3x3
+            add
+        }
+        network preresnet(n) {
+            input 3x32x32
+            classes 10
+            shortcut B
+            stem  { conv 16 3x3 }
+            stage { preact 16 x n }
+            stage { preact 32 x n; stride 2 }
+            head  { bn; relu; avgpool; fc }
+        }
+        network pre = preresnet(n = 2)
+        """
+    )
+    assert net.node("layer1.0.bn1").inputs == ("conv1",)
+    assert net.node("layer1.0.add").inputs == ("layer1.0.conv2", "conv1")
+    assert net.node("layer2.0.downsample.0").inputs == ("layer1.1.add",)
+    assert net.node("bn1").inputs == ("layer2.1.add",)  # the head's BN, after the last addition
+    # parameters by hand: stem conv, 4 units of two BNs and two convs, one projection, head BN, fc
+    w16 = 2 * (2 * 16 + 9 * 16 * 16) * 2
+    w32 = (2 * 16 + 9 * 16 * 32 + 2 * 32 + 9 * 32 * 32) + (2 * 32 + 9 * 32 * 32) * 2
+    expected = 27 * 16 + w16 + w32 + (16 * 32 + 2 * 32) + 2 * 32 + 32 * 10 + 10
+    assert resdsl.summary(net)["params"] == expected
+
+
+def test_block_kinds_pass_through_family_parameters():
+    net = resdsl.load(SPECS / "resnet50.rds")
+    assert {b.kind for b in net.blocks} == {"bottleneck"}
+    assert [b.stage for b in net.blocks].count(3) == 6
+
+
+def test_nested_blocks_and_defaults():
+    net = compile_text(
+        """
+        block double(width, stride = 1) {
+            basic width stride=stride
+            basic width
+        }
+        network nested {
+            input 3x16x16
+            classes 5
+            shortcut B
+            stem  { conv 8 7x7 stride=2; maxpool 3x3 stride=2 }
+            stage { double 8 }
+            stage { double 16; stride 2 }
+            head  { avgpool; dropout 0.2; fc }
+        }
+        """
+    )
+    assert net.node("conv1").arg["pad"] == (3, 3)  # kernel // 2
+    assert net.node("maxpool").arg["pad"] == (1, 1)  # (kernel - 1) // 2
+    assert net.node("maxpool").shape == (8, 4, 4)
+    assert net.node("layer2.0.basic.downsample.0").arg["stride"] == 2
+    assert net.node("layer2.0.basic2.conv1").shape == (16, 2, 2)
+    assert net.node("fc").shape == (5, 1, 1)  # out defaults to the classes
+    # the outer block has no `add`: no shortcut of its own
+    assert {b.name: b.shortcut for b in net.blocks}["layer2.0"] == "plain"
+
+
+def test_every_node_has_a_span_a_path_and_a_shape():
+    net = resdsl.load(SPECS / "resnet110.rds")
+    for node in net.nodes():
+        assert node.span.source.name.endswith(".rds")
+        assert not node.span.source.builtin  # prelude internals point at the user's call
+        assert node.path and node.shape
+    assert net.node("layer3.17.conv2").path == "stage 3 › block 18 › conv 2"
+
+
+def test_build_is_deterministic():
+    first = [
+        (n.name, n.op, n.args, n.inputs, n.shape)
+        for n in resdsl.load(SPECS / "resnet56.rds").nodes()
+    ]
+    again = [
+        (n.name, n.op, n.args, n.inputs, n.shape)
+        for n in resdsl.load(SPECS / "resnet56.rds").nodes()
+    ]
+    assert first == again
+
+
+def test_graph_order_is_topological():
+    import networkx as nx
+
+    net = resdsl.load(SPECS / "resnet50.rds")
+    assert nx.is_directed_acyclic_graph(net.graph)
+    position = {name: i for i, name in enumerate(net.graph.nodes)}
+    assert all(position[u] < position[v] for u, v in net.graph.edges)
+
+
+def test_choosing_among_several_networks(tmp_path):
+    spec = tmp_path / "two.rds"
+    spec.write_text(
+        'import "%s"\nnetwork a = cifar_resnet(1)\nnetwork b = cifar_resnet(2)\n'
+        % (SPECS / "cifar.rds")
+    )
+    with pytest.raises(resdsl.SpecError, match=r"several networks \(a, b\)"):
+        resdsl.load(spec)
+    assert len(resdsl.load(spec, network="b").blocks) == 6
+
+
+def test_missing_import(tmp_path):
+    spec = tmp_path / "x.rds"
+    spec.write_text('import "nowhere.rds"\n')
+    (error,) = errors_of(spec.read_text(), str(spec))
+    assert 'cannot import "nowhere.rds"' in error.message
+    assert (error.span.line, error.span.column) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("stage { basic 16 widht=3 }", "`basic` has no parameter `widht`"),
+        ("stage { basic 16 width=3 }", "`width` is given twice"),
+        ("stage { basic }", "`basic` needs a value for `width`"),
+        ("stem { conv 16 3x3 strid=2 }", "`conv` has no argument `strid`"),
+        ("stem { conv 16 3x3 1 }", "too many values for `conv`"),
+        ("stem { dropout 3x3 }", "must be a number, got 3x3"),
+        ("stage { basic 16 x 0 }", "a repeat count must be at least 1, got 0"),
+        ("stage { basic 16 // 0 }", "division by zero"),
+        ("stage { basic 1.5 * 2 }", "`*` works on integers, got 1.5"),
+    ],
+)
+def test_argument_errors(body, message):
+    errors = errors_of(f"network n {{\n  input 3x32x32\n  classes 10\n  {body}\n}}\n")
+    assert any(message in e.message for e in errors), errors
+    assert all(e.span.line == 4 for e in errors)
+
+
+def test_missing_input_and_classes_are_both_reported():
+    errors = errors_of("network n {\n  stem { conv 16 3x3 }\n}\n")
+    assert sorted(e.message for e in errors) == [
+        "network `n` has no `classes`",
+        "network `n` has no `input`",
+    ]

@@ -1,0 +1,122 @@
+"""The parser: good sources become the expected AST; bad ones fail at the right place."""
+
+import pytest
+
+import resdsl
+from resdsl import syntax as ast
+
+
+def parse(text):
+    return resdsl.parse(text, "t.rds")
+
+
+def test_block_definition():
+    module = parse(
+        "block basic(width, stride = 1) {\n"
+        "    conv width 3x3 stride=stride; bn; relu\n"
+        "    add\n"
+        "    relu\n"
+        "}\n"
+    )
+    (block,) = module.items
+    assert isinstance(block, ast.BlockDef)
+    assert [p.name for p in block.params] == ["width", "stride"]
+    assert block.params[1].default.value == 1
+    conv, bn, relu, add, post = block.body
+    assert conv.name == "conv"
+    assert [type(a) for a in conv.args] == [ast.Name, ast.Dims]
+    assert conv.args[1].values == (3, 3)
+    assert [(k.name, k.value.id) for k in conv.kwargs] == [("stride", "stride")]
+    assert (bn.name, relu.name, post.name) == ("bn", "relu", "relu")
+    assert isinstance(add, ast.Add)
+    assert (add.span.line, add.span.column) == (3, 5)
+
+
+def test_repeat_and_arithmetic():
+    module = parse("network f(n) {\n  stage { basic 16 * 2 x 2*n+1 }\n}\n")
+    (stage,) = module.items[0].body
+    (call,) = stage.body
+    width = call.args[0]
+    assert isinstance(width, ast.BinOp) and width.op == "*"
+    assert call.repeat.op == "+"
+    assert call.repeat.left.op == "*"
+
+
+def test_x_is_a_keyword_only_before_the_count():
+    module = parse("network f(x1) {\n  stage { basic x1 x x1 }\n}\n")
+    call = module.items[0].body[0].body[0]
+    assert call.args[0].id == "x1"
+    assert call.repeat.id == "x1"
+
+
+def test_network_settings_and_instance():
+    module = parse(
+        "network f(n) {\n  input 3x32x32\n  classes 10\n  shortcut A\n}\n"
+        "network g = f(n = 18) shortcut none\n"
+        "network h = f(3)\n"
+    )
+    family, g, h = module.items
+    assert [(s.key, s.value) for s in family.body[:1] + family.body[2:]] == [
+        ("input", (3, 32, 32)),
+        ("shortcut", "A"),
+    ]
+    assert family.body[1].value.value == 10
+    assert (g.family, g.shortcut, g.kwargs[0].name) == ("f", "none", "n")
+    assert (h.args[0].value, h.shortcut) == (3, None)
+
+
+def test_train_settings():
+    module = parse(
+        "train r {\n"
+        "  data cifar10 split 45000/5000 augment pad 4 crop 32 flip\n"
+        "  schedule step at 32000, 48000 by 0.1\n"
+        "  warmup lr 0.01 until train_error < 80%\n"
+        "  optimizer sgd weight_decay 1e-4\n"
+        "}\n"
+    )
+    data, schedule, warmup, optimizer = module.items[0].settings
+    assert [o.name for o in data] == ["data", "cifar10", "split", "augment", "pad", "crop", "flip"]
+    assert data[2].values[0].value == (45000, 5000)
+    assert [v.value for v in schedule[2].values] == [32000, 48000]
+    assert schedule[3].values[0].value == pytest.approx(0.1)
+    assert warmup[2].name == "until"
+    assert [v.value for v in warmup[2].values] == ["train_error", 80.0]
+    assert optimizer[2].values[0].value == pytest.approx(1e-4)
+
+
+def test_comments_semicolons_and_blank_lines():
+    module = parse('# a comment\n\n\nimport "x.rds"   # trailing\n;;\nnetwork n = f()\n')
+    imp, inst = module.items
+    assert imp.path == "x.rds"
+    assert inst.name == "n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message"),
+    [
+        ("network n {\n  input 3x32x32\n", 2, 16, "unexpected end of file"),
+        ("network n {\n  stem { conv 16 3x3 stride=2 4 }\n}\n", 2, 31, "positional value"),
+        ("network n {\n  shortcut D\n}\n", 2, 12, "unexpected"),
+        ("block b(w) {\n  conv w $\n}\n", 2, 10, "unexpected character '$'"),
+        ("network n = f(n = 1, 2)\n", 1, 22, "positional value cannot follow"),
+        ("train t {\n  warmup lr 0.01 until train_error > 80%\n}\n", 2, 36, "unexpected"),
+    ],
+)
+def test_syntax_errors(text, line, column, message):
+    with pytest.raises(resdsl.ParseError) as info:
+        parse(text)
+    error = info.value
+    assert (error.span.line, error.span.column) == (line, column), error.render()
+    assert message in error.message
+    assert str(error).startswith(f"t.rds:{line}:{column}: error: ")
+
+
+def test_parse_error_names_what_was_expected():
+    with pytest.raises(resdsl.ParseError) as info:
+        parse("network n {\n  input\n}\n")
+    assert "dimensions such as 3x3" in info.value.hint
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(resdsl.ParseError, match="cannot read"):
+        resdsl.parse_file(tmp_path / "missing.rds")
