@@ -25,6 +25,7 @@ from .parser import parse_file
 from .resources import PACKAGE
 
 POLICIES = ("A", "B", "C", "none")
+MAX_OPS = 1_000_000  # ResNet-1202 has 4,210; a 12,002-layer net 42,010
 PRELUDE = PACKAGE / "prelude.rds"
 
 
@@ -73,7 +74,7 @@ def load(module: ast.Module) -> Program:
             try:
                 visit(parse_file(_display(path)))
             except ResdslError as exc:
-                errors.append(exc)
+                errors.append(exc if exc.span else SpecError(exc.message, item.span))
 
     visit(parse_file(PRELUDE, builtin=True))
     root = Path(module.source.name)
@@ -194,16 +195,18 @@ def _choose(program: Program, name: str | None):
     concrete_ = concrete(program.root)
     if len(concrete_) == 1:
         return program.networks[concrete_[0]]
+    start = Span(program.root.source, 1, 1, 1, 1)
     if not concrete_:
         families = [i.name for i in program.root.items if isinstance(i, ast.NetworkDef)]
         hint = (
             f"instantiate a family, e.g. `network mynet = {families[0]}(...)`" if families else None
         )
-        raise SpecError(f"{program.root.source.name} defines no concrete network", hint=hint)
+        raise SpecError(f"{program.root.source.name} defines no concrete network", start, hint)
     names = ", ".join(concrete_)
     raise SpecError(
         f"{program.root.source.name} defines several networks ({names})",
-        hint="choose one with --network",
+        program.networks[concrete_[1]].span,
+        "choose one with --network",
     )
 
 
@@ -594,6 +597,12 @@ class _Elaborator:
 
     # ------------------------------------------------------------ nodes
     def _emit(self, op: str, args: dict, span: Span, scope: _Scope, inputs=None) -> None:
+        if len(self.order) >= MAX_OPS:
+            raise SpecError(
+                f"the network has more than {MAX_OPS:,} ops",
+                self._site(span),
+                "resdsl builds networks up to this size; check the repeat counts",
+            )
         name, path = scope.name(op)
         inputs = inputs or (self.current,)
         shapes = [self.graph.nodes[i]["node"].shape for i in inputs]

@@ -23,7 +23,7 @@ class Source:
     builtin: bool = False
 
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
+        lines = self.text.split("\n")  # as lark counts lines; str.splitlines also splits at \f
         return lines[number - 1] if 0 < number <= len(lines) else ""
 
 
@@ -80,7 +80,7 @@ class ResdslError(Exception):
                     width = max(1, self.span.end_column - self.span.column)
                 else:
                     width = max(1, len(text.rstrip()) - start)
-                out.append("    " + text.rstrip())
+                out.append("    " + text.rstrip().expandtabs(1))
                 out.append("    " + " " * start + "^" + "~" * (width - 1))
         if self.hint:
             out.append(f"hint: {self.hint}")

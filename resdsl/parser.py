@@ -69,11 +69,11 @@ def parse_file(path: str | Path, *, builtin: bool = False) -> ast.Module:
 def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
     line, column = max(exc.line, 1), max(exc.column, 1)
     if isinstance(exc, UnexpectedEOF) or getattr(exc, "token", None) == "":
-        lines = source.text.splitlines() or [""]
+        lines = source.text.rstrip("\n").split("\n")
         line, column = len(lines), len(lines[-1]) + 1
     span = Span(source, line, column, line, column + 1)
     if isinstance(exc, UnexpectedCharacters):
-        char = source.text.splitlines()[line - 1][column - 1 : column] if source.text else ""
+        char = source.line(line)[column - 1 : column]
         return ParseError(f"unexpected character {char!r}", span, _expected_hint(exc))
     token = getattr(exc, "token", None)
     if isinstance(token, Token) and token.type != "$END":
