@@ -1,9 +1,10 @@
 """Elaboration: names, shortcuts, families, blocks and the IR's structure."""
 
 import pytest
-from helpers import SPECS, compile_text, errors_of
 
 import resdsl
+
+from helpers import SPECS, compile_text, errors_of
 
 
 def weighted_modules(net):

@@ -4,6 +4,7 @@ The positions were read off the files by hand; each file in tests/broken/ holds 
 """
 
 import pytest
+
 from helpers import BROKEN, run
 
 # file, line, column, fragments the message must contain

@@ -1,6 +1,7 @@
 """Exact parameters and MACs against every row of ../shared/REFERENCE.md's table."""
 
 import pytest
+
 from helpers import SPECS, summary_json
 
 # spec, --shortcut (None: the spec's own policy), params, MACs (None where the row gives none)

@@ -13,13 +13,14 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from helpers import SPECS
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 
 import resdsl
 from resdsl.parser import grammar
+
+from helpers import SPECS
 
 EXAMPLES = int(os.environ.get("RESDSL_HYPOTHESIS_EXAMPLES", "200"))
 PROPERTY = settings(

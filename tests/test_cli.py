@@ -1,0 +1,124 @@
+"""The CLI, in-process through CliRunner: exit codes and the text people read."""
+
+import json
+
+import pytest
+
+from helpers import SPECS, run, summary_json
+
+
+def test_summary_table():
+    result = run("summary", SPECS / "resnet20.rds")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "network resnet20  (input 3x32x32)"
+    assert lines[1].split() == ["layer", "op", "output", "params", "MACs"]
+    conv1 = lines[3].split()
+    assert conv1 == ["conv1", "conv", "16x32x32", "432", "442,368"]  # 3*16*9; 16*32*32*27
+    assert lines[-1].split() == ["total", "269,722", "40,551,040"]
+
+
+def test_summary_json_schema():
+    info = summary_json(SPECS / "resnet18.rds")
+    assert set(info) == {"network", "input", "params", "macs", "layers"}
+    assert info["network"] == "resnet18" and info["input"] == [3, 224, 224]
+    first = info["layers"][0]
+    assert first == {
+        "name": "conv1",
+        "op": "conv",
+        "shape": [64, 112, 112],
+        "params": 64 * 3 * 7 * 7,
+        "macs": 64 * 112 * 112 * 3 * 7 * 7,
+    }
+    assert info["layers"][-1] == {
+        "name": "fc",
+        "op": "fc",
+        "shape": [1000, 1, 1],
+        "params": 512 * 1000 + 1000,
+        "macs": 512 * 1000,
+    }
+
+
+def test_summary_json_is_one_object():
+    result = run("summary", "--json", SPECS / "resnet56.rds")
+    assert result.stdout.count("\n") == 1
+    json.loads(result.stdout)
+
+
+def test_python_m_and_console_script_agree():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "resdsl", "summary", "--json", str(SPECS / "resnet20.rds")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout)["params"] == 269_722
+
+
+@pytest.mark.parametrize("command", ["check", "summary"])
+def test_shortcut_flag_on_every_command(command):
+    result = run(command, SPECS / "resnet20.rds", "--shortcut", "B")
+    assert result.exit_code == 0
+    assert "272,474" in result.stdout
+
+
+def test_check_ok_lines():
+    # 387 ops: a 3-op stem, 54 blocks of 7, two option-A shortcuts of 2, and avgpool and fc
+    result = run("check", SPECS / "resnet110.rds", SPECS / "cifar.rds")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        f"{SPECS / 'resnet110.rds'}: ok: resnet110, 387 ops, 1,727,962 params, 252,887,680 MACs",
+        f"{SPECS / 'cifar.rds'}: ok: definitions only",
+    ]
+
+
+def test_every_spec_checks():
+    result = run("check", *sorted(SPECS.glob("*.rds")))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count(": ok: ") == len(list(SPECS.glob("*.rds")))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["summary", "SPEC", "--shortcut", "D"], "Invalid value for '--shortcut'"),
+        (["summary", "SPEC", "--frobnicate"], "No such option '--frobnicate'"),
+        (["summary", "missing.rds"], "'missing.rds' does not exist"),
+        (["check"], "Missing argument 'SPECS...'"),
+        (["compiel"], "No such command 'compiel'"),
+    ],
+)
+def test_bad_flags_are_usage_errors(args, message):
+    args = [str(SPECS / "resnet20.rds") if a == "SPEC" else a for a in args]
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "Usage: " in result.stderr
+    assert message in result.stderr
+
+
+def test_spec_error_exit_1_without_traceback(tmp_path):
+    spec = tmp_path / "bad.rds"
+    spec.write_text(
+        "network n {\n  input 3x32x32\n  classes 10\n  stem { conv 16 3x3 stride=0 }\n}\n"
+    )
+    result = run("summary", spec)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{spec}:4:10: error: stem › conv 1: conv stride 0 must be")
+    assert "Traceback" not in result.stderr
+
+
+def test_network_flag(tmp_path):
+    spec = tmp_path / "two.rds"
+    cifar = SPECS / "cifar.rds"
+    spec.write_text(f'import "{cifar}"\nnetwork a = cifar_resnet(1)\nnetwork b = cifar_resnet(2)\n')
+    result = run("summary", "--json", spec)
+    assert result.exit_code == 1
+    assert f"{spec}:3:1: error:" in result.stderr
+    assert "hint: choose one with --network" in result.stderr
+    assert summary_json(spec, "--network", "b")["network"] == "b"
+    result = run("summary", spec, "--network", "c")
+    assert result.exit_code == 1
+    assert "no network `c`" in result.stderr
