@@ -19,7 +19,7 @@ import networkx as nx
 
 from . import ops, recipe
 from . import syntax as ast
-from .errors import ResdslError, Span, SpecError, did_you_mean, raise_all
+from .errors import ResdslError, Span, SpecError, did_you_mean, raise_all, unknown
 from .ir import BlockInstance, Network, Node, add_node
 from .parser import parse_file
 from .resources import PACKAGE
@@ -347,18 +347,14 @@ class _Elaborator:
         scope = _Scope(f"layer{number}.", (f"stage {number}",))
         index = 0
         for call in calls:
-            kind = self._kind(call, env)
-            if kind is None:
+            resolved = self._resolve(call, env)
+            if resolved is None:
                 continue
-            if kind not in self.program.blocks:
-                self._statement(call, env, scope, policy)
-                continue
-            try:
-                count = self._repeat(call, env)
-            except SpecError as exc:
-                self.errors.append(exc)
-                continue
+            kind, count = resolved
             for _ in range(count):
+                if kind not in self.program.blocks:
+                    self._layer(kind, call, env, scope)
+                    continue
                 extra = {}
                 if stride is not None:
                     if "stride" not in {p.name for p in self.program.blocks[kind].params}:
@@ -382,14 +378,10 @@ class _Elaborator:
 
     # ------------------------------------------------------------ statements
     def _statement(self, stmt: ast.Call, env: dict, scope: _Scope, policy: str) -> None:
-        kind = self._kind(stmt, env)
-        if kind is None:
+        resolved = self._resolve(stmt, env)
+        if resolved is None:
             return
-        try:
-            count = self._repeat(stmt, env)
-        except SpecError as exc:
-            self.errors.append(exc)
-            return
+        kind, count = resolved
         for _ in range(count):
             if kind in self.program.blocks:
                 name, path = scope.name(kind)
@@ -400,6 +392,17 @@ class _Elaborator:
             else:
                 self._layer(kind, stmt, env, scope)
 
+    def _resolve(self, stmt: ast.Call, env: dict) -> tuple[str, int] | None:
+        """The kind a call names and its repeat count, or None after recording why not."""
+        kind = self._kind(stmt, env)
+        if kind is None:
+            return None
+        try:
+            return kind, self._repeat(stmt, env)
+        except SpecError as exc:
+            self.errors.append(exc)
+            return None
+
     def _kind(self, stmt: ast.Call, env: dict) -> str | None:
         """The layer or block a call names, looking through parameters bound to kinds."""
         kind = stmt.name
@@ -409,10 +412,12 @@ class _Elaborator:
             return kind
         known = list(self.program.blocks) + [k for k, o in ops.OPS.items() if o.user]
         self.errors.append(
-            SpecError(
+            unknown(
                 f"unknown layer or block `{stmt.name}`",
                 stmt.name_span,
-                did_you_mean(stmt.name, known),
+                stmt.name,
+                known,
+                "layers and blocks",
             )
         )
         return None
@@ -445,10 +450,12 @@ class _Elaborator:
         by_name = {a.name: a for a in opdef.args}
         for kw in stmt.kwargs:
             if kw.name not in by_name:
-                raise SpecError(
+                raise unknown(
                     f"`{opdef.name}` has no argument `{kw.name}`",
                     kw.span,
-                    did_you_mean(kw.name, by_name) or "arguments: " + ", ".join(by_name),
+                    kw.name,
+                    by_name,
+                    "arguments",
                 )
             if kw.name in values:
                 raise SpecError(f"`{kw.name}` is given twice", kw.span)
@@ -654,10 +661,8 @@ class _Elaborator:
         given = {p.name: self._eval(a, env) for p, a in zip(params, args, strict=False)}
         for kw in kwargs:
             if kw.name not in names:
-                raise SpecError(
-                    f"`{owner}` has no parameter `{kw.name}`",
-                    kw.span,
-                    did_you_mean(kw.name, names) or "parameters: " + (", ".join(names) or "none"),
+                raise unknown(
+                    f"`{owner}` has no parameter `{kw.name}`", kw.span, kw.name, names, "parameters"
                 )
             if kw.name in given:
                 raise SpecError(f"`{kw.name}` is given twice", kw.span)

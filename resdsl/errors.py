@@ -136,3 +136,12 @@ def raise_all(errors: list[ResdslError]) -> None:
 def did_you_mean(name: str, choices) -> str | None:
     close = difflib.get_close_matches(name, sorted(choices), n=1)
     return f"did you mean `{close[0]}`?" if close else None
+
+
+def unknown(message: str, span: Span | None, name: str, choices, listing: str) -> SpecError:
+    """An error for a name that is not one of ``choices``: suggest the closest, else list them."""
+    choices = list(choices)
+    hint = did_you_mean(name, choices)
+    if hint is None and choices:
+        hint = f"{listing}: " + ", ".join(choices)
+    return SpecError(message, span, hint)

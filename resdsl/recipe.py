@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import syntax as ast
-from .errors import Span, SpecError, did_you_mean
+from .errors import Span, SpecError, did_you_mean, unknown
 
 # Datasets the targets load: images in the training set (before any validation split),
 # classes, and the image size they arrive at. digits keeps a fixed stratified 20% test split.
@@ -144,10 +144,12 @@ def statements(train: ast.TrainDef) -> dict[str, tuple[ast.Option, ...]]:
                 groups[-1].append(option)
             else:
                 errors.append(
-                    SpecError(
+                    unknown(
                         f"unknown train setting `{option.name}`",
                         option.span,
-                        did_you_mean(option.name, SCHEMAS) or "settings: " + ", ".join(SCHEMAS),
+                        option.name,
+                        SCHEMAS,
+                        "settings",
                     )
                 )
                 break
@@ -285,10 +287,12 @@ def _options(head: str, group, spans, errors) -> dict:
         if spec is None or option.name == "name":
             choices = [k for k in schema if k != "name"]
             errors.append(
-                SpecError(
+                unknown(
                     f"unknown option `{option.name}` for `{head}`",
                     option.span,
-                    did_you_mean(option.name, choices) or "options: " + ", ".join(choices),
+                    option.name,
+                    choices,
+                    "options",
                 )
             )
             continue
