@@ -10,6 +10,7 @@ import click
 
 from . import load, summary
 from .check import check_spec
+from .emit import emit, targets, write
 from .errors import ResdslError
 
 spec_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False))
@@ -108,3 +109,26 @@ def summary_cmd(spec, shortcut, network, as_json):
         click.echo(line(row))
     click.echo("  ".join("-" * w for w in widths))
     click.echo(line(total))
+
+
+@main.command("compile")
+@spec_arg
+@click.option(
+    "--target", type=click.Choice(targets()), required=True, help="The framework to generate for."
+)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(file_okay=False),
+    help="Output folder (default: build/<network>-<target>/).",
+)
+@shortcut_opt
+@network_opt
+@reports_errors
+def compile_cmd(spec, target, out, shortcut, network):
+    """Write model.py and train.py for SPEC's network, standalone for the TARGET framework."""
+    net = load(spec, network=network, shortcut=shortcut)
+    files = emit(net, target)
+    for path in write(files, out or f"build/{net.name}-{target}"):
+        click.echo(f"wrote {path}")

@@ -330,6 +330,7 @@ class _Elaborator:
             blocks=tuple(self.blocks),
             train=train,
             span=item.span,
+            definitions={b.kind: self.program.blocks[b.kind] for b in self.blocks},
         )
 
     def _stage(self, section: ast.Section, number: int, env: dict, policy: str) -> None:

@@ -58,6 +58,7 @@ class Network:
     blocks: tuple[BlockInstance, ...] = field(repr=False)
     train: Any  # resdsl.recipe.TrainConfig or None
     span: Span
+    definitions: dict = field(default_factory=dict, repr=False, compare=False)  # kind -> BlockDef
 
     def nodes(self) -> list[Node]:
         """Every node, in topological order."""

@@ -1,0 +1,129 @@
+"""IR to files: the target registry and the Jinja environment the targets render with.
+
+A target is one module in resdsl/targets/ (registered with :func:`register`) and one folder of
+templates in templates/<name>/. The target computes a view-model; its templates only print it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import jinja2
+
+from .errors import ResdslError, Span
+from .ir import Network
+from .resources import resource
+
+TARGETS: dict[str, Callable[[Network], dict[str, str]]] = {}
+BUILTIN = ("torch",)  # modules under resdsl.targets, imported on first use
+
+
+class TargetError(ResdslError):
+    """A construct that a target cannot express."""
+
+
+def register(name: str):
+    """Register ``files(net) -> {filename: text}`` as the target ``name``."""
+
+    def decorate(function):
+        TARGETS[name] = function
+        return function
+
+    return decorate
+
+
+def targets() -> list[str]:
+    for name in BUILTIN:
+        importlib.import_module(f"resdsl.targets.{name}")
+    return sorted(TARGETS)
+
+
+def emit(net: Network, target: str) -> dict[str, str]:
+    """The files of ``net`` for ``target``, as {filename: text}. ``net`` must have been checked."""
+    if target not in targets():
+        raise TargetError(f"unknown target {target!r}; choose from {', '.join(targets())}")
+    return TARGETS[target](net)
+
+
+def write(files: dict[str, str], directory: str | Path) -> list[Path]:
+    """Write each file atomically (a temporary file, then a rename) and return the paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        path = directory / name
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+@functools.cache
+def environment(target: str) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resource("templates") / target)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+
+
+def render(target: str, template: str, **view) -> str:
+    return environment(target).get_template(template).render(**view)
+
+
+def where(span: Span, root: Span) -> str:
+    """``file:line`` for a generated comment, relative to the root spec so output is portable."""
+    source = span.source
+    if source.builtin:
+        name = f"resdsl/{Path(source.name).name}"
+    else:
+        base = Path(root.source.name).parent
+        name = os.path.relpath(source.name, base) if base != Path("") else source.name
+    return f"{Path(name).as_posix()}:{span.line}"
+
+
+# ---------------------------------------------------------------- Python code layout
+
+LINE = 88  # ruff's default line length: generated files pass `ruff format --check` as they are
+
+
+class Call:
+    """A call expression that lays itself out the way ruff format does."""
+
+    def __init__(self, func: str, *args, **kwargs):
+        self.func = func
+        self.args: list[tuple[str, object]] = [("", a) for a in args]
+        self.args += [(f"{k}=", v) for k, v in kwargs.items()]
+
+    def __str__(self) -> str:
+        return f"{self.func}({', '.join(k + str(v) for k, v in self.args)})"
+
+
+def lay_out(value, indent: int, prefix: str = "", suffix: str = "") -> list[str]:
+    """``prefix + value + suffix`` at ``indent``, split like ruff where it is too long.
+
+    First the whole line; then the arguments together on one indented line; then one argument per
+    line with a trailing comma, each laid out the same way.
+    """
+    pad = " " * indent
+    line = f"{pad}{prefix}{value}{suffix}"
+    if len(line) <= LINE or not isinstance(value, Call) or not value.args:
+        return [line]
+    inner = " " * (indent + 4)
+    hug = inner + ", ".join(k + str(v) for k, v in value.args)
+    if len(hug) <= LINE:
+        return [f"{pad}{prefix}{value.func}(", hug, f"{pad}){suffix}"]
+    out = [f"{pad}{prefix}{value.func}("]
+    for key, arg in value.args:
+        out += lay_out(arg, indent + 4, key, ",")
+    return out + [f"{pad}){suffix}"]

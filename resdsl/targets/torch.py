@@ -1,0 +1,404 @@
+"""The PyTorch target: model.py in the shape of torchvision's resnet.py, and train.py.
+
+Block classes are written from the block definitions (their parameters stay parameters); the
+network class is written from the IR (its values are concrete). Every IR node except the input and
+the additions becomes a module whose attribute path is the node's name, so state_dict keys are the
+IR names and torchvision's weights load with strict=True.
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass, field
+
+from .. import ops
+from .. import syntax as ast
+from ..emit import LINE, Call, TargetError, lay_out, register, render, where
+from ..ir import BlockInstance, Network, Node
+
+TARGET = "torch"
+# names the generated block classes use themselves; a block parameter may not take them
+RESERVED = {
+    "self",
+    "x",
+    "out",
+    "identity",
+    "in_channels",
+    "downsample",
+    "nn",
+    "torch",
+    "F",
+    "super",
+}
+
+
+@register(TARGET)
+def files(net: Network) -> dict[str, str]:
+    model = ModelView.of(net)
+    return {"model.py": render(TARGET, "model.py.j2", m=model)}
+
+
+# ---------------------------------------------------------------- the view-model
+
+
+@dataclass
+class BlockClass:
+    name: str  # BasicBlock
+    kind: str  # basic
+    residual: bool
+    params: list[str]
+    where: str
+    header: str  # the definition's first line, for the docstring
+    signature: list[str] = field(default_factory=list)  # the laid-out `def __init__(...):`
+    init: list[str] = field(default_factory=list)  # laid-out lines of __init__'s body
+    forward: list[str] = field(default_factory=list)
+    last_bn: str | None = None  # the branch's final BN, zeroed by zero_init_residual
+
+
+@dataclass
+class ModelView:
+    network: str
+    class_name: str
+    source: str
+    input_shape: tuple
+    classes: int
+    blocks: list[BlockClass]
+    init: list[str]  # laid-out lines of the network's __init__ body
+    forward: list[str]
+    uses_subsample: bool
+    uses_zeropad: bool
+
+    @classmethod
+    def of(cls, net: Network) -> ModelView:
+        classes = _block_classes(net)
+        init, forward = _network_body(net, classes)
+        ops_used = {n.op for n in net.nodes()}
+        return cls(
+            network=net.name,
+            class_name=_camel(net.name),
+            source=where(net.span, net.span).rsplit(":", 1)[0],
+            input_shape=net.input_shape,
+            classes=net.classes,
+            blocks=list(classes.values()),
+            init=init,
+            forward=forward,
+            uses_subsample="subsample" in ops_used,
+            uses_zeropad="zeropad" in ops_used,
+        )
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Net"
+
+
+# ---------------------------------------------------------------- block classes (symbolic)
+
+
+def _class_name(kind: str, residual: bool, has_add: bool) -> str:
+    base = _camel(kind)
+    if not base.endswith("Block") and kind != "bottleneck":
+        base += "Block"
+    return base if residual or not has_add else "Plain" + base
+
+
+def _block_classes(net: Network) -> dict[tuple[str, bool], BlockClass]:
+    """One class per block kind, and a plain variant where a policy of `none` drops its add."""
+    out: dict[tuple[str, bool], BlockClass] = {}
+    for inst in net.blocks:
+        if "." in inst.name and not inst.name.startswith("layer"):
+            continue  # nested blocks are refused in _block_class of their parent
+        key = (inst.kind, inst.shortcut not in ("none", "plain"))
+        if key not in out:
+            out[key] = _block_class(net, net.definitions[inst.kind], residual=key[1])
+    return out
+
+
+def _block_class(net: Network, definition: ast.BlockDef, residual: bool) -> BlockClass:
+    params = [p.name for p in definition.params]
+    for p in definition.params:
+        if p.name in RESERVED:
+            raise TargetError(
+                f"the torch target uses the name `{p.name}` itself; rename this parameter",
+                p.span,
+            )
+    has_add = any(isinstance(s, ast.Add) for s in definition.body)
+    lines = [line.strip() for line in definition.span.source.text.split("\n")]
+    cls = BlockClass(
+        name=_class_name(definition.name, residual, has_add),
+        kind=definition.name,
+        residual=residual and has_add,
+        params=params,
+        where=where(definition.span, net.span),
+        header=lines[definition.span.line - 1].rstrip("{ ").strip(),
+    )
+    counts: dict[str, int] = {}
+    channels = "in_channels"
+    value = "x"  # the tensor the next op reads
+    last_bn = None
+    for stmt in definition.body:
+        if isinstance(stmt, ast.Add):
+            if cls.residual:
+                if value == "x":
+                    cls.forward.append("out = x")
+                cls.forward += [
+                    "if self.downsample is not None:",
+                    "    identity = self.downsample(x)",
+                    "out = out + identity",
+                ]
+                cls.last_bn = last_bn
+            continue
+        if stmt.name in net.definitions or stmt.name not in ops.OPS:
+            raise TargetError(
+                f"the torch target cannot yet express block `{definition.name}` calling "
+                f"`{stmt.name}` inside it; write its layers out instead",
+                stmt.span,
+            )
+        for _ in range(_literal_repeat(stmt)):
+            attr = _next_name(counts, stmt.name)
+            ctor, channels = _symbolic_layer(stmt, channels, params, first=value == "x")
+            cls.init += lay_out(ctor, 8, f"self.{attr} = ")
+            cls.forward.append(f"out = self.{attr}({value})")
+            value = "out"
+            last_bn = attr if stmt.name == "bn" else None
+    cls.forward.append(f"return {value}")
+    signature = Call("def __init__", "self", "in_channels", *params)
+    if cls.residual:
+        cls.forward.insert(0, "identity = x")
+        cls.init.append("        self.downsample = downsample")
+        signature.args.append(("downsample=", "None"))
+    cls.signature = lay_out(signature, 4, "", ":")
+    return cls
+
+
+def _literal_repeat(stmt: ast.Call) -> int:
+    if stmt.repeat is None:
+        return 1
+    if isinstance(stmt.repeat, ast.Num):
+        return stmt.repeat.value
+    raise TargetError("the torch target needs a literal repeat count inside a block", stmt.span)
+
+
+def _next_name(counts: dict[str, int], kind: str) -> str:
+    # the IR's naming rule: conv and bn always numbered, others from their second occurrence on
+    n = counts[kind] = counts.get(kind, 0) + 1
+    return f"{kind}{n}" if kind in ("conv", "bn") or n > 1 else kind
+
+
+def _py(expr: ast.Expr, params: list[str]) -> str:
+    """A spec expression as Python source; names must be the block's parameters."""
+    if isinstance(expr, ast.Num):
+        return repr(expr.value)
+    if isinstance(expr, ast.Dims):
+        return repr(expr.values)
+    if isinstance(expr, ast.Name):
+        if expr.id not in params or keyword.iskeyword(expr.id):
+            raise TargetError(f"the torch target cannot use `{expr.id}` here", expr.span)
+        return expr.id
+
+    def side(e):
+        text = _py(e, params)
+        return f"({text})" if isinstance(e, ast.BinOp) else text
+
+    return f"{side(expr.left)} {expr.op} {side(expr.right)}"
+
+
+def _symbolic_args(stmt: ast.Call) -> dict[str, ast.Expr | object]:
+    opdef = ops.OPS[stmt.name]
+    positional = [a for a in opdef.args if a.positional]
+    given = {arg.name: expr for arg, expr in zip(positional, stmt.args, strict=False)}
+    given.update({kw.name: kw.value for kw in stmt.kwargs})
+    return {a.name: given.get(a.name, a.default) for a in opdef.args}
+
+
+def _size(value, params) -> str:
+    """A kernel, stride or padding: an int, an HxW literal, or an expression."""
+    if isinstance(value, ast.Dims):
+        h, w = value.values
+        return str(h) if h == w else f"({h}, {w})"
+    return _py(value, params) if isinstance(value, ast.Expr) else repr(value)
+
+
+def _default_pad(kernel, op: str, params) -> str:
+    if isinstance(kernel, ast.Dims):
+        h, w = kernel.values
+        ph, pw = (h // 2, w // 2) if op == "conv" else ((h - 1) // 2, (w - 1) // 2)
+        return str(ph) if ph == pw else f"({ph}, {pw})"
+    k = _size(kernel, params)
+    return f"{k} // 2" if op == "conv" else f"({k} - 1) // 2"
+
+
+def _symbolic_layer(stmt: ast.Call, channels: str, params, first: bool) -> tuple[Call, str]:
+    """The constructor of one primitive inside a block class, and the channels after it."""
+    args = _symbolic_args(stmt)
+    op = stmt.name
+    if op == "conv":
+        out = _py(args["out"], params)
+        pad = args["pad"]
+        pad = _default_pad(args["kernel"], op, params) if pad is None else _size(pad, params)
+        kw = {"kernel_size": _size(args["kernel"], params)}
+        kw.update(_keyword("stride", args["stride"], 1, params))
+        kw.update({"padding": pad} if pad != "0" else {})
+        kw.update(_keyword("groups", args["groups"], 1, params))
+        kw["bias"] = _flag(args["bias"], params)
+        return Call("nn.Conv2d", channels, out, **kw), out
+    if op == "bn":
+        return Call("nn.BatchNorm2d", channels), channels
+    if op == "relu":
+        # in place, except on the block's input, which the shortcut still reads
+        return (Call("nn.ReLU") if first else Call("nn.ReLU", inplace="True")), channels
+    if op == "dropout":
+        return Call("nn.Dropout", p=_size(args["p"], params)), channels
+    if op in ("maxpool", "avgpool"):
+        if args["kernel"] is None:
+            return Call("nn.AdaptiveAvgPool2d", "1"), channels
+        pad = args["pad"]
+        pad = _default_pad(args["kernel"], op, params) if pad is None else _size(pad, params)
+        name = "nn.MaxPool2d" if op == "maxpool" else "nn.AvgPool2d"
+        kernel, stride = _size(args["kernel"], params), _size(args["stride"], params)
+        return Call(name, kernel_size=kernel, stride=stride, padding=pad), channels
+    raise TargetError(f"the torch target cannot use `{op}` inside a block", stmt.span)
+
+
+def _keyword(name, value, default, params) -> dict[str, str]:
+    if value == default or isinstance(value, ast.Num) and value.value == default:
+        return {}
+    return {name: _size(value, params)}
+
+
+def _flag(value, params) -> str:
+    if isinstance(value, ast.Num) or not isinstance(value, ast.Expr):
+        return repr(bool(getattr(value, "value", value)))
+    return f"bool({_py(value, params)})"
+
+
+# ---------------------------------------------------------------- the network class (concrete)
+
+
+def _network_body(net: Network, classes) -> tuple[list[str], list[str]]:
+    blocks = {b.name: b for b in net.blocks}
+    members: dict[str, list[Node]] = {}  # each block's nodes, in order
+    for node in net.nodes():
+        if node.block is not None:
+            members.setdefault(node.block, []).append(node)
+    init: list[str] = []
+    forward: list[str] = []
+    stages: dict[str, list] = {}
+    section = None
+    flat = False
+
+    def comment(text: str) -> None:
+        nonlocal section
+        if text != section:
+            init.append(f"        # {text}")
+            section = text
+
+    for node in net.nodes():
+        if node.op == "input":
+            continue
+        if node.block is None:
+            if "." in node.name:
+                raise TargetError(
+                    "the torch target cannot yet express a layer directly inside a stage; "
+                    "wrap it in a block",
+                    node.span,
+                )
+            if node.op == "fc" and not flat:
+                forward.append("x = torch.flatten(x, 1)")
+                flat = True
+            comment(f"{node.path.split(' › ')[0]}: {where(node.span, net.span)}")
+            init.extend(lay_out(_concrete(net, node), 8, f"self.{node.name} = "))
+            forward.append(f"x = self.{node.name}(x)")
+            continue
+        inst = blocks.get(node.block)
+        if inst is None or node is not members[node.block][0]:
+            continue  # a block is emitted once, at its first node; nested ones were refused
+        ctor = _instance(net, inst, classes, members[inst.name])
+        if inst.stage is None:
+            comment(where(inst.span, net.span))
+            init.extend(lay_out(ctor, 8, f"self.{inst.name} = "))
+            forward.append(f"x = self.{inst.name}(x)")
+            continue
+        stage = inst.name.split(".")[0]
+        if stage not in stages:
+            stages[stage] = []
+            comment(f"stage {inst.stage}: {where(inst.span, net.span)}")
+            init.append(f"        self.{stage} = nn.Sequential(")
+            init.append(stage)  # replaced by the stage's entries below
+            init.append("        )")
+            forward.append(f"x = self.{stage}(x)")
+        stages[stage].append(ctor)
+    for stage, entries in stages.items():
+        at = init.index(stage)
+        init[at : at + 1] = [line for entry in _group(entries) for line in entry]
+    forward.append("return x")
+    return init, forward
+
+
+def _group(entries: list[Call]) -> list[list[str]]:
+    """Runs of identical blocks become `*[Block(...) for _ in range(k)]`, each laid out."""
+    out, i = [], 0
+    while i < len(entries):
+        j = i
+        while j < len(entries) and str(entries[j]) == str(entries[i]):
+            j += 1
+        starred = f"*[{entries[i]} for _ in range({j - i})],"
+        if j - i > 1 and len(starred) + 12 <= LINE:
+            out.append([" " * 12 + starred])
+        else:
+            out += [lay_out(entries[k], 12, "", ",") for k in range(i, j)]
+        i = j
+    return out
+
+
+def _instance(net: Network, inst: BlockInstance, classes, nodes: list[Node]) -> Call:
+    if "." in inst.name and inst.stage is None:
+        raise TargetError("the torch target cannot yet express nested blocks", inst.span)
+    cls = classes[(inst.kind, inst.shortcut not in ("none", "plain"))]
+    call = Call(cls.name, str(net.node(inst.input).shape[0]), **{k: repr(v) for k, v in inst.args})
+    shortcut = [n for n in nodes if n.role == "shortcut"]
+    if shortcut:
+        call.args.append(
+            ("downsample=", Call("nn.Sequential", *(_concrete(net, n) for n in shortcut)))
+        )
+    return call
+
+
+def _pair(value) -> str:
+    h, w = value
+    return str(h) if h == w else repr(tuple(value))
+
+
+def _concrete(net: Network, node: Node) -> Call:
+    """The constructor of one IR node, with its values."""
+    a = node.arg
+    in_shape = net.node(node.inputs[0]).shape
+    if node.op == "conv":
+        kw = {"kernel_size": _pair(a["kernel"])}
+        kw.update({"stride": str(a["stride"])} if a["stride"] != 1 else {})
+        kw.update({"padding": _pair(a["pad"])} if a["pad"] != (0, 0) else {})
+        kw.update({"groups": str(a["groups"])} if a["groups"] != 1 else {})
+        kw["bias"] = repr(bool(a["bias"]))
+        return Call("nn.Conv2d", str(in_shape[0]), str(a["out"]), **kw)
+    if node.op == "bn":
+        return Call("nn.BatchNorm2d", str(in_shape[0]))
+    if node.op == "relu":
+        return Call("nn.ReLU", inplace="True")
+    if node.op == "dropout":
+        return Call("nn.Dropout", p=repr(a["p"]))
+    if node.op in ("maxpool", "avgpool"):
+        if a["kernel"] is None:
+            return Call("nn.AdaptiveAvgPool2d", "1")
+        name = "nn.MaxPool2d" if node.op == "maxpool" else "nn.AvgPool2d"
+        return Call(
+            name, kernel_size=_pair(a["kernel"]), stride=str(a["stride"]), padding=_pair(a["pad"])
+        )
+    if node.op == "fc":
+        features = str(in_shape[0] * in_shape[1] * in_shape[2])
+        if a["bias"]:
+            return Call("nn.Linear", features, str(a["out"]))
+        return Call("nn.Linear", features, str(a["out"]), bias="False")
+    if node.op == "subsample":
+        return Call("Subsample", str(a["stride"]))
+    if node.op == "zeropad":
+        return Call("ZeroPad", str(a["channels"]))
+    raise TargetError(f"the torch target cannot express `{node.op}`", node.span)
