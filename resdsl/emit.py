@@ -127,3 +127,16 @@ def lay_out(value, indent: int, prefix: str = "", suffix: str = "") -> list[str]
     for key, arg in value.args:
         out += lay_out(arg, indent + 4, key, ",")
     return out + [f"{pad}){suffix}"]
+
+
+def literal(value) -> str:
+    """A value as Python source: repr(), with strings double-quoted as ruff format writes them."""
+    if isinstance(value, str):
+        text = repr(value)
+        if text.startswith("'") and '"' not in value:
+            text = '"' + text[1:-1] + '"'
+        return text
+    if isinstance(value, tuple):
+        items = [literal(v) for v in value]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    return repr(value)

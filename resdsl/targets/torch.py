@@ -11,9 +11,9 @@ from __future__ import annotations
 import keyword
 from dataclasses import dataclass, field
 
-from .. import ops
+from .. import ops, recipe
 from .. import syntax as ast
-from ..emit import LINE, Call, TargetError, lay_out, register, render, where
+from ..emit import LINE, Call, TargetError, lay_out, literal, register, render, where
 from ..ir import BlockInstance, Network, Node
 
 TARGET = "torch"
@@ -34,8 +34,73 @@ RESERVED = {
 
 @register(TARGET)
 def files(net: Network) -> dict[str, str]:
-    model = ModelView.of(net)
-    return {"model.py": render(TARGET, "model.py.j2", m=model)}
+    return {
+        "model.py": render(TARGET, "model.py.j2", m=ModelView.of(net)),
+        "train.py": render(TARGET, "train.py.j2", t=train_view(net)),
+    }
+
+
+# The recipe when a spec has no train section: a short run that suits the embedded digits data.
+DEFAULT_RECIPE = recipe.TrainConfig(
+    name="default",
+    data=recipe.Data("digits"),
+    augment=recipe.Augment(),
+    normalize=recipe.Normalize("pixel_mean"),
+    batch=64,
+    optimizer=recipe.Optimizer("sgd", lr=0.1, momentum=0.9, weight_decay=1e-4),
+    schedule=recipe.Schedule(),
+    iterations=1000,
+    warmup=None,
+    span=None,
+)
+WARMUP_WINDOW = 10  # K: the paper's warmup watches the training error of the last K minibatches
+
+
+def train_view(net: Network) -> dict:
+    """The config block of train.py: plain literals, each written with repr()."""
+    cfg = net.train or DEFAULT_RECIPE
+    warm = cfg.warmup
+    iters = cfg.iterations
+    rows = [
+        ("dataset", cfg.data.name, None),
+        ("split", cfg.data.split, "(train, val) images; None: val is a tenth of train"),
+        ("pad", cfg.augment.pad, "augmentation: zero padding before a random crop"),
+        ("crop", cfg.augment.crop, None),
+        ("flip", cfg.augment.flip, "random horizontal flips (never on digits)"),
+        ("scale", cfg.augment.scale, "imagenet: the shorter side, drawn from [lo, hi]"),
+        ("color", cfg.augment.color, None),
+        ("normalize", cfg.normalize.kind, "pixel_mean: the training split's per-pixel mean"),
+        ("mean", cfg.normalize.mean, None),
+        ("std", cfg.normalize.std, None),
+        ("batch_size", cfg.batch, None),
+        ("lr", cfg.optimizer.lr, None),
+        ("momentum", cfg.optimizer.momentum, None),
+        ("weight_decay", cfg.optimizer.weight_decay, None),
+        ("nesterov", cfg.optimizer.nesterov, None),
+        ("schedule", cfg.schedule.kind, "constant | step | cosine | plateau"),
+        ("milestones", cfg.schedule.milestones, "step: iterations where lr is multiplied"),
+        ("factor", cfg.schedule.factor, None),
+        ("min_lr", cfg.schedule.min_lr, "cosine"),
+        ("patience", cfg.schedule.patience, "plateau: evaluations without improvement"),
+        ("iterations", iters, None),
+        ("warmup", warm.kind if warm else None, "None | error (the paper's) | linear"),
+        ("warmup_lr", warm.lr if warm and warm.lr is not None else 0.0, None),
+        ("warmup_threshold", warm.threshold if warm and warm.threshold else 0.0, "percent"),
+        ("warmup_iters", warm.iterations if warm and warm.iterations else 0, None),
+        ("warmup_from", warm.start_lr if warm else 0.0, None),
+        ("warmup_window", WARMUP_WINDOW, "K: running training error over the last K batches"),
+        ("eval_every", max(1, min(1000, iters // 10)), None),
+        ("ckpt_every", max(1, min(5000, iters // 4)), None),
+        ("log_every", max(1, min(100, iters // 100)), None),
+        ("out_dir", f"runs/{net.name}", "the default run folder"),
+    ]
+    config = [(name, literal(value), comment) for name, value, comment in rows]
+    source = net.span.source.name if net.train is None else where(net.train.span, net.span)
+    return {
+        "network": net.name,
+        "source": where(net.span, net.span).rsplit(":", 1)[0] if net.train is None else source,
+        "config": config,
+    }
 
 
 # ---------------------------------------------------------------- the view-model
@@ -53,6 +118,11 @@ class BlockClass:
     init: list[str] = field(default_factory=list)  # laid-out lines of __init__'s body
     forward: list[str] = field(default_factory=list)
     last_bn: str | None = None  # the branch's final BN, zeroed by zero_init_residual
+    branch_bns: list[str] = field(default_factory=list)  # BNs before the addition
+
+    @property
+    def branch_bns_literal(self) -> str:
+        return literal(tuple(self.branch_bns))
 
 
 @dataclass
@@ -135,8 +205,10 @@ def _block_class(net: Network, definition: ast.BlockDef, residual: bool) -> Bloc
     channels = "in_channels"
     value = "x"  # the tensor the next op reads
     last_bn = None
+    seen_add = False
     for stmt in definition.body:
         if isinstance(stmt, ast.Add):
+            seen_add = True
             if cls.residual:
                 if value == "x":
                     cls.forward.append("out = x")
@@ -159,6 +231,8 @@ def _block_class(net: Network, definition: ast.BlockDef, residual: bool) -> Bloc
             cls.init += lay_out(ctor, 8, f"self.{attr} = ")
             cls.forward.append(f"out = self.{attr}({value})")
             value = "out"
+            if stmt.name == "bn" and not seen_add:
+                cls.branch_bns.append(attr)
             last_bn = attr if stmt.name == "bn" else None
     cls.forward.append(f"return {value}")
     signature = Call("def __init__", "self", "in_channels", *params)
