@@ -1,4 +1,4 @@
-"""Installed from a wheel (not editable), resdsl still finds its grammar and its prelude."""
+"""Installed from a wheel (not editable), resdsl still finds its grammar, prelude and templates."""
 
 import json
 import os
@@ -40,6 +40,7 @@ def test_wheel_holds_the_grammar_and_the_prelude(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "resdsl/grammars/resdsl.lark" in names
     assert "resdsl/prelude.rds" in names
+    assert "resdsl/templates/torch/model.py.j2" in names
 
 
 def test_installed_copy_runs_away_from_the_checkout(wheel, tmp_path):
@@ -81,3 +82,12 @@ def test_installed_copy_runs_away_from_the_checkout(wheel, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["params"] == 269_722
+    compiled = subprocess.run(
+        [sys.executable, "-m", "resdsl", "compile", "resnet20.rds", "--target", "torch"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert compiled.returncode == 0, compiled.stderr
+    assert "class BasicBlock(nn.Module):" in (work / "build/resnet20-torch/model.py").read_text()

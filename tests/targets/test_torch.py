@@ -1,0 +1,549 @@
+"""The PyTorch target: generated code, its equality with torchvision, and training runs."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import types
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+import resdsl
+from resdsl.emit import emit
+
+from helpers import ROOT, SPECS, run
+from test_properties import PROPERTY, networks
+
+torch = pytest.importorskip("torch")
+
+SPEC_FILES = [p for p in sorted(SPECS.glob("*.rds")) if p.stem not in ("cifar", "imagenet")]
+GOLDEN = ROOT / "tests" / "golden" / "torch"
+ALLOWED_IMPORTS = {
+    "argparse",
+    "json",
+    "math",
+    "os",
+    "pickle",
+    "signal",
+    "sys",
+    "tarfile",
+    "time",
+    "pathlib",
+    "numpy",
+    "torch",
+    "model",
+}
+
+
+def module_from(text: str, name: str = "generated_model"):
+    module = types.ModuleType(name)
+    exec(compile(text, f"<{name}>", "exec"), module.__dict__)
+    return module
+
+
+def compile_to(spec, out, *flags):
+    result = run("compile", spec, "--target", "torch", "-o", out, *flags)
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def ruff(*args):
+    return subprocess.run([sys.executable, "-m", "ruff", *args], capture_output=True, text=True)
+
+
+# ---------------------------------------------------------------- generated code
+
+
+@pytest.mark.parametrize("spec", SPEC_FILES, ids=[p.stem for p in SPEC_FILES])
+def test_compile_every_spec(spec, tmp_path):
+    first = compile_to(spec, tmp_path / "a")
+    again = compile_to(spec, tmp_path / "b")
+    for name in ("model.py", "train.py"):
+        assert (first / name).read_bytes() == (again / name).read_bytes()
+    info = json.loads(run("summary", "--json", spec).stdout)
+    model = module_from((first / "model.py").read_text()).build_model()
+    assert sum(p.numel() for p in model.parameters()) == info["params"]
+    assert ruff("check", "--isolated", str(first)).returncode == 0
+    assert ruff("format", "--isolated", "--check", str(first)).returncode == 0
+
+
+def test_compile_prints_what_it_wrote_and_defaults_to_build(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("compile", SPECS / "resnet20.rds", "--target", "torch")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "wrote build/resnet20-torch/model.py",
+        "wrote build/resnet20-torch/train.py",
+    ]
+
+
+def test_compile_bad_target_is_a_usage_error():
+    result = run("compile", SPECS / "resnet20.rds", "--target", "jax")
+    assert result.exit_code == 2
+    assert "Invalid value for '--target'" in result.stderr
+
+
+@pytest.mark.parametrize("spec", ["resnet20", "resnet50"])
+def test_golden(spec, tmp_path):
+    """The generated files, diffed against reviewed copies (RESDSL_UPDATE_GOLDEN=1 rewrites)."""
+    out = compile_to(SPECS / f"{spec}.rds", tmp_path)
+    for name in ("model.py", "train.py"):
+        golden = GOLDEN / spec / name
+        if os.environ.get("RESDSL_UPDATE_GOLDEN"):
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text((out / name).read_text())
+        assert (out / name).read_text() == golden.read_text(), f"{spec}/{name} changed"
+
+
+def test_generated_files_import_only_the_framework(tmp_path):
+    out = compile_to(SPECS / "resnet20.rds", tmp_path)
+    for name in ("model.py", "train.py"):
+        tree = ast.parse((out / name).read_text())
+        top = set()
+        for node in tree.body:  # module level only: sklearn and PIL are imported where needed
+            if isinstance(node, ast.Import):
+                top |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                top.add(node.module.split(".")[0])
+        assert top <= ALLOWED_IMPORTS, top - ALLOWED_IMPORTS
+
+
+def test_spec_strings_are_emitted_as_literals(tmp_path):
+    spec = tmp_path / "odd.rds"
+    spec.write_text(
+        f'import "{SPECS / "cifar.rds"}"\nnetwork odd = cifar_resnet(1)\n'
+        "train odd {\n  data digits\n}\n"
+    )
+    out = compile_to(spec, tmp_path / "out")
+    text = (out / "train.py").read_text()
+    assert 'dataset = "digits"' in text
+    assert 'out_dir = "runs/odd"' in text
+
+
+def test_option_a_and_plain_blocks(tmp_path):
+    model = module_from(emit(resdsl.load(SPECS / "resnet20.rds"), "torch")["model.py"])
+    net = model.build_model()
+    shortcut = net.layer2[0].downsample
+    assert [type(m).__name__ for m in shortcut] == ["Subsample", "ZeroPad"]
+    assert sum(p.numel() for p in shortcut.parameters()) == 0
+    x = torch.randn(1, 16, 32, 32)
+    assert shortcut(x).shape == (1, 32, 16, 16)
+    assert torch.equal(shortcut(x)[:, :16], x[:, :, ::2, ::2])
+    assert not shortcut(x)[:, 16:].any()
+    plain = module_from(emit(resdsl.load(SPECS / "plain20.rds"), "torch")["model.py"])
+    assert "out + identity" not in plain.PlainBasicBlock.forward.__code__.co_names
+    block = plain.build_model().layer1[0]
+    assert not hasattr(block, "downsample")
+
+
+def test_initialisation_and_zero_init_residual():
+    model = module_from(emit(resdsl.load(SPECS / "resnet20.rds"), "torch")["model.py"])
+    torch.manual_seed(0)
+    net = model.build_model()
+    conv = net.layer3[0].conv1.weight  # fan_out = 64 * 3 * 3
+    assert abs(conv.std().item() - (2 / (64 * 9)) ** 0.5) < 0.01
+    assert torch.equal(net.layer1[0].bn2.weight, torch.ones(16))
+    zeroed = model.build_model(zero_init_residual=True)
+    assert not zeroed.layer1[0].bn2.weight.any()
+    assert zeroed.layer1[0].bn1.weight.all()
+
+
+@pytest.mark.parametrize("spec", ["resnet18", "resnet34", "resnet50_v1_5"])
+def test_torchvision_weights_load_and_logits_match(spec):
+    torchvision = pytest.importorskip("torchvision")
+    reference = getattr(torchvision.models, spec.replace("_v1_5", ""))().eval()
+    torch.manual_seed(0)
+    with torch.no_grad():  # non-trivial BN statistics, so eval mode tests them
+        for m in reference.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    model = module_from(emit(resdsl.load(SPECS / f"{spec}.rds"), "torch")["model.py"])
+    ours = model.build_model().eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert (ours(x) - reference(x)).abs().max().item() <= 1e-5
+
+
+def test_npz_round_trip(tmp_path):
+    model = module_from(emit(resdsl.load(SPECS / "resnet20.rds"), "torch")["model.py"])
+    a, b = model.build_model(), model.build_model()
+    a.layer1[0].bn1.running_mean.fill_(0.25)
+    model.save_npz(a, tmp_path / "w.npz")
+    with np.load(tmp_path / "w.npz") as arrays:
+        assert arrays["layer2.0.conv1.weight"].shape == (32, 16, 3, 3)  # OIHW
+        assert "layer1.0.bn1.running_var" in arrays.files
+        assert not [k for k in arrays.files if k.endswith("num_batches_tracked")]
+    model.load_npz(b, tmp_path / "w.npz")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        if not name.endswith("num_batches_tracked"):
+            assert torch.equal(x, y), name
+    other = module_from(emit(resdsl.load(SPECS / "resnet32.rds"), "torch")["model.py"])
+    with pytest.raises(ValueError, match="weights do not match"):
+        other.load_npz(other.build_model(), tmp_path / "w.npz")
+
+
+@PROPERTY
+@given(networks())
+def test_inferred_shapes_equal_torch_shapes(net):
+    """Every IR node that is a module has the shape torch computes (forward hooks)."""
+    ir = resdsl.check(resdsl.build(resdsl.parse(net.text(), "random.rds")))
+    model = module_from(emit(ir, "torch")["model.py"]).build_model().eval()
+    seen = {}
+    modules = dict(model.named_modules())
+
+    def record(name):
+        def hook(module, inputs, output):
+            seen[name] = tuple(output.shape[1:])  # returns None: the output stays as it is
+
+        return hook
+
+    for node in ir.nodes():
+        if node.name in modules:
+            modules[node.name].register_forward_hook(record(node.name))
+    with torch.no_grad():
+        model(torch.randn(2, *ir.input_shape))
+    compared = 0
+    for node in ir.nodes():
+        if node.name in seen:
+            shape = seen[node.name]
+            assert shape + (1,) * (3 - len(shape)) == node.shape, node.name
+            compared += 1
+    # every op but the input and the additions is a module
+    assert compared == sum(n.op not in ("input", "add") for n in ir.nodes())
+
+
+# ---------------------------------------------------------------- training runs
+
+
+def train(out_dir, *flags, timeout=600, check=True):
+    result = subprocess.run(
+        [sys.executable, "train.py", *map(str, flags)],
+        cwd=out_dir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def records(run_dir, kind=None):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    out = [json.loads(line) for line in lines]
+    return [r for r in out if kind is None or r["kind"] == kind]
+
+
+@pytest.fixture(scope="module")
+def resnet20(tmp_path_factory):
+    return compile_to(SPECS / "resnet20.rds", tmp_path_factory.mktemp("resnet20"))
+
+
+@pytest.fixture(scope="module")
+def digits_run(resnet20, tmp_path_factory):
+    """ResNet-20 on digits: 150 iterations at batch 64 on the CPU."""
+    run_dir = tmp_path_factory.mktemp("digits")
+    train(
+        resnet20,
+        "--data",
+        "digits",
+        "--iters",
+        150,
+        "--batch-size",
+        64,
+        "--out",
+        run_dir,
+        "--log-responses",
+        "--export-weights",
+        run_dir / "w.npz",
+    )
+    return run_dir
+
+
+def test_digits_reaches_ten_percent_test_error(digits_run):
+    (test,) = [r for r in records(digits_run, "eval") if r["split"] == "test"]
+    assert test["iter"] == 150
+    assert test["error"] <= 10.0
+    trains = records(digits_run, "train")
+    assert trains[-1]["iter"] == 150  # a train record at the last iteration
+    assert set(trains[-1]) == {"kind", "iter", "lr", "loss", "error", "images_per_s"}
+    config = json.loads((digits_run / "config.json").read_text())
+    assert config["data"] == "digits" and config["iters"] == 150 and config["flip"] is True
+    events = [r["event"] for r in records(digits_run, "event")]
+    assert events[-2:] == ["checkpoint", "stop"]
+    assert len(list(digits_run.glob("ckpt-*.pt"))) == 1
+
+
+def test_responses_are_the_branch_bns_in_layer_order(digits_run):
+    layers = json.loads((digits_run / "responses.json").read_text())["layers"]
+    expected = [f"layer{s}.{b}.bn{k}" for s in (1, 2, 3) for b in range(3) for k in (1, 2)]
+    assert [layer["name"] for layer in layers] == expected
+    assert all(layer["std"] > 0 for layer in layers)
+
+
+def test_exported_weights_start_another_run(digits_run, resnet20, tmp_path):
+    model = module_from((resnet20 / "model.py").read_text())
+    net = model.build_model()
+    model.load_npz(net, digits_run / "w.npz")
+    ckpt = torch.load(sorted(digits_run.glob("ckpt-*.pt"))[-1], weights_only=True)
+    assert torch.equal(net.fc.weight, ckpt["model"]["fc.weight"])
+    run_dir = tmp_path / "again"
+    train(
+        resnet20,
+        "--data",
+        "digits",
+        "--iters",
+        1,
+        "--batch-size",
+        64,
+        "--out",
+        run_dir,
+        "--init-weights",
+        digits_run / "w.npz",
+        "--eval-every",
+        1,
+    )
+    (test,) = [r for r in records(run_dir, "eval") if r["split"] == "test"]
+    assert test["error"] <= 15.0  # one step from trained weights, not from scratch
+
+
+def test_resume_is_exact(resnet20, tmp_path):
+    flags = ["--data", "digits", "--batch-size", 32, "--log-every", 10]
+    train(resnet20, *flags, "--iters", 40, "--out", tmp_path / "whole")
+    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "split")
+    train(resnet20, *flags, "--iters", 40, "--out", tmp_path / "split", "--resume")
+    whole = [r for r in records(tmp_path / "whole", "train") if r["iter"] == 40]
+    split = [r for r in records(tmp_path / "split", "train") if r["iter"] == 40]
+    assert whole[0]["loss"] == split[0]["loss"]
+    assert whole[0]["error"] == split[0]["error"]
+    assert "resume" in [r["event"] for r in records(tmp_path / "split", "event")]
+
+
+def test_paper_warmup_returns_to_the_base_lr(tmp_path):
+    spec = tmp_path / "warm.rds"
+    spec.write_text(
+        f'import "{SPECS / "cifar.rds"}"\nnetwork warm = cifar_resnet(n = 3)\n'
+        "train warm {\n  warmup lr 0.01 until train_error < 80%\n}\n"
+    )
+    out = compile_to(spec, tmp_path / "code")
+    run_dir = tmp_path / "run"
+    train(
+        out,
+        "--data",
+        "digits",
+        "--iters",
+        80,
+        "--batch-size",
+        32,
+        "--out",
+        run_dir,
+        "--log-every",
+        1,
+    )
+    (end,) = [r for r in records(run_dir, "event") if r["event"] == "warmup_end"]
+    assert end["error"] < 80.0
+    lrs = {r["iter"]: r["lr"] for r in records(run_dir, "train")}
+    assert all(lrs[i] == 0.01 for i in lrs if i <= end["iter"])
+    assert all(lrs[i] == 0.1 for i in lrs if i > end["iter"])
+    assert lrs[80] == 0.1
+
+
+def test_sigterm_checkpoints_and_resumes(resnet20, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "train.py",
+            "--data",
+            "digits",
+            "--iters",
+            "100000",
+            "--batch-size",
+            "16",
+            "--out",
+            str(run_dir),
+            "--log-every",
+            "1",
+        ],
+        cwd=resnet20,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (run_dir / "metrics.jsonl").exists() and records(run_dir, "train"):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
+    assert stop["reason"] == "SIGTERM"
+    (ckpt,) = run_dir.glob("ckpt-*.pt")
+    assert int(ckpt.stem.split("-")[1]) == stop["iter"]
+    train(
+        resnet20,
+        "--data",
+        "digits",
+        "--iters",
+        stop["iter"] + 2,
+        "--batch-size",
+        16,
+        "--out",
+        run_dir,
+        "--resume",
+    )
+    assert records(run_dir, "train")[-1]["iter"] == stop["iter"] + 2
+
+
+def test_non_finite_loss_stops_clearly(resnet20, tmp_path):
+    run_dir = tmp_path / "run"
+    result = train(
+        resnet20,
+        "--data",
+        "digits",
+        "--iters",
+        200,
+        "--batch-size",
+        16,
+        "--lr",
+        "1e30",
+        "--out",
+        run_dir,
+        "--ckpt-every",
+        1,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "error: the loss became" in result.stderr
+    assert "Traceback" not in result.stderr
+    (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
+    assert stop["reason"] == "non-finite loss"
+    kept = sorted(run_dir.glob("ckpt-*.pt"))
+    assert 1 <= len(kept) <= 2 and int(kept[-1].stem.split("-")[1]) <= stop["iter"]
+    state = torch.load(kept[-1], weights_only=True)["model"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def write_cifar(folder, per_batch=20):
+    """Small files in CIFAR-10's official format: pickled dicts of uint8 rows and labels."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        batch = {
+            "data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            "labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+            "batch_label": name,
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    return names
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["folder", "tar.gz"])
+def test_cifar10_loader_reads_the_official_format(resnet20, tmp_path, packed):
+    data = tmp_path / "data"
+    names = write_cifar(data / "cifar-10-batches-py")
+    if packed:
+        with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
+            for name in names:
+                tar.add(data / "cifar-10-batches-py" / name, f"cifar-10-batches-py/{name}")
+        data = tmp_path
+    result = train(
+        resnet20,
+        "--data",
+        "cifar10",
+        "--data-dir",
+        data,
+        "--iters",
+        2,
+        "--batch-size",
+        8,
+        "--out",
+        tmp_path / "run",
+    )
+    assert "cannot hold the split 45000/5000; using 90/10" in result.stderr
+    evals = {r["split"]: r for r in records(tmp_path / "run", "eval")}
+    assert set(evals) == {"val", "test"}
+    assert (evals["test"]["error"] * 20 / 100) == pytest.approx(round(evals["test"]["error"] / 5))
+
+
+def test_missing_data_says_where_and_what_to_do(resnet20, tmp_path):
+    result = train(
+        resnet20,
+        "--data",
+        "cifar10",
+        "--data-dir",
+        tmp_path / "nowhere",
+        "--iters",
+        1,
+        "--out",
+        tmp_path / "run",
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "CIFAR-10 not found: looked for" in result.stderr
+    assert str(tmp_path / "nowhere") in result.stderr
+    assert "--data digits" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--iters", "0"], "--iters must be at least 1"), (["--data", "mnist"], "invalid choice")],
+)
+def test_bad_flags(resnet20, flags, message):
+    result = train(resnet20, *flags, check=False)
+    assert result.returncode == 2
+    assert "usage: train.py" in result.stderr and message in result.stderr
+
+
+def test_torchrun_two_processes(resnet20, tmp_path):
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "train.py",
+            "--data",
+            "digits",
+            "--iters",
+            "6",
+            "--batch-size",
+            "32",
+            "--device",
+            "cpu",
+            "--out",
+            str(run_dir),
+            "--log-every",
+            "1",
+        ],
+        cwd=resnet20,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    iters = [r["iter"] for r in records(run_dir, "train")]
+    assert iters == list(range(1, 7))  # written once, by rank 0
+    (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
+    first, second = stop["weight_sums"]
+    assert first == second
