@@ -637,6 +637,7 @@ def main(argv=None):
     per_epoch = max(n_train // args.batch_size, 1)
     model.train()
     started, seen = time.time(), 0
+    order, order_epoch = None, None
     while state["iter"] < args.iters:
         it = state["iter"]
         lr_now = get_lr(it, state, args.lr)
@@ -646,10 +647,10 @@ def main(argv=None):
             group["lr"] = lr_now
 
         # the next global batch, from this epoch's order; this process takes its share
-        order = torch.randperm(
-            n_train,
-            generator=torch.Generator().manual_seed(args.seed * 1000 + state["epoch"]),
-        )
+        if order_epoch != state["epoch"]:
+            order_epoch = state["epoch"]
+            epoch_seed = torch.Generator().manual_seed(args.seed * 1000 + order_epoch)
+            order = torch.randperm(n_train, generator=epoch_seed)
         start = state["cursor"] * args.batch_size
         indices = order[start : start + args.batch_size][
             rank * share : (rank + 1) * share
@@ -726,19 +727,8 @@ def main(argv=None):
             checkpoint()
     else:
         checkpoint()
-        replicas = {}
-        if (
-            distributed
-        ):  # every process's weights, summed: equal when the replicas agree
-            total = torch.stack(
-                [p.detach().double().sum() for p in model.parameters()]
-            ).sum()
-            sums = [torch.zeros_like(total) for _ in range(world)]
-            dist.all_gather(sums, total)
-            replicas = {"weight_sums": [s.item() for s in sums]}
-        run.log(
-            kind="event", iter=state["iter"], event="stop", reason="done", **replicas
-        )
+        extra = end_of_run(model, device, world if distributed else 1)
+        run.log(kind="event", iter=state["iter"], event="stop", reason="done", **extra)
 
     if stop["signal"] is None:
         if args.log_responses:
@@ -747,6 +737,21 @@ def main(argv=None):
             save_npz(model, args.export_weights)
     if distributed:
         dist.destroy_process_group()
+
+
+def end_of_run(model, device, world):
+    """Figures for the final event: each process's summed weights, which agree when the
+    replicas do, and the peak GPU memory."""
+    extra = {}
+    if world > 1:
+        params = [p.detach().double().sum() for p in model.parameters()]
+        total = torch.stack(params).sum()
+        sums = [torch.zeros_like(total) for _ in range(world)]
+        dist.all_gather(sums, total)
+        extra["weight_sums"] = [s.item() for s in sums]
+    if device.startswith("cuda"):
+        extra["peak_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return extra
 
 
 def resolved_config(args, world):
