@@ -736,6 +736,7 @@ def main(argv=None):
         if args.export_weights and run.main:
             save_npz(model, args.export_weights)
     if distributed:
+        dist.barrier()  # leave together: gloo aborts a process whose peer has already gone
         dist.destroy_process_group()
 
 
