@@ -547,3 +547,68 @@ def test_torchrun_two_processes(resnet20, tmp_path):
     (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
     first, second = stop["weight_sums"]
     assert first == second
+
+
+def test_imagenet_folder_loader(tmp_path):
+    """An ImageFolder tree of JPEGs (train/<class>/, val/<class>/), scaled and cropped to 224."""
+    image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    for folder, count in (("train", 3), ("val", 2)):
+        for cls in ("n01440764", "n01443537"):
+            (tmp_path / "data" / folder / cls).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (240, 300, 3), dtype=np.uint8)
+                image.fromarray(pixels).save(tmp_path / "data" / folder / cls / f"{i}.JPEG")
+    spec = tmp_path / "small.rds"
+    spec.write_text(
+        f'import "{SPECS / "imagenet.rds"}"\n'
+        "network small = imagenet_resnet(basic, 1, 1, 1, 1)\n"
+        "train small {\n  data imagenet\n  batch 4\n}\n"
+    )
+    out = compile_to(spec, tmp_path / "code", "--shortcut", "B")
+    train(
+        out,
+        "--data",
+        "imagenet",
+        "--data-dir",
+        tmp_path / "data",
+        "--iters",
+        2,
+        "--out",
+        tmp_path / "run",
+        "--workers",
+        0,
+    )
+    (test,) = [r for r in records(tmp_path / "run", "eval") if r["split"] == "test"]
+    assert test["iter"] == 2 and 0 <= test["error"] <= 100
+    missing = train(
+        out,
+        "--data",
+        "imagenet",
+        "--data-dir",
+        tmp_path / "none",
+        "--out",
+        tmp_path / "run2",
+        check=False,
+    )
+    assert missing.returncode == 1 and "ImageNet not found: looked for" in missing.stderr
+
+
+def test_amp_and_channels_last_run(resnet20, tmp_path):
+    train(
+        resnet20,
+        "--data",
+        "digits",
+        "--iters",
+        3,
+        "--batch-size",
+        16,
+        "--out",
+        tmp_path,
+        "--amp",
+        "--channels-last",
+        "--log-every",
+        1,
+    )
+    losses = [r["loss"] for r in records(tmp_path, "train")]
+    assert len(losses) == 3 and all(np.isfinite(losses))
