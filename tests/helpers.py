@@ -39,3 +39,13 @@ def summary_json(spec: Path | str, *flags: str) -> dict:
     result = run("summary", "--json", spec, *flags)
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def family_spec(path: Path, network: str, call: str, train: str = "") -> Path:
+    """Write a spec that instantiates a family of specs/ (e.g. `cifar_resnet(n = 3)`)."""
+    family = "imagenet" if call.startswith("imagenet") else "cifar"
+    text = f'import "{SPECS / f"{family}.rds"}"\nnetwork {network} = {call}\n'
+    if train:
+        text += f"train {network} {{\n{textwrap.indent(train.strip(), '    ')}\n}}\n"
+    path.write_text(text)
+    return path

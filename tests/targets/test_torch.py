@@ -20,7 +20,7 @@ from hypothesis import given
 import resdsl
 from resdsl.emit import emit
 
-from helpers import ROOT, SPECS, run
+from helpers import ROOT, SPECS, family_spec, run
 from test_properties import PROPERTY, networks
 
 torch = pytest.importorskip("torch")
@@ -118,11 +118,7 @@ def test_generated_files_import_only_the_framework(tmp_path):
 
 
 def test_spec_strings_are_emitted_as_literals(tmp_path):
-    spec = tmp_path / "odd.rds"
-    spec.write_text(
-        f'import "{SPECS / "cifar.rds"}"\nnetwork odd = cifar_resnet(1)\n'
-        "train odd {\n  data digits\n}\n"
-    )
+    spec = family_spec(tmp_path / "odd.rds", "odd", "cifar_resnet(1)", "data digits")
     out = compile_to(spec, tmp_path / "out")
     text = (out / "train.py").read_text()
     assert 'dataset = "digits"' in text
@@ -334,10 +330,11 @@ def test_resume_is_exact(resnet20, tmp_path):
 
 
 def test_paper_warmup_returns_to_the_base_lr(tmp_path):
-    spec = tmp_path / "warm.rds"
-    spec.write_text(
-        f'import "{SPECS / "cifar.rds"}"\nnetwork warm = cifar_resnet(n = 3)\n'
-        "train warm {\n  warmup lr 0.01 until train_error < 80%\n}\n"
+    spec = family_spec(
+        tmp_path / "warm.rds",
+        "warm",
+        "cifar_resnet(n = 3)",
+        "warmup lr 0.01 until train_error < 80%",
     )
     out = compile_to(spec, tmp_path / "code")
     run_dir = tmp_path / "run"
@@ -559,11 +556,11 @@ def test_imagenet_folder_loader(tmp_path):
             for i in range(count):
                 pixels = rng.integers(0, 256, (240, 300, 3), dtype=np.uint8)
                 image.fromarray(pixels).save(tmp_path / "data" / folder / cls / f"{i}.JPEG")
-    spec = tmp_path / "small.rds"
-    spec.write_text(
-        f'import "{SPECS / "imagenet.rds"}"\n'
-        "network small = imagenet_resnet(basic, 1, 1, 1, 1)\n"
-        "train small {\n  data imagenet\n  batch 4\n}\n"
+    spec = family_spec(
+        tmp_path / "small.rds",
+        "small",
+        "imagenet_resnet(basic, 1, 1, 1, 1)",
+        "data imagenet\nbatch 4",
     )
     out = compile_to(spec, tmp_path / "code", "--shortcut", "B")
     train(
