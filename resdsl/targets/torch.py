@@ -8,13 +8,26 @@ IR names and torchvision's weights load with strict=True.
 
 from __future__ import annotations
 
-import keyword
 from dataclasses import dataclass, field
 
-from .. import ops, recipe
+from .. import ops
 from .. import syntax as ast
 from ..emit import LINE, Call, TargetError, lay_out, literal, register, render, where
 from ..ir import BlockInstance, Network, Node
+from .python import (
+    camel,
+    default_pad,
+    flag,
+    keyword_arg,
+    literal_repeat,
+    members,
+    next_name,
+    pair,
+    py_expr,
+    size,
+    symbolic_args,
+    train_view,
+)
 
 TARGET = "torch"
 # names the generated block classes use themselves; a block parameter may not take them
@@ -37,69 +50,6 @@ def files(net: Network) -> dict[str, str]:
     return {
         "model.py": render(TARGET, "model.py.j2", m=ModelView.of(net)),
         "train.py": render(TARGET, "train.py.j2", t=train_view(net)),
-    }
-
-
-# The recipe when a spec has no train section: a short run that suits the embedded digits data.
-DEFAULT_RECIPE = recipe.TrainConfig(
-    name="default",
-    data=recipe.Data("digits"),
-    augment=recipe.Augment(),
-    normalize=recipe.Normalize("pixel_mean"),
-    batch=64,
-    optimizer=recipe.Optimizer("sgd", lr=0.1, momentum=0.9, weight_decay=1e-4),
-    schedule=recipe.Schedule(),
-    iterations=1000,
-    warmup=None,
-    span=None,
-)
-WARMUP_WINDOW = 10  # K: the paper's warmup watches the training error of the last K minibatches
-
-
-def train_view(net: Network) -> dict:
-    """The config block of train.py: plain literals, each written with repr()."""
-    cfg = net.train or DEFAULT_RECIPE
-    warm = cfg.warmup
-    iters = cfg.iterations
-    rows = [
-        ("dataset", cfg.data.name, None),
-        ("split", cfg.data.split, "(train, val) images; None: val is a tenth of train"),
-        ("pad", cfg.augment.pad, "augmentation: zero padding before a random crop"),
-        ("crop", cfg.augment.crop, None),
-        ("flip", cfg.augment.flip, "random horizontal flips (never on digits)"),
-        ("scale", cfg.augment.scale, "imagenet: the shorter side, drawn from [lo, hi]"),
-        ("color", cfg.augment.color, None),
-        ("normalize", cfg.normalize.kind, "pixel_mean: the training split's per-pixel mean"),
-        ("mean", cfg.normalize.mean, None),
-        ("std", cfg.normalize.std, None),
-        ("batch_size", cfg.batch, None),
-        ("lr", cfg.optimizer.lr, None),
-        ("momentum", cfg.optimizer.momentum, None),
-        ("weight_decay", cfg.optimizer.weight_decay, None),
-        ("nesterov", cfg.optimizer.nesterov, None),
-        ("schedule", cfg.schedule.kind, "constant | step | cosine | plateau"),
-        ("milestones", cfg.schedule.milestones, "step: iterations where lr is multiplied"),
-        ("factor", cfg.schedule.factor, None),
-        ("min_lr", cfg.schedule.min_lr, "cosine"),
-        ("patience", cfg.schedule.patience, "plateau: evaluations without improvement"),
-        ("iterations", iters, None),
-        ("warmup", warm.kind if warm else None, "None | error (the paper's) | linear"),
-        ("warmup_lr", warm.lr if warm and warm.lr is not None else 0.0, None),
-        ("warmup_threshold", warm.threshold if warm and warm.threshold else 0.0, "percent"),
-        ("warmup_iters", warm.iterations if warm and warm.iterations else 0, None),
-        ("warmup_from", warm.start_lr if warm else 0.0, None),
-        ("warmup_window", WARMUP_WINDOW, "K: running training error over the last K batches"),
-        ("eval_every", max(1, min(1000, iters // 10)), None),
-        ("ckpt_every", max(1, min(5000, iters // 4)), None),
-        ("log_every", max(1, min(100, iters // 100)), None),
-        ("out_dir", f"runs/{net.name}", "the default run folder"),
-    ]
-    config = [(name, literal(value), comment) for name, value, comment in rows]
-    source = net.span.source.name if net.train is None else where(net.train.span, net.span)
-    return {
-        "network": net.name,
-        "source": where(net.span, net.span).rsplit(":", 1)[0] if net.train is None else source,
-        "config": config,
     }
 
 
@@ -145,7 +95,7 @@ class ModelView:
         ops_used = {n.op for n in net.nodes()}
         return cls(
             network=net.name,
-            class_name=_camel(net.name),
+            class_name=camel(net.name),
             source=where(net.span, net.span).rsplit(":", 1)[0],
             input_shape=net.input_shape,
             classes=net.classes,
@@ -157,15 +107,11 @@ class ModelView:
         )
 
 
-def _camel(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Net"
-
-
 # ---------------------------------------------------------------- block classes (symbolic)
 
 
 def _class_name(kind: str, residual: bool, has_add: bool) -> str:
-    base = _camel(kind)
+    base = camel(kind)
     if not base.endswith("Block") and kind != "bottleneck":
         base += "Block"
     return base if residual or not has_add else "Plain" + base
@@ -225,8 +171,8 @@ def _block_class(net: Network, definition: ast.BlockDef, residual: bool) -> Bloc
                 f"`{stmt.name}` inside it; write its layers out instead",
                 stmt.span,
             )
-        for _ in range(_literal_repeat(stmt)):
-            attr = _next_name(counts, stmt.name)
+        for _ in range(literal_repeat(stmt)):
+            attr = next_name(counts, stmt.name)
             ctor, channels = _symbolic_layer(stmt, channels, params, first=value == "x")
             cls.init += lay_out(ctor, 8, f"self.{attr} = ")
             cls.forward.append(f"out = self.{attr}({value})")
@@ -244,76 +190,19 @@ def _block_class(net: Network, definition: ast.BlockDef, residual: bool) -> Bloc
     return cls
 
 
-def _literal_repeat(stmt: ast.Call) -> int:
-    if stmt.repeat is None:
-        return 1
-    if isinstance(stmt.repeat, ast.Num):
-        return stmt.repeat.value
-    raise TargetError("the torch target needs a literal repeat count inside a block", stmt.span)
-
-
-def _next_name(counts: dict[str, int], kind: str) -> str:
-    # the IR's naming rule: conv and bn always numbered, others from their second occurrence on
-    n = counts[kind] = counts.get(kind, 0) + 1
-    return f"{kind}{n}" if kind in ("conv", "bn") or n > 1 else kind
-
-
-def _py(expr: ast.Expr, params: list[str]) -> str:
-    """A spec expression as Python source; names must be the block's parameters."""
-    if isinstance(expr, ast.Num):
-        return repr(expr.value)
-    if isinstance(expr, ast.Dims):
-        return repr(expr.values)
-    if isinstance(expr, ast.Name):
-        if expr.id not in params or keyword.iskeyword(expr.id):
-            raise TargetError(f"the torch target cannot use `{expr.id}` here", expr.span)
-        return expr.id
-
-    def side(e):
-        text = _py(e, params)
-        return f"({text})" if isinstance(e, ast.BinOp) else text
-
-    return f"{side(expr.left)} {expr.op} {side(expr.right)}"
-
-
-def _symbolic_args(stmt: ast.Call) -> dict[str, ast.Expr | object]:
-    opdef = ops.OPS[stmt.name]
-    positional = [a for a in opdef.args if a.positional]
-    given = {arg.name: expr for arg, expr in zip(positional, stmt.args, strict=False)}
-    given.update({kw.name: kw.value for kw in stmt.kwargs})
-    return {a.name: given.get(a.name, a.default) for a in opdef.args}
-
-
-def _size(value, params) -> str:
-    """A kernel, stride or padding: an int, an HxW literal, or an expression."""
-    if isinstance(value, ast.Dims):
-        h, w = value.values
-        return str(h) if h == w else f"({h}, {w})"
-    return _py(value, params) if isinstance(value, ast.Expr) else repr(value)
-
-
-def _default_pad(kernel, op: str, params) -> str:
-    if isinstance(kernel, ast.Dims):
-        h, w = kernel.values
-        ph, pw = (h // 2, w // 2) if op == "conv" else ((h - 1) // 2, (w - 1) // 2)
-        return str(ph) if ph == pw else f"({ph}, {pw})"
-    k = _size(kernel, params)
-    return f"{k} // 2" if op == "conv" else f"({k} - 1) // 2"
-
-
 def _symbolic_layer(stmt: ast.Call, channels: str, params, first: bool) -> tuple[Call, str]:
     """The constructor of one primitive inside a block class, and the channels after it."""
-    args = _symbolic_args(stmt)
+    args = symbolic_args(stmt)
     op = stmt.name
     if op == "conv":
-        out = _py(args["out"], params)
+        out = py_expr(args["out"], params)
         pad = args["pad"]
-        pad = _default_pad(args["kernel"], op, params) if pad is None else _size(pad, params)
-        kw = {"kernel_size": _size(args["kernel"], params)}
-        kw.update(_keyword("stride", args["stride"], 1, params))
+        pad = default_pad(args["kernel"], op, params) if pad is None else size(pad, params)
+        kw = {"kernel_size": size(args["kernel"], params)}
+        kw.update(keyword_arg("stride", args["stride"], 1, params))
         kw.update({"padding": pad} if pad != "0" else {})
-        kw.update(_keyword("groups", args["groups"], 1, params))
-        kw["bias"] = _flag(args["bias"], params)
+        kw.update(keyword_arg("groups", args["groups"], 1, params))
+        kw["bias"] = flag(args["bias"], params)
         return Call("nn.Conv2d", channels, out, **kw), out
     if op == "bn":
         return Call("nn.BatchNorm2d", channels), channels
@@ -321,28 +210,16 @@ def _symbolic_layer(stmt: ast.Call, channels: str, params, first: bool) -> tuple
         # in place, except on the block's input, which the shortcut still reads
         return (Call("nn.ReLU") if first else Call("nn.ReLU", inplace="True")), channels
     if op == "dropout":
-        return Call("nn.Dropout", p=_size(args["p"], params)), channels
+        return Call("nn.Dropout", p=size(args["p"], params)), channels
     if op in ("maxpool", "avgpool"):
         if args["kernel"] is None:
             return Call("nn.AdaptiveAvgPool2d", "1"), channels
         pad = args["pad"]
-        pad = _default_pad(args["kernel"], op, params) if pad is None else _size(pad, params)
+        pad = default_pad(args["kernel"], op, params) if pad is None else size(pad, params)
         name = "nn.MaxPool2d" if op == "maxpool" else "nn.AvgPool2d"
-        kernel, stride = _size(args["kernel"], params), _size(args["stride"], params)
+        kernel, stride = size(args["kernel"], params), size(args["stride"], params)
         return Call(name, kernel_size=kernel, stride=stride, padding=pad), channels
     raise TargetError(f"the torch target cannot use `{op}` inside a block", stmt.span)
-
-
-def _keyword(name, value, default, params) -> dict[str, str]:
-    if value == default or isinstance(value, ast.Num) and value.value == default:
-        return {}
-    return {name: _size(value, params)}
-
-
-def _flag(value, params) -> str:
-    if isinstance(value, ast.Num) or not isinstance(value, ast.Expr):
-        return repr(bool(getattr(value, "value", value)))
-    return f"bool({_py(value, params)})"
 
 
 # ---------------------------------------------------------------- the network class (concrete)
@@ -350,10 +227,7 @@ def _flag(value, params) -> str:
 
 def _network_body(net: Network, classes) -> tuple[list[str], list[str]]:
     blocks = {b.name: b for b in net.blocks}
-    members: dict[str, list[Node]] = {}  # each block's nodes, in order
-    for node in net.nodes():
-        if node.block is not None:
-            members.setdefault(node.block, []).append(node)
+    owned = members(net)
     init: list[str] = []
     forward: list[str] = []
     stages: dict[str, list] = {}
@@ -384,9 +258,9 @@ def _network_body(net: Network, classes) -> tuple[list[str], list[str]]:
             forward.append(f"x = self.{node.name}(x)")
             continue
         inst = blocks.get(node.block)
-        if inst is None or node is not members[node.block][0]:
+        if inst is None or node is not owned[node.block][0]:
             continue  # a block is emitted once, at its first node; nested ones were refused
-        ctor = _instance(net, inst, classes, members[inst.name])
+        ctor = _instance(net, inst, classes, owned[inst.name])
         if inst.stage is None:
             comment(where(inst.span, net.span))
             init.extend(lay_out(ctor, 8, f"self.{inst.name} = "))
@@ -437,19 +311,14 @@ def _instance(net: Network, inst: BlockInstance, classes, nodes: list[Node]) -> 
     return call
 
 
-def _pair(value) -> str:
-    h, w = value
-    return str(h) if h == w else repr(tuple(value))
-
-
 def _concrete(net: Network, node: Node) -> Call:
     """The constructor of one IR node, with its values."""
     a = node.arg
     in_shape = net.node(node.inputs[0]).shape
     if node.op == "conv":
-        kw = {"kernel_size": _pair(a["kernel"])}
+        kw = {"kernel_size": pair(a["kernel"])}
         kw.update({"stride": str(a["stride"])} if a["stride"] != 1 else {})
-        kw.update({"padding": _pair(a["pad"])} if a["pad"] != (0, 0) else {})
+        kw.update({"padding": pair(a["pad"])} if a["pad"] != (0, 0) else {})
         kw.update({"groups": str(a["groups"])} if a["groups"] != 1 else {})
         kw["bias"] = repr(bool(a["bias"]))
         return Call("nn.Conv2d", str(in_shape[0]), str(a["out"]), **kw)
@@ -464,7 +333,7 @@ def _concrete(net: Network, node: Node) -> Call:
             return Call("nn.AdaptiveAvgPool2d", "1")
         name = "nn.MaxPool2d" if node.op == "maxpool" else "nn.AvgPool2d"
         return Call(
-            name, kernel_size=_pair(a["kernel"]), stride=str(a["stride"]), padding=_pair(a["pad"])
+            name, kernel_size=pair(a["kernel"]), stride=str(a["stride"]), padding=pair(a["pad"])
         )
     if node.op == "fc":
         features = str(in_shape[0] * in_shape[1] * in_shape[2])
