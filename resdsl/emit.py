@@ -20,7 +20,7 @@ from .ir import Network
 from .resources import resource
 
 TARGETS: dict[str, Callable[[Network], dict[str, str]]] = {}
-BUILTIN = ("torch",)  # modules under resdsl.targets, imported on first use
+BUILTIN = ("torch", "tf")  # modules under resdsl.targets, imported on first use
 
 
 class TargetError(ResdslError):
