@@ -636,7 +636,7 @@ def main(argv=None):
     share = args.batch_size // world
     per_epoch = max(n_train // args.batch_size, 1)
     model.train()
-    started, seen = time.time(), 0
+    started, seen = None, 0  # images/s counts from the end of the first step (warm-up)
     order, order_epoch = None, None
     while state["iter"] < args.iters:
         it = state["iter"]
@@ -689,10 +689,13 @@ def main(argv=None):
         state["cursor"] += 1
         if state["cursor"] >= per_epoch:
             state["epoch"], state["cursor"] = state["epoch"] + 1, 0
-        seen += args.batch_size
+        if started is None:
+            started = time.time()
+        else:
+            seen += args.batch_size
         done = state["iter"] == args.iters
         if state["iter"] % args.log_every == 0 or done:
-            rate = seen / max(time.time() - started, 1e-9)
+            rate = seen / max(time.time() - started, 1e-9) if seen else 0.0
             run.log(
                 kind="train",
                 iter=state["iter"],
