@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import pickle
+import tarfile
 import textwrap
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 import resdsl
@@ -49,3 +52,27 @@ def family_spec(path: Path, network: str, call: str, train: str = "") -> Path:
         text += f"train {network} {{\n{textwrap.indent(train.strip(), '    ')}\n}}\n"
     path.write_text(text)
     return path
+
+
+def write_cifar(folder: Path, per_batch: int = 20, packed: bool = False) -> Path:
+    """Small files in CIFAR-10's official format (pickled dicts of uint8 rows and labels), as a
+    cifar-10-batches-py folder or, packed, a cifar-10-python.tar.gz. Returns the --data-dir."""
+    batches = folder / "cifar-10-batches-py"
+    batches.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        batch = {
+            "data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            "labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+            "batch_label": name,
+        }
+        (batches / name).write_bytes(pickle.dumps(batch))
+    if not packed:
+        return folder
+    archive = folder / "packed"
+    archive.mkdir()
+    with tarfile.open(archive / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for name in names:
+            tar.add(batches / name, f"cifar-10-batches-py/{name}")
+    return archive

@@ -18,7 +18,7 @@ import pytest
 import resdsl
 from resdsl.emit import emit
 
-from helpers import ROOT, SPECS, family_spec, run
+from helpers import ROOT, SPECS, family_spec, run, write_cifar
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 tf = pytest.importorskip("tensorflow")
@@ -453,3 +453,71 @@ def test_non_finite_loss_and_bad_input(resnet20, tmp_path):
         "--channels-last",
     )
     assert "--channels-last means nothing in TensorFlow" in note.stdout
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["folder", "tar.gz"])
+def test_cifar10_loader_reads_the_official_format(resnet20, tmp_path, packed):
+    data = write_cifar(tmp_path / "data", packed=packed)
+    result = train(
+        resnet20,
+        "--data",
+        "cifar10",
+        "--data-dir",
+        data,
+        "--iters",
+        2,
+        "--batch-size",
+        8,
+        "--out",
+        tmp_path / "run",
+        "--amp",
+    )
+    assert "cannot hold the split 45000/5000; using 90/10" in result.stderr
+    evals = {r["split"]: r for r in records(tmp_path / "run", "eval")}
+    assert set(evals) == {"val", "test"}
+    assert evals["test"]["error"] * 20 / 100 == pytest.approx(round(evals["test"]["error"] / 5))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["amp"] is True
+
+
+def test_imagenet_folder_loader(tmp_path):
+    image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    for folder, count in (("train", 3), ("val", 2)):
+        for cls in ("n01440764", "n01443537"):
+            (tmp_path / "data" / folder / cls).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (240, 300, 3), dtype=np.uint8)
+                image.fromarray(pixels).save(tmp_path / "data" / folder / cls / f"{i}.JPEG")
+    spec = family_spec(
+        tmp_path / "small.rds",
+        "small",
+        "imagenet_resnet(basic, 1, 1, 1, 1)",
+        "data imagenet\nbatch 4",
+    )
+    code = compile_to(spec, tmp_path / "code")
+    train(
+        code,
+        "--data",
+        "imagenet",
+        "--data-dir",
+        tmp_path / "data",
+        "--iters",
+        2,
+        "--out",
+        tmp_path / "run",
+        "--workers",
+        1,
+    )
+    (test,) = [r for r in records(tmp_path / "run", "eval") if r["split"] == "test"]
+    assert test["iter"] == 2 and 0 <= test["error"] <= 100
+    missing = train(
+        code,
+        "--data",
+        "imagenet",
+        "--data-dir",
+        tmp_path / "none",
+        "--out",
+        tmp_path / "run2",
+        check=False,
+    )
+    assert missing.returncode == 1 and "ImageNet not found: looked for" in missing.stderr

@@ -5,11 +5,9 @@ from __future__ import annotations
 import ast
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 import types
 
@@ -20,7 +18,7 @@ from hypothesis import given
 import resdsl
 from resdsl.emit import emit
 
-from helpers import ROOT, SPECS, family_spec, run
+from helpers import ROOT, SPECS, family_spec, run, write_cifar
 from test_properties import PROPERTY, networks
 
 torch = pytest.importorskip("torch")
@@ -437,30 +435,9 @@ def test_non_finite_loss_stops_clearly(resnet20, tmp_path):
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
-def write_cifar(folder, per_batch=20):
-    """Small files in CIFAR-10's official format: pickled dicts of uint8 rows and labels."""
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for name in names:
-        batch = {
-            "data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-            "labels": [int(v) for v in rng.integers(0, 10, per_batch)],
-            "batch_label": name,
-        }
-        (folder / name).write_bytes(pickle.dumps(batch))
-    return names
-
-
 @pytest.mark.parametrize("packed", [False, True], ids=["folder", "tar.gz"])
 def test_cifar10_loader_reads_the_official_format(resnet20, tmp_path, packed):
-    data = tmp_path / "data"
-    names = write_cifar(data / "cifar-10-batches-py")
-    if packed:
-        with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
-            for name in names:
-                tar.add(data / "cifar-10-batches-py" / name, f"cifar-10-batches-py/{name}")
-        data = tmp_path
+    data = write_cifar(tmp_path / "data", packed=packed)
     result = train(
         resnet20,
         "--data",
