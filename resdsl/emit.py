@@ -68,7 +68,9 @@ def write(files: dict[str, str], directory: str | Path) -> list[Path]:
 @functools.cache
 def environment(target: str) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(resource("templates") / target)),
+        loader=jinja2.FileSystemLoader(
+            [str(resource("templates") / target), str(resource("templates") / "common")]
+        ),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

@@ -148,16 +148,10 @@ def load_cifar10(data_dir):
         batch = pickle.loads(blob, encoding="latin1")
         images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         parts[name] = (images, np.asarray(batch["labels"], dtype=np.int64))
-    train = [parts[n] for n in names[:-1]]
-    x_train = np.concatenate([p[0] for p in train])
-    y_train = np.concatenate([p[1] for p in train])
+    x_train = np.concatenate([parts[n][0] for n in names[:-1]])
+    y_train = np.concatenate([parts[n][1] for n in names[:-1]])
     x_test, y_test = parts["test_batch"]
-    return (
-        x_train.astype(np.float32) / 255,
-        y_train,
-        x_test.astype(np.float32) / 255,
-        y_test,
-    )
+    return x_train / np.float32(255), y_train, x_test / np.float32(255), y_test
 
 
 def load_digits():
