@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import subprocess
+import sys
 import tarfile
 import textwrap
+import types
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,9 @@ from resdsl.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 BROKEN = Path(__file__).resolve().parent / "broken"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+NETWORK_SPECS = [p for p in sorted(SPECS.glob("*.rds")) if p.stem not in ("cifar", "imagenet")]
+QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "2"}
 
 
 def compile_text(text: str, name: str = "<test>", **kw):
@@ -76,3 +83,76 @@ def write_cifar(folder: Path, per_batch: int = 20, packed: bool = False) -> Path
         for name in names:
             tar.add(batches / name, f"cifar-10-batches-py/{name}")
     return archive
+
+
+# ---------------------------------------------------------------- generated code
+
+
+def module_from(text: str, name: str) -> types.ModuleType:
+    """Run generated source as a module, without writing it anywhere."""
+    module = types.ModuleType(name)
+    exec(compile(text, f"<{name}>", "exec"), module.__dict__)
+    return module
+
+
+def generated_model(spec: str, target: str) -> types.ModuleType:
+    """The model.py that `target` generates for specs/<spec>.rds, as a module."""
+    from resdsl.emit import emit
+
+    source = emit(resdsl.load(SPECS / f"{spec}.rds"), target)["model.py"]
+    return module_from(source, f"{target}_{spec}")
+
+
+def compile_to(spec, out: Path, target: str, *flags) -> Path:
+    result = run("compile", spec, "--target", target, "-o", out, *flags)
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def check_golden(target: str, spec: str, out: Path) -> None:
+    """Diff generated files against reviewed copies; RESDSL_UPDATE_GOLDEN=1 rewrites them."""
+    for name in ("model.py", "train.py"):
+        golden = GOLDEN / target / spec / name
+        if os.environ.get("RESDSL_UPDATE_GOLDEN"):
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text((out / name).read_text())
+        assert (out / name).read_text() == golden.read_text(), f"{target}/{spec}/{name} changed"
+
+
+def ruff(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ruff", *args], capture_output=True, text=True)
+
+
+def train(folder: Path, *flags, check: bool = True, timeout: int = 900):
+    """Run a generated train.py in its folder."""
+    result = subprocess.run(
+        [sys.executable, "train.py", *map(str, flags)],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=QUIET,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def records(run_dir: Path, kind: str | None = None) -> list[dict]:
+    """metrics.jsonl's records, of one kind or all."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if kind is None or r["kind"] == kind]
+
+
+def write_image_folder(root: Path) -> Path:
+    """A small ImageFolder tree of JPEGs: train/ and val/, two classes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for folder, count in (("train", 3), ("val", 2)):
+        for cls in ("n01440764", "n01443537"):
+            (root / folder / cls).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (240, 300, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / folder / cls / f"{i}.JPEG")
+    return root

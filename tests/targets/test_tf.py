@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 
 import numpy as np
 import pytest
@@ -18,44 +17,38 @@ import pytest
 import resdsl
 from resdsl.emit import emit
 
-from helpers import ROOT, SPECS, family_spec, run, write_cifar
+from helpers import (
+    NETWORK_SPECS,
+    QUIET,
+    SPECS,
+    check_golden,
+    compile_to,
+    family_spec,
+    module_from,
+    records,
+    ruff,
+    run,
+    train,
+    write_cifar,
+    write_image_folder,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
-
-SPEC_FILES = [p for p in sorted(SPECS.glob("*.rds")) if p.stem not in ("cifar", "imagenet")]
-GOLDEN = ROOT / "tests" / "golden" / "tf"
-QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "2"}
-
-
-def module_from(text: str, name: str):
-    module = types.ModuleType(name)
-    exec(compile(text, f"<{name}>", "exec"), module.__dict__)
-    return module
-
-
-def compile_to(spec, out, target="tf"):
-    result = run("compile", spec, "--target", target, "-o", out)
-    assert result.exit_code == 0, result.stderr
-    return out
 
 
 def trainable(model) -> int:
     return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
 
 
-def ruff(*args):
-    return subprocess.run([sys.executable, "-m", "ruff", *args], capture_output=True, text=True)
-
-
 # ---------------------------------------------------------------- generated code
 
 
-@pytest.mark.parametrize("spec", SPEC_FILES, ids=[p.stem for p in SPEC_FILES])
+@pytest.mark.parametrize("spec", NETWORK_SPECS, ids=[p.stem for p in NETWORK_SPECS])
 def test_compile_every_spec(spec, tmp_path):
-    first = compile_to(spec, tmp_path / "a")
-    again = compile_to(spec, tmp_path / "b")
+    first = compile_to(spec, tmp_path / "a", "tf")
+    again = compile_to(spec, tmp_path / "b", "tf")
     for name in ("model.py", "train.py"):
         assert (first / name).read_bytes() == (again / name).read_bytes()
     assert ruff("check", "--isolated", str(first)).returncode == 0
@@ -69,13 +62,7 @@ def test_compile_every_spec(spec, tmp_path):
 @pytest.mark.parametrize("spec", ["resnet20", "resnet50"])
 def test_golden(spec, tmp_path):
     """The generated files, diffed against reviewed copies (RESDSL_UPDATE_GOLDEN=1 rewrites)."""
-    out = compile_to(SPECS / f"{spec}.rds", tmp_path)
-    for name in ("model.py", "train.py"):
-        golden = GOLDEN / spec / name
-        if os.environ.get("RESDSL_UPDATE_GOLDEN"):
-            golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text((out / name).read_text())
-        assert (out / name).read_text() == golden.read_text(), f"{spec}/{name} changed"
+    check_golden("tf", spec, compile_to(SPECS / f"{spec}.rds", tmp_path, "tf"))
 
 
 def test_no_lambda_layers_and_padding_is_explicit(tmp_path):
@@ -173,7 +160,7 @@ def test_five_sgd_steps_agree(tmp_path):
     digits = pytest.importorskip("sklearn.datasets").load_digits()
     spec = SPECS / "resnet20.rds"
     t_model, _ = load_train_module(compile_to(spec, tmp_path / "torch", "torch"), "t_train")
-    k_model, k_train = load_train_module(compile_to(spec, tmp_path / "tf"), "k_train")
+    k_model, k_train = load_train_module(compile_to(spec, tmp_path / "tf", "tf"), "k_train")
     images = torch.from_numpy(digits.images[:80, None].astype(np.float32) / 16)
     images = torch.nn.functional.interpolate(images, size=(32, 32), mode="bilinear")
     images = (images - images.mean(0, keepdim=True)).repeat(1, 3, 1, 1).numpy()
@@ -228,28 +215,9 @@ def test_five_sgd_steps_agree(tmp_path):
 # ---------------------------------------------------------------- training runs
 
 
-def train(folder, *flags, check=True, timeout=900):
-    result = subprocess.run(
-        [sys.executable, "train.py", *map(str, flags)],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=QUIET,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def records(run_dir, kind=None):
-    out = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in out if kind is None or r["kind"] == kind]
-
-
 @pytest.fixture(scope="module")
 def resnet20(tmp_path_factory):
-    return compile_to(SPECS / "resnet20.rds", tmp_path_factory.mktemp("resnet20-tf"))
+    return compile_to(SPECS / "resnet20.rds", tmp_path_factory.mktemp("resnet20-tf"), "tf")
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +308,7 @@ def test_paper_warmup_returns_to_the_base_lr(tmp_path):
         "cifar_resnet(n = 3)",
         "warmup lr 0.01 until train_error < 80%",
     )
-    code = compile_to(spec, tmp_path / "code")
+    code = compile_to(spec, tmp_path / "code", "tf")
     run_dir = tmp_path / "run"
     train(
         code,
@@ -480,21 +448,15 @@ def test_cifar10_loader_reads_the_official_format(resnet20, tmp_path, packed):
 
 
 def test_imagenet_folder_loader(tmp_path):
-    image = pytest.importorskip("PIL.Image")
-    rng = np.random.default_rng(0)
-    for folder, count in (("train", 3), ("val", 2)):
-        for cls in ("n01440764", "n01443537"):
-            (tmp_path / "data" / folder / cls).mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 256, (240, 300, 3), dtype=np.uint8)
-                image.fromarray(pixels).save(tmp_path / "data" / folder / cls / f"{i}.JPEG")
+    pytest.importorskip("PIL.Image")
+    write_image_folder(tmp_path / "data")
     spec = family_spec(
         tmp_path / "small.rds",
         "small",
         "imagenet_resnet(basic, 1, 1, 1, 1)",
         "data imagenet\nbatch 4",
     )
-    code = compile_to(spec, tmp_path / "code")
+    code = compile_to(spec, tmp_path / "code", "tf")
     train(
         code,
         "--data",

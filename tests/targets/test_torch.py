@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-import types
 
 import numpy as np
 import pytest
@@ -18,13 +16,25 @@ from hypothesis import given
 import resdsl
 from resdsl.emit import emit
 
-from helpers import ROOT, SPECS, family_spec, run, write_cifar
+from helpers import (
+    NETWORK_SPECS,
+    SPECS,
+    check_golden,
+    compile_to,
+    family_spec,
+    generated_model,
+    module_from,
+    records,
+    ruff,
+    run,
+    train,
+    write_cifar,
+    write_image_folder,
+)
 from test_properties import PROPERTY, networks
 
 torch = pytest.importorskip("torch")
 
-SPEC_FILES = [p for p in sorted(SPECS.glob("*.rds")) if p.stem not in ("cifar", "imagenet")]
-GOLDEN = ROOT / "tests" / "golden" / "torch"
 ALLOWED_IMPORTS = {
     "argparse",
     "json",
@@ -42,33 +52,17 @@ ALLOWED_IMPORTS = {
 }
 
 
-def module_from(text: str, name: str = "generated_model"):
-    module = types.ModuleType(name)
-    exec(compile(text, f"<{name}>", "exec"), module.__dict__)
-    return module
-
-
-def compile_to(spec, out, *flags):
-    result = run("compile", spec, "--target", "torch", "-o", out, *flags)
-    assert result.exit_code == 0, result.stderr
-    return out
-
-
-def ruff(*args):
-    return subprocess.run([sys.executable, "-m", "ruff", *args], capture_output=True, text=True)
-
-
 # ---------------------------------------------------------------- generated code
 
 
-@pytest.mark.parametrize("spec", SPEC_FILES, ids=[p.stem for p in SPEC_FILES])
+@pytest.mark.parametrize("spec", NETWORK_SPECS, ids=[p.stem for p in NETWORK_SPECS])
 def test_compile_every_spec(spec, tmp_path):
-    first = compile_to(spec, tmp_path / "a")
-    again = compile_to(spec, tmp_path / "b")
+    first = compile_to(spec, tmp_path / "a", "torch")
+    again = compile_to(spec, tmp_path / "b", "torch")
     for name in ("model.py", "train.py"):
         assert (first / name).read_bytes() == (again / name).read_bytes()
     info = json.loads(run("summary", "--json", spec).stdout)
-    model = module_from((first / "model.py").read_text()).build_model()
+    model = module_from((first / "model.py").read_text(), "generated_model").build_model()
     assert sum(p.numel() for p in model.parameters()) == info["params"]
     assert ruff("check", "--isolated", str(first)).returncode == 0
     assert ruff("format", "--isolated", "--check", str(first)).returncode == 0
@@ -93,17 +87,11 @@ def test_compile_bad_target_is_a_usage_error():
 @pytest.mark.parametrize("spec", ["resnet20", "resnet50"])
 def test_golden(spec, tmp_path):
     """The generated files, diffed against reviewed copies (RESDSL_UPDATE_GOLDEN=1 rewrites)."""
-    out = compile_to(SPECS / f"{spec}.rds", tmp_path)
-    for name in ("model.py", "train.py"):
-        golden = GOLDEN / spec / name
-        if os.environ.get("RESDSL_UPDATE_GOLDEN"):
-            golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text((out / name).read_text())
-        assert (out / name).read_text() == golden.read_text(), f"{spec}/{name} changed"
+    check_golden("torch", spec, compile_to(SPECS / f"{spec}.rds", tmp_path, "torch"))
 
 
 def test_generated_files_import_only_the_framework(tmp_path):
-    out = compile_to(SPECS / "resnet20.rds", tmp_path)
+    out = compile_to(SPECS / "resnet20.rds", tmp_path, "torch")
     for name in ("model.py", "train.py"):
         tree = ast.parse((out / name).read_text())
         top = set()
@@ -117,14 +105,16 @@ def test_generated_files_import_only_the_framework(tmp_path):
 
 def test_spec_strings_are_emitted_as_literals(tmp_path):
     spec = family_spec(tmp_path / "odd.rds", "odd", "cifar_resnet(1)", "data digits")
-    out = compile_to(spec, tmp_path / "out")
+    out = compile_to(spec, tmp_path / "out", "torch")
     text = (out / "train.py").read_text()
     assert 'dataset = "digits"' in text
     assert 'out_dir = "runs/odd"' in text
 
 
 def test_option_a_and_plain_blocks(tmp_path):
-    model = module_from(emit(resdsl.load(SPECS / "resnet20.rds"), "torch")["model.py"])
+    model = module_from(
+        emit(resdsl.load(SPECS / "resnet20.rds"), "torch")["model.py"], "torch_resnet20"
+    )
     net = model.build_model()
     shortcut = net.layer2[0].downsample
     assert [type(m).__name__ for m in shortcut] == ["Subsample", "ZeroPad"]
@@ -133,14 +123,18 @@ def test_option_a_and_plain_blocks(tmp_path):
     assert shortcut(x).shape == (1, 32, 16, 16)
     assert torch.equal(shortcut(x)[:, :16], x[:, :, ::2, ::2])
     assert not shortcut(x)[:, 16:].any()
-    plain = module_from(emit(resdsl.load(SPECS / "plain20.rds"), "torch")["model.py"])
+    plain = module_from(
+        emit(resdsl.load(SPECS / "plain20.rds"), "torch")["model.py"], "torch_plain20"
+    )
     assert "out + identity" not in plain.PlainBasicBlock.forward.__code__.co_names
     block = plain.build_model().layer1[0]
     assert not hasattr(block, "downsample")
 
 
 def test_initialisation_and_zero_init_residual():
-    model = module_from(emit(resdsl.load(SPECS / "resnet20.rds"), "torch")["model.py"])
+    model = module_from(
+        emit(resdsl.load(SPECS / "resnet20.rds"), "torch")["model.py"], "torch_resnet20"
+    )
     torch.manual_seed(0)
     net = model.build_model()
     conv = net.layer3[0].conv1.weight  # fan_out = 64 * 3 * 3
@@ -163,7 +157,7 @@ def test_torchvision_weights_load_and_logits_match(spec):
                 m.running_var.uniform_(0.5, 1.5)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
-    model = module_from(emit(resdsl.load(SPECS / f"{spec}.rds"), "torch")["model.py"])
+    model = generated_model(spec, "torch")
     ours = model.build_model().eval()
     ours.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(2, 3, 224, 224)
@@ -172,7 +166,9 @@ def test_torchvision_weights_load_and_logits_match(spec):
 
 
 def test_npz_round_trip(tmp_path):
-    model = module_from(emit(resdsl.load(SPECS / "resnet20.rds"), "torch")["model.py"])
+    model = module_from(
+        emit(resdsl.load(SPECS / "resnet20.rds"), "torch")["model.py"], "torch_resnet20"
+    )
     a, b = model.build_model(), model.build_model()
     a.layer1[0].bn1.running_mean.fill_(0.25)
     model.save_npz(a, tmp_path / "w.npz")
@@ -184,7 +180,9 @@ def test_npz_round_trip(tmp_path):
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         if not name.endswith("num_batches_tracked"):
             assert torch.equal(x, y), name
-    other = module_from(emit(resdsl.load(SPECS / "resnet32.rds"), "torch")["model.py"])
+    other = module_from(
+        emit(resdsl.load(SPECS / "resnet32.rds"), "torch")["model.py"], "torch_resnet32"
+    )
     with pytest.raises(ValueError, match="weights do not match"):
         other.load_npz(other.build_model(), tmp_path / "w.npz")
 
@@ -194,7 +192,7 @@ def test_npz_round_trip(tmp_path):
 def test_inferred_shapes_equal_torch_shapes(net):
     """Every IR node that is a module has the shape torch computes (forward hooks)."""
     ir = resdsl.check(resdsl.build(resdsl.parse(net.text(), "random.rds")))
-    model = module_from(emit(ir, "torch")["model.py"]).build_model().eval()
+    model = module_from(emit(ir, "torch")["model.py"], "torch_random").build_model().eval()
     seen = {}
     modules = dict(model.named_modules())
 
@@ -222,29 +220,9 @@ def test_inferred_shapes_equal_torch_shapes(net):
 # ---------------------------------------------------------------- training runs
 
 
-def train(out_dir, *flags, timeout=600, check=True):
-    result = subprocess.run(
-        [sys.executable, "train.py", *map(str, flags)],
-        cwd=out_dir,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "OMP_NUM_THREADS": "2"},
-    )
-    if check:
-        assert result.returncode == 0, result.stderr[-2000:]
-    return result
-
-
-def records(run_dir, kind=None):
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    out = [json.loads(line) for line in lines]
-    return [r for r in out if kind is None or r["kind"] == kind]
-
-
 @pytest.fixture(scope="module")
 def resnet20(tmp_path_factory):
-    return compile_to(SPECS / "resnet20.rds", tmp_path_factory.mktemp("resnet20"))
+    return compile_to(SPECS / "resnet20.rds", tmp_path_factory.mktemp("resnet20"), "torch")
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +268,7 @@ def test_responses_are_the_branch_bns_in_layer_order(digits_run):
 
 
 def test_exported_weights_start_another_run(digits_run, resnet20, tmp_path):
-    model = module_from((resnet20 / "model.py").read_text())
+    model = module_from((resnet20 / "model.py").read_text(), "torch_resnet20")
     net = model.build_model()
     model.load_npz(net, digits_run / "w.npz")
     ckpt = torch.load(sorted(digits_run.glob("ckpt-*.pt"))[-1], weights_only=True)
@@ -334,7 +312,7 @@ def test_paper_warmup_returns_to_the_base_lr(tmp_path):
         "cifar_resnet(n = 3)",
         "warmup lr 0.01 until train_error < 80%",
     )
-    out = compile_to(spec, tmp_path / "code")
+    out = compile_to(spec, tmp_path / "code", "torch")
     run_dir = tmp_path / "run"
     train(
         out,
@@ -525,21 +503,15 @@ def test_torchrun_two_processes(resnet20, tmp_path):
 
 def test_imagenet_folder_loader(tmp_path):
     """An ImageFolder tree of JPEGs (train/<class>/, val/<class>/), scaled and cropped to 224."""
-    image = pytest.importorskip("PIL.Image")
-    rng = np.random.default_rng(0)
-    for folder, count in (("train", 3), ("val", 2)):
-        for cls in ("n01440764", "n01443537"):
-            (tmp_path / "data" / folder / cls).mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 256, (240, 300, 3), dtype=np.uint8)
-                image.fromarray(pixels).save(tmp_path / "data" / folder / cls / f"{i}.JPEG")
+    pytest.importorskip("PIL.Image")
+    write_image_folder(tmp_path / "data")
     spec = family_spec(
         tmp_path / "small.rds",
         "small",
         "imagenet_resnet(basic, 1, 1, 1, 1)",
         "data imagenet\nbatch 4",
     )
-    out = compile_to(spec, tmp_path / "code", "--shortcut", "B")
+    out = compile_to(spec, tmp_path / "code", "torch", "--shortcut", "B")
     train(
         out,
         "--data",
