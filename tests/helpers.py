@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tarfile
 import textwrap
+import time
 import types
 from pathlib import Path
 
@@ -156,3 +158,26 @@ def write_image_folder(root: Path) -> Path:
                 pixels = rng.integers(0, 256, (240, 300, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(root / folder / cls / f"{i}.JPEG")
     return root
+
+
+def run_until_sigterm(folder: Path, run_dir: Path) -> dict:
+    """Start a long digits run, send SIGTERM once it has logged, and return its stop event."""
+    flags = ["--data", "digits", "--iters", "100000", "--batch-size", "16", "--log-every", "1"]
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", *flags, "--out", str(run_dir)],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=QUIET,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if (run_dir / "metrics.jsonl").exists() and records(run_dir, "train"):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
+    return stop

@@ -6,10 +6,8 @@ import importlib.util
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -19,7 +17,6 @@ from resdsl.emit import emit
 
 from helpers import (
     NETWORK_SPECS,
-    QUIET,
     SPECS,
     check_golden,
     compile_to,
@@ -28,6 +25,7 @@ from helpers import (
     records,
     ruff,
     run,
+    run_until_sigterm,
     train,
     write_cifar,
     write_image_folder,
@@ -344,36 +342,7 @@ def test_mirrored_strategy_matches_one_device(resnet20, tmp_path):
 
 def test_sigterm_checkpoints(resnet20, tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "train.py",
-            "--data",
-            "digits",
-            "--iters",
-            "100000",
-            "--batch-size",
-            "16",
-            "--out",
-            str(run_dir),
-            "--log-every",
-            "1",
-        ],
-        cwd=resnet20,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=QUIET,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if (run_dir / "metrics.jsonl").exists() and records(run_dir, "train"):
-            break
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-2000:]
-    (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
+    stop = run_until_sigterm(resnet20, run_dir)
     assert stop["reason"] == "SIGTERM"
     assert (run_dir / "checkpoints" / f"ckpt-{stop['iter']}.index").exists()
 

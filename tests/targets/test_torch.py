@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -27,6 +25,7 @@ from helpers import (
     records,
     ruff,
     run,
+    run_until_sigterm,
     train,
     write_cifar,
     write_image_folder,
@@ -337,35 +336,7 @@ def test_paper_warmup_returns_to_the_base_lr(tmp_path):
 
 def test_sigterm_checkpoints_and_resumes(resnet20, tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "train.py",
-            "--data",
-            "digits",
-            "--iters",
-            "100000",
-            "--batch-size",
-            "16",
-            "--out",
-            str(run_dir),
-            "--log-every",
-            "1",
-        ],
-        cwd=resnet20,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if (run_dir / "metrics.jsonl").exists() and records(run_dir, "train"):
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
+    stop = run_until_sigterm(resnet20, run_dir)
     assert stop["reason"] == "SIGTERM"
     (ckpt,) = run_dir.glob("ckpt-*.pt")
     assert int(ckpt.stem.split("-")[1]) == stop["iter"]
