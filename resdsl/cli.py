@@ -132,3 +132,44 @@ def compile_cmd(spec, target, out, shortcut, network):
     files = emit(net, target)
     for path in write(files, out or f"build/{net.name}-{target}"):
         click.echo(f"wrote {path}")
+
+
+@main.command()
+@spec_arg
+@click.option(
+    "-o", "--out", required=True, type=click.Path(dir_okay=False), help="FILE.dot, .svg or .png"
+)
+@click.option("--expand", is_flag=True, help="One node per op instead of one box per block.")
+@shortcut_opt
+@network_opt
+@reports_errors
+def graph(spec, out, expand, shortcut, network):
+    """Draw SPEC's network with Graphviz: blocks, shortcuts and output shapes."""
+    from .graph import render, to_dot
+
+    net = load(spec, network=network, shortcut=shortcut)
+    click.echo(f"wrote {render(to_dot(net, expand=expand), out)}")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="FILE.png")
+@click.option("--responses", is_flag=True, help="Plot responses.json (Fig. 7) instead.")
+@click.option("--label", "labels", multiple=True, help="A legend label per run, in order.")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
+@reports_errors
+def plot(runs, out, responses, labels, split):
+    """Plot training runs as the paper's Fig. 6 (error curves) or Fig. 7 (--responses)."""
+    try:
+        import matplotlib  # noqa: F401
+
+        from . import plot as plots
+    except ImportError:
+        raise ResdslError(
+            "resdsl plot needs matplotlib", hint="pip install 'resdsl[plot]'"
+        ) from None
+    if responses:
+        figure = plots.response_curves(runs, labels or None)
+    else:
+        figure = plots.error_curves(runs, labels or None, split=split)
+    click.echo(f"wrote {plots.save(figure, out)}")

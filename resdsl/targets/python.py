@@ -35,6 +35,7 @@ def train_view(net: Network) -> dict:
     warm = cfg.warmup
     iters = cfg.iterations
     rows = [
+        ("network", net.name, None),
         ("dataset", cfg.data.name, None),
         ("split", cfg.data.split, "(train, val) images; None: val is a tenth of train"),
         ("pad", cfg.augment.pad, "augmentation: zero padding before a random crop"),

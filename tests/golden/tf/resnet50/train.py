@@ -29,6 +29,7 @@ from model import BRANCH_BNS, INPUT_SHAPE, NUM_CLASSES, build_model, load_npz, s
 
 # -----------------------------------------------------------------------------
 # config, from imagenet.rds:19: flags of the same name override these
+network = "resnet50"
 dataset = "imagenet"
 split = None  # (train, val) images; None: val is a tenth of train
 pad = 0  # augmentation: zero padding before a random crop

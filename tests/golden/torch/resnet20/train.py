@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 # -----------------------------------------------------------------------------
 # config, from cifar.rds:15: flags of the same name override these
+network = "resnet20"
 dataset = "cifar10"
 split = (45000, 5000)  # (train, val) images; None: val is a tenth of train
 pad = 4  # augmentation: zero padding before a random crop

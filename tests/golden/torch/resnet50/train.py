@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 # -----------------------------------------------------------------------------
 # config, from imagenet.rds:19: flags of the same name override these
+network = "resnet50"
 dataset = "imagenet"
 split = None  # (train, val) images; None: val is a tenth of train
 pad = 0  # augmentation: zero padding before a random crop

@@ -1,0 +1,105 @@
+"""Graphviz pictures of the IR: one box per block, or with --expand one node per op.
+
+DOT needs nothing external; SVG and PNG run Graphviz's `dot`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from .errors import ResdslError
+from .ir import Network
+from .ops import fmt
+
+SHORTCUT_LABELS = {"identity": "identity", "A": "A: subsample + pad", "projection": "projection"}
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def to_dot(net: Network, expand: bool = False) -> str:
+    """The network as DOT text, each node labelled with its output shape."""
+    lines = [
+        f"digraph {_quote(net.name)} {{",
+        "  rankdir=TB;",
+        '  node [shape=box, fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
+    if expand:
+        for node in net.nodes():
+            label = f"{node.name}\n{node.op} {fmt(node.shape)}"
+            shape = ", shape=ellipse" if node.op in ("input", "add") else ""
+            lines.append(f"  {_quote(node.name)} [label={_quote(label)}{shape}];")
+        for node in net.nodes():
+            for source in node.inputs:
+                style = (
+                    " [style=dashed]"
+                    if node.role == "shortcut" or (node.op == "add" and source == node.inputs[-1])
+                    else ""
+                )
+                lines.append(f"  {_quote(source)} -> {_quote(node.name)}{style};")
+        return "\n".join(lines + ["}"]) + "\n"
+
+    blocks = {b.name: b for b in net.blocks}
+    top = {}  # block name -> the outermost block that contains it
+    for name in blocks:
+        outer = name
+        while "." in outer and outer.rsplit(".", 1)[0] in blocks:
+            outer = outer.rsplit(".", 1)[0]
+        top[name] = outer
+    units: list[tuple[str, str]] = []  # (unit id, label), in order
+    seen = set()
+    for node in net.nodes():
+        if node.block is None:
+            units.append((node.name, f"{node.name}\n{node.op} {fmt(node.shape)}"))
+            continue
+        unit = top[node.block]
+        if unit not in seen:
+            seen.add(unit)
+            block = blocks[unit]
+            shape = net.node(block.output).shape
+            units.append((unit, f"{unit}\n{block.kind} {fmt(shape)}"))
+    for unit, label in units:
+        extra = ", shape=ellipse" if unit == "input" else ""
+        lines.append(f"  {_quote(unit)} [label={_quote(label)}{extra}];")
+    for (before, _), (after, _) in zip(units, units[1:], strict=False):
+        lines.append(f"  {_quote(before)} -> {_quote(after)};")
+        block = blocks.get(after)
+        if block is not None and block.shortcut in SHORTCUT_LABELS:
+            label = SHORTCUT_LABELS[block.shortcut]
+            if block.shortcut == "projection":
+                # a projection where the shape does not change comes only from option C
+                same = net.node(block.input).shape == net.node(block.output).shape
+                label = f"{'C' if same or net.policy == 'C' else 'B'}: projection"
+            lines.append(
+                f"  {_quote(before)} -> {_quote(after)} "
+                f"[style=dashed, label={_quote(label)}, tailport=e, headport=e, class=shortcut];"
+            )
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def render(dot: str, path: str | Path) -> Path:
+    """Write DOT, or SVG/PNG through Graphviz's `dot`, by the file's suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".dot", ".gv", ".svg", ".png"):
+        raise ResdslError(f"cannot write {path}: choose a .dot, .svg or .png file")
+    if suffix in (".dot", ".gv"):
+        path.write_text(dot)
+        return path
+    program = shutil.which("dot")
+    if program is None:
+        raise ResdslError(
+            f"writing {suffix[1:].upper()} needs Graphviz's `dot`, which is not installed",
+            hint="install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew "
+            "install graphviz), or write a .dot file",
+        )
+    result = subprocess.run(
+        [program, f"-T{suffix[1:]}", "-o", str(path)], input=dot, text=True, capture_output=True
+    )
+    if result.returncode != 0:
+        raise ResdslError(f"dot failed: {result.stderr.strip()}")
+    return path

@@ -1,0 +1,71 @@
+"""resdsl graph: DOT of the IR, one box per block or one node per op."""
+
+import re
+import shutil
+
+import pytest
+
+import resdsl
+from resdsl.graph import to_dot
+
+from helpers import SPECS, run
+
+
+def nodes_and_edges(dot: str):
+    nodes = re.findall(r'^  "([^"]+)" \[label=', dot, re.M)
+    edges = re.findall(r'^  "([^"]+)" -> "([^"]+)"(.*);$', dot, re.M)
+    return nodes, edges
+
+
+def test_resnet20_has_a_box_per_block_and_a_labelled_shortcut_each(tmp_path):
+    result = run("graph", SPECS / "resnet20.rds", "-o", tmp_path / "g.dot")
+    assert result.exit_code == 0 and result.stdout == f"wrote {tmp_path / 'g.dot'}\n"
+    dot = (tmp_path / "g.dot").read_text()
+    nodes, edges = nodes_and_edges(dot)
+    blocks = [n for n in nodes if n.startswith("layer")]
+    assert len(blocks) == 9  # 3 stages of n = 3 basic blocks
+    assert nodes == ["input", "conv1", "bn1", "relu", *blocks, "avgpool", "fc"]
+    shortcuts = [e for e in edges if "class=shortcut" in e[2]]
+    assert len(shortcuts) == 9
+    labels = [re.search(r'label="([^"]+)"', e[2]).group(1) for e in shortcuts]
+    assert labels.count("A: subsample + pad") == 2  # where stages 2 and 3 begin
+    assert labels.count("identity") == 7
+    assert '"layer2.0" [label="layer2.0\\nbasic 32x16x16"]' in dot  # the output shape
+
+
+def test_plain_nets_draw_no_shortcut():
+    _, edges = nodes_and_edges(to_dot(resdsl.load(SPECS / "plain20.rds")))
+    assert not [e for e in edges if "class=shortcut" in e[2]]
+
+
+def test_projection_labels_follow_the_policy():
+    for policy, expected in (("B", {"B: projection", "identity"}), ("C", {"C: projection"})):
+        dot = to_dot(resdsl.load(SPECS / "resnet18.rds", shortcut=policy))
+        assert set(re.findall(r'label="([^"]+)", tailport', dot)) == expected
+
+
+def test_expand_draws_every_op():
+    net = resdsl.load(SPECS / "resnet20.rds")
+    nodes, edges = nodes_and_edges(to_dot(net, expand=True))
+    assert nodes == [n.name for n in net.nodes()]
+    assert len(edges) == net.graph.number_of_edges()
+
+
+def test_svg_and_png_need_graphviz(tmp_path, monkeypatch):
+    if shutil.which("dot"):
+        result = run("graph", SPECS / "resnet20.rds", "-o", tmp_path / "g.svg")
+        assert result.exit_code == 0
+        assert (tmp_path / "g.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+        result = run("graph", SPECS / "resnet20.rds", "-o", tmp_path / "g.png", "--expand")
+        assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    result = run("graph", SPECS / "resnet20.rds", "-o", tmp_path / "h.png")
+    assert result.exit_code == 1
+    assert "needs Graphviz's `dot`" in result.stderr
+    assert "apt-get install graphviz" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["g.pdf", "g"])
+def test_unknown_format(tmp_path, name):
+    result = run("graph", SPECS / "resnet20.rds", "-o", tmp_path / name)
+    assert result.exit_code == 1 and "choose a .dot, .svg or .png file" in result.stderr
