@@ -7,11 +7,13 @@ The pipeline is four functions a user can call one by one::
     net = resdsl.build(module)                           # AST -> IR (a networkx graph)
     resdsl.check(net)                                    # shapes, additions, train section
     resdsl.summary(net)                                  # parameters and MACs
+    files = resdsl.emit(net, "torch")                    # {"model.py": ..., "train.py": ...}
 """
 
 from .check import check, check_spec
 from .costs import costs, summary
 from .elaborate import build
+from .emit import emit
 from .errors import ErrorGroup, ParseError, ResdslError, ShapeError, SpecError, TrainError
 from .parser import parse, parse_file
 
@@ -34,6 +36,7 @@ __all__ = [
     "check",
     "check_spec",
     "costs",
+    "emit",
     "load",
     "parse",
     "parse_file",
