@@ -31,6 +31,15 @@ def arguments(description: str) -> argparse.Namespace:
     return args
 
 
+def budget(args, iters: int, evals: int = 10, logs: int = 50):
+    """Iterations, batch and train.py flags: equal for every run of an experiment, tiny with
+    --quick. ``evals`` and ``logs`` are how many evaluations and train records a run makes."""
+    iters, batch = (4, 16) if args.quick else (iters, 64)
+    flags = ["--iters", iters, "--batch-size", batch]
+    flags += ["--eval-every", max(iters // evals, 1), "--log-every", max(iters // logs, 1)]
+    return iters, batch, flags
+
+
 def compile_net(source: str | Path, folder: Path, shortcut: str | None = None) -> Path:
     """Compile a spec file, or spec text (resolved in specs/), for the PyTorch target."""
     if isinstance(source, Path):

@@ -7,7 +7,7 @@ deeper residual net does not? Plain20/plain56 and resnet20/resnet56, equal budge
     python experiments/degradation.py --quick    # the same pipeline at a tiny size
 """
 
-from common import SPECS, arguments, compile_net, final, report, table, train
+from common import SPECS, arguments, budget, compile_net, final, report, table, train
 
 from resdsl.plot import error_curves, save
 
@@ -16,17 +16,7 @@ NETS = ["plain20", "plain56", "resnet20", "resnet56"]
 
 def main():
     args = arguments(__doc__.split("\n")[0])
-    iters, batch = (4, 16) if args.quick else (500, 64)
-    flags = [
-        "--iters",
-        iters,
-        "--batch-size",
-        batch,
-        "--eval-every",
-        max(iters // 10, 1),
-        "--log-every",
-        max(iters // 50, 1),
-    ]
+    iters, batch, flags = budget(args, 500)
     runs, rows = {}, []
     for name in NETS:
         code = compile_net(SPECS / f"{name}.rds", args.work / name)

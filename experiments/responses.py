@@ -9,7 +9,7 @@ Residual nets should respond less than plain ones, and deeper residual nets less
 import json
 import statistics
 
-from common import SPECS, arguments, compile_net, report, table, train
+from common import SPECS, arguments, budget, compile_net, report, table, train
 
 from resdsl.plot import response_curves, save
 
@@ -18,21 +18,11 @@ NETS = ["plain20", "resnet20", "resnet56"]
 
 def main():
     args = arguments(__doc__.split("\n")[0])
-    iters, batch = (4, 16) if args.quick else (500, 64)
+    iters, batch, flags = budget(args, 500, evals=1)
     rows, paths = [], []
     for name in NETS:
         code = compile_net(SPECS / f"{name}.rds", args.work / name)
-        run, _ = train(
-            code,
-            args.work / f"run-{name}",
-            "--iters",
-            iters,
-            "--batch-size",
-            batch,
-            "--eval-every",
-            iters,
-            "--log-responses",
-        )
+        run, _ = train(code, args.work / f"run-{name}", *flags, "--log-responses")
         paths.append(run.path)
         stds = [x["std"] for x in json.loads((run.path / "responses.json").read_text())["layers"]]
         rows.append([name, len(stds), statistics.mean(stds), statistics.median(stds), max(stds)])

@@ -4,7 +4,7 @@ python experiments/shortcuts.py              # about 3 minutes on 2 CPU cores
 python experiments/shortcuts.py --quick
 """
 
-from common import SPECS, arguments, compile_net, final, report, table, train
+from common import SPECS, arguments, budget, compile_net, final, report, table, train
 
 import resdsl
 from resdsl.plot import error_curves, save
@@ -12,17 +12,7 @@ from resdsl.plot import error_curves, save
 
 def main():
     args = arguments(__doc__.split("\n")[0])
-    iters, batch = (4, 16) if args.quick else (500, 64)
-    flags = [
-        "--iters",
-        iters,
-        "--batch-size",
-        batch,
-        "--eval-every",
-        max(iters // 10, 1),
-        "--log-every",
-        max(iters // 50, 1),
-    ]
+    iters, batch, flags = budget(args, 500)
     rows, paths = [], []
     for policy in ("A", "B", "C"):
         spec = SPECS / "resnet32.rds"

@@ -5,7 +5,7 @@ rule (lr 0.01 until the training error is below 80%, then back to 0.1).
     python experiments/warmup.py --quick
 """
 
-from common import SPECS, arguments, compile_net, final, report, table, train
+from common import SPECS, arguments, budget, compile_net, final, report, table, train
 
 from resdsl.plot import error_curves, save
 
@@ -19,17 +19,7 @@ def below(run, threshold=80.0):
 
 def main():
     args = arguments(__doc__.split("\n")[0])
-    iters, batch = (4, 16) if args.quick else (300, 64)
-    flags = [
-        "--iters",
-        iters,
-        "--batch-size",
-        batch,
-        "--eval-every",
-        max(iters // 6, 1),
-        "--log-every",
-        1,
-    ]
+    iters, batch, flags = budget(args, 300, evals=6, logs=300)
     rows, paths = [], []
     for label, source in (
         ("lr 0.1 from the start", NO_WARMUP),

@@ -117,7 +117,7 @@ def train(net: Network) -> list[ResdslError]:
         )
     if cfg.data.split:
         used, size = sum(cfg.data.split), dataset["train"]
-        if min(cfg.data.split) < 1 and cfg.data.split[0] < 1:
+        if cfg.data.split[0] < 1:
             fail("data.split", "the training part of the split must hold at least 1 image")
         if size is not None and used > size:
             fail(

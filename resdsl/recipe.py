@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import syntax as ast
-from .errors import Span, SpecError, did_you_mean, unknown
+from .errors import Span, SpecError, did_you_mean, raise_all, unknown
 
 # Datasets the targets load: images in the training set (before any validation split),
 # classes, and the image size they arrive at. digits keeps a fixed stratified 20% test split.
@@ -161,14 +161,8 @@ def statements(train: ast.TrainDef) -> dict[str, tuple[ast.Option, ...]]:
                 )
             found[head.name] = tuple(group)
     if errors:
-        raise errors[0] if len(errors) == 1 else _group(errors)
+        raise_all(errors)
     return found
-
-
-def _group(errors):
-    from .errors import ErrorGroup
-
-    return ErrorGroup(errors)
 
 
 def interpret(name: str, stmts: dict[str, tuple[ast.Option, ...]], span: Span) -> TrainConfig:
@@ -188,7 +182,7 @@ def interpret(name: str, stmts: dict[str, tuple[ast.Option, ...]], span: Span) -
                 )
             )
     if errors:
-        raise errors[0] if len(errors) == 1 else _group(errors)
+        raise_all(errors)
 
     data = opts["data"]
     aug = opts.get("augment", {})
