@@ -1,8 +1,10 @@
 """Source positions and the one error hierarchy.
 
-Every error a person can cause carries a :class:`Span` and renders like a compiler::
+Every error a person can cause carries a :class:`Span` and a stable code (see
+:mod:`resdsl.diagnostics`, where every code is registered and explained), and renders like a
+compiler::
 
-    specs/bad.rds:4:12: error: unknown layer or block `convv`
+    specs/bad.rds:4:12: error[RDS101]: unknown layer or block `convv`
         stage { convv 16 3x3 }
                 ^~~~~
     hint: did you mean `conv`?
@@ -54,20 +56,47 @@ class Span:
         return cls(source, token.line, token.column, token.end_line, token.end_column)
 
 
+@dataclass(frozen=True)
+class Related:
+    """Another place that explains an error, e.g. where a duplicate name was first defined."""
+
+    span: Span
+    message: str
+
+
 class ResdslError(Exception):
-    """Base of every error resdsl reports to a person."""
+    """Base of every error resdsl reports to a person.
+
+    ``code`` is the error's stable code (``RDS101``), registered in :mod:`resdsl.diagnostics`;
+    ``related`` lists other places worth showing beside the span.
+    """
 
     kind = "error"
 
-    def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        span: Span | None = None,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+        related: tuple[Related, ...] | list[Related] = (),
+    ):
         super().__init__(message)
         self.message = message
         self.span = span
         self.hint = hint
+        self.code = code
+        self.related = tuple(related)
+
+    @property
+    def severity(self) -> str:
+        """``error``, with the code when there is one: ``error[RDS101]``."""
+        return f"{self.kind}[{self.code}]" if self.code else self.kind
 
     def __str__(self) -> str:
         where = f"{self.span}: " if self.span else ""
-        return f"{where}{self.kind}: {self.message}"
+        return f"{where}{self.severity}: {self.message}"
 
     def render(self) -> str:
         """``path:line:col: error: message``, the source line, a caret, and a hint."""
@@ -82,6 +111,8 @@ class ResdslError(Exception):
                     width = max(1, len(text.rstrip()) - start)
                 out.append("    " + text.rstrip().expandtabs(1))
                 out.append("    " + " " * start + "^" + "~" * (width - 1))
+        for related in self.related:
+            out.append(f"{related.span}: note: {related.message}")
         if self.hint:
             out.append(f"hint: {self.hint}")
         return "\n".join(out)
@@ -109,7 +140,7 @@ class ErrorGroup(ResdslError):
     def __init__(self, errors: list[ResdslError]):
         self.errors = sorted(errors, key=_position)
         first = self.errors[0]
-        super().__init__(first.message, first.span, first.hint)
+        super().__init__(first.message, first.span, first.hint, code=first.code)
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
@@ -138,10 +169,12 @@ def did_you_mean(name: str, choices) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-def unknown(message: str, span: Span | None, name: str, choices, listing: str) -> SpecError:
+def unknown(
+    message: str, span: Span | None, name: str, choices, listing: str, *, code: str | None = None
+) -> SpecError:
     """An error for a name that is not one of ``choices``: suggest the closest, else list them."""
     choices = list(choices)
     hint = did_you_mean(name, choices)
     if hint is None and choices:
         hint = f"{listing}: " + ", ".join(choices)
-    return SpecError(message, span, hint)
+    return SpecError(message, span, hint, code=code)

@@ -18,10 +18,11 @@ REQUIRED = object()
 class OpProblem(Exception):
     """An op that cannot work on its input; the checker adds the span and the block path."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, *, code: str):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.code = code  # registered in resdsl.diagnostics; the checker passes it on
 
 
 @dataclass(frozen=True)
@@ -55,16 +56,17 @@ def _window(args: dict, shape: Shape, what: str) -> tuple[int, int]:
     """Output H, W of a sliding window with PyTorch's floor rounding."""
     (kh, kw), (ph, pw), s = args["kernel"], args["pad"], args["stride"]
     if min(kh, kw) < 1:
-        raise OpProblem(f"{what} kernel {kh}x{kw} must be at least 1x1")
+        raise OpProblem(f"{what} kernel {kh}x{kw} must be at least 1x1", code="RDS205")
     if s < 1:
-        raise OpProblem(f"{what} stride {s} must be at least 1")
+        raise OpProblem(f"{what} stride {s} must be at least 1", code="RDS205")
     if min(ph, pw) < 0:
-        raise OpProblem(f"{what} padding {ph}x{pw} cannot be negative")
+        raise OpProblem(f"{what} padding {ph}x{pw} cannot be negative", code="RDS205")
     _, h, w = shape
     if kh > h + 2 * ph or kw > w + 2 * pw:
         raise OpProblem(
             f"{what} kernel {kh}x{kw} is larger than its padded input "
-            f"{h + 2 * ph}x{w + 2 * pw} ({fmt(shape)} with padding {ph}x{pw})"
+            f"{h + 2 * ph}x{w + 2 * pw} ({fmt(shape)} with padding {ph}x{pw})",
+            code="RDS203",
         )
     return (h + 2 * ph - kh) // s + 1, (w + 2 * pw - kw) // s + 1
 
@@ -72,11 +74,12 @@ def _window(args: dict, shape: Shape, what: str) -> tuple[int, int]:
 def _conv(args, shapes):
     (c, _, _), out, groups = shapes[0], args["out"], args["groups"]
     if out < 1:
-        raise OpProblem(f"conv needs at least 1 output channel, got {out}")
+        raise OpProblem(f"conv needs at least 1 output channel, got {out}", code="RDS204")
     if groups < 1 or c % groups or out % groups:
         raise OpProblem(
             f"conv groups={groups} must divide both its input channels ({c}) and its output "
-            f"channels ({out})"
+            f"channels ({out})",
+            code="RDS206",
         )
     return (out, *_window(args, shapes[0], "conv"))
 
@@ -90,6 +93,7 @@ def _pool(what):
             raise OpProblem(
                 f"{what} padding {ph}x{pw} must be at most half its kernel {kh}x{kw}",
                 "PyTorch refuses larger pooling padding",
+                code="RDS205",
             )
         return (shapes[0][0], *_window(args, shapes[0], what))
 
@@ -102,13 +106,13 @@ def _same(args, shapes):
 
 def _dropout(args, shapes):
     if not 0 <= args["p"] < 1:
-        raise OpProblem(f"dropout probability {args['p']} must be in [0, 1)")
+        raise OpProblem(f"dropout probability {args['p']} must be in [0, 1)", code="RDS207")
     return shapes[0]
 
 
 def _fc(args, shapes):
     if args["out"] < 1:
-        raise OpProblem(f"fc needs at least 1 output, got {args['out']}")
+        raise OpProblem(f"fc needs at least 1 output, got {args['out']}", code="RDS204")
     return (args["out"], 1, 1)
 
 
@@ -118,6 +122,7 @@ def _add(args, shapes):
         raise OpProblem(
             f"cannot add {fmt(b)} to {fmt(a)}",
             "the shortcut and the residual branch must end in the same shape",
+            code="RDS201",
         )
     return a
 
@@ -134,6 +139,7 @@ def _zeropad(args, shapes):
         raise OpProblem(
             f"shortcut option A cannot shrink channels from {c} to {args['channels']}",
             "option A only zero-pads; use `shortcut B` for a projection",
+            code="RDS202",
         )
     return (args["channels"], h, w)
 
@@ -144,7 +150,7 @@ def _input(args, shapes):
 
 def _check_positive(shape: Shape) -> Shape:
     if min(shape) < 1:
-        raise OpProblem(f"output shape {fmt(shape)} has a dimension below 1")
+        raise OpProblem(f"output shape {fmt(shape)} has a dimension below 1", code="RDS204")
     return shape
 
 
