@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from . import load, summary
+from . import diagnostics, load, summary
 from .check import check_spec
 from .emit import emit, targets, write
 from .errors import ResdslError
@@ -48,8 +48,29 @@ def main():
 @click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @shortcut_opt
 @network_opt
-def check(specs, shortcut, network):
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object of diagnostics on stdout (schema: resdsl/schemas/).",
+)
+def check(specs, shortcut, network, output):
     """Check each SPEC's network: names, shapes, additions and train section."""
+    if output == "json":
+        files, errors = [], []
+        for path in specs:
+            try:
+                nets = check_spec(path, network=network, shortcut=shortcut)
+            except ResdslError as exc:
+                errors.append((path, exc))
+                files.append({"file": path, "ok": False, "networks": []})
+                continue
+            files.append({"file": path, "ok": True, "networks": [net.name for net in nets]})
+        result = diagnostics.report(files, errors)
+        click.echo(json.dumps(result, indent=2))
+        sys.exit(0 if result["ok"] else 1)
     failed = 0
     for path in specs:
         try:
@@ -166,10 +187,74 @@ def plot(runs, out, responses, labels, split):
         from . import plot as plots
     except ImportError:
         raise ResdslError(
-            "resdsl plot needs matplotlib", hint="pip install 'resdsl[plot]'"
+            "resdsl plot needs matplotlib", hint="pip install 'resdsl[plot]'", code="RDS420"
         ) from None
     if responses:
         figure = plots.response_curves(runs, labels or None)
     else:
         figure = plots.error_curves(runs, labels or None, split=split)
     click.echo(f"wrote {plots.save(figure, out)}")
+
+
+@main.command("fmt")
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 with a diff if a file would.")
+def fmt_cmd(files, check):
+    """Rewrite each FILE (.rds; folders: every .rds in them; -: stdin to stdout) in the
+    canonical layout, keeping every comment."""
+    from .fmt import diff, format_paths, format_text
+
+    changed = failed = 0
+    for path, text in format_paths(files):
+        if isinstance(text, ResdslError):
+            click.echo(text.render(), err=True)
+            failed += 1
+            continue
+        old = click.get_text_stream("stdin").read() if path == "-" else text
+        try:
+            new = format_text(old, "<stdin>" if path == "-" else path)
+        except ResdslError as exc:
+            click.echo(exc.render(), err=True)
+            failed += 1
+            continue
+        if path == "-" and not check:
+            click.echo(new, nl=False)
+        elif new != old:
+            changed += 1
+            if check:
+                click.echo(diff(old, new, path), nl=False)
+            else:
+                with open(path, "w", encoding="utf-8", newline="\n") as handle:
+                    handle.write(new)
+                click.echo(f"formatted {path}", err=True)
+    if failed or check and changed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("code", required=False)
+@click.option("--list", "list_all", is_flag=True, help="List every code with its title.")
+def explain(code, list_all):
+    """Explain an error CODE (e.g. RDS201): what it means, an example and the fix."""
+    if list_all or code is None:
+        click.echo(diagnostics.listing(), nl=False)
+        return
+    try:
+        click.echo(diagnostics.explain(code), nl=False)
+    except KeyError:
+        raise click.UsageError(
+            f"no error code {code!r}; `resdsl explain --list` lists them"
+        ) from None
+
+
+@main.command()
+def lsp():
+    """Run the language server over stdio (needs the lsp extra: pip install 'resdsl[lsp]')."""
+    try:
+        from .lsp import serve
+    except ImportError as exc:
+        raise click.UsageError(
+            f"resdsl lsp needs pygls and lsprotocol ({exc.name} is missing): "
+            "pip install 'resdsl[lsp]'"
+        ) from None
+    serve()

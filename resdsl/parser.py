@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -10,7 +11,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from . import syntax as ast
-from .errors import ParseError, ResdslError, Source, Span
+from .errors import ParseError, Related, ResdslError, Source, Span
 from .resources import resource
 
 # How the parser's expected-terminal names read in an error message.
@@ -62,7 +63,8 @@ def parse_file(path: str | Path, *, builtin: bool = False) -> ast.Module:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ParseError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise ParseError(f"cannot read {path}: {reason}", code="RDS005") from None
     return parse(text, str(path), builtin=builtin)
 
 
@@ -74,7 +76,9 @@ def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
     span = Span(source, line, column, line, column + 1)
     if isinstance(exc, UnexpectedCharacters):
         char = source.line(line)[column - 1 : column]
-        return ParseError(f"unexpected character {char!r}", span, _expected_hint(exc))
+        return ParseError(
+            f"unexpected character {char!r}", span, _expected_hint(exc), code="RDS001"
+        )
     token = getattr(exc, "token", None)
     if isinstance(token, Token) and token.type != "$END":
         if token.type == "_SEP":
@@ -82,8 +86,27 @@ def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
         else:
             what = f"`{token}`"
             span = Span(source, line, column, line, column + len(str(token)))
-        return ParseError(f"unexpected {what}", span, _expected_hint(exc))
-    return ParseError("unexpected end of file", span, _expected_hint(exc))
+        return ParseError(f"unexpected {what}", span, _expected_hint(exc), code="RDS002")
+    opened = [Related(brace, "this `{` is not closed") for brace in unclosed(source)]
+    return ParseError(
+        "unexpected end of file", span, _expected_hint(exc), code="RDS003", related=opened[-1:]
+    )
+
+
+_BRACKETS = re.compile(r'#[^\n]*|"[^"\\\n]*"|[{}]')
+
+
+def unclosed(source: Source) -> list[Span]:
+    """The spans of the `{` that are still open at the end of the text, outermost first."""
+    stack: list[Span] = []
+    for number, text in enumerate(source.text.split("\n"), start=1):
+        for match in _BRACKETS.finditer(text):
+            if match.group() == "{":
+                column = match.start() + 1
+                stack.append(Span(source, number, column, number, column + 1))
+            elif match.group() == "}" and stack:
+                stack.pop()
+    return stack
 
 
 def _expected_hint(exc: UnexpectedInput) -> str | None:
@@ -164,6 +187,7 @@ class _ToAst(Transformer):
                     "a positional value cannot follow a name=value argument",
                     child.span,
                     "put positional values first",
+                    code="RDS004",
                 )
             else:
                 args.append(child)
@@ -232,7 +256,10 @@ class _ToAst(Transformer):
                 kwargs.append(child)
             elif kwargs:
                 raise ParseError(
-                    "a positional value cannot follow a name=value argument", child.span
+                    "a positional value cannot follow a name=value argument",
+                    child.span,
+                    "put positional values first",
+                    code="RDS004",
                 )
             else:
                 args.append(child)

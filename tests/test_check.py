@@ -3,6 +3,8 @@
 The positions were read off the files by hand; each file in tests/broken/ holds one mistake.
 """
 
+import re
+
 import pytest
 
 from helpers import BROKEN, run
@@ -63,7 +65,8 @@ def test_broken_spec(name, line, column, fragments):
     assert result.exit_code == 1
     assert result.stdout == ""
     first = result.stderr.splitlines()[0]
-    assert first.startswith(f"{path}:{line}:{column}: error: "), first
+    where = re.escape(f"{path}:{line}:{column}")
+    assert re.match(rf"{where}: error(\[RDS\d{{3}}\])?: ", first), first
     for fragment in fragments:
         assert fragment in first
     # the source line, then a caret under the column
