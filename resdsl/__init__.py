@@ -10,19 +10,16 @@ The pipeline is four functions a user can call one by one::
     files = resdsl.emit(net, "torch")                    # {"model.py": ..., "train.py": ...}
 """
 
-from .check import check, check_spec
+from .api import check_spec, load
+from .check import check
 from .costs import costs, summary
 from .elaborate import build
 from .emit import emit
 from .errors import ErrorGroup, ParseError, ResdslError, ShapeError, SpecError, TrainError
+from .linker import link
 from .parser import parse, parse_file
 
 __version__ = "0.1.0"
-
-
-def load(path, network=None, shortcut=None):
-    """Parse, build and check a spec file: the IR of a sound network, or a ResdslError."""
-    return check(build(parse_file(path), network=network, shortcut=shortcut))
 
 
 __all__ = [
@@ -37,6 +34,7 @@ __all__ = [
     "check_spec",
     "costs",
     "emit",
+    "link",
     "load",
     "parse",
     "parse_file",

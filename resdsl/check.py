@@ -6,81 +6,79 @@ Every problem is collected with its span, then all are raised together as one
 
 from __future__ import annotations
 
-from . import ops
-from .elaborate import build, concrete, load, without_gc
+import gc
+
+from . import names, ops
 from .errors import ResdslError, ShapeError, TrainError, raise_all
 from .ir import Network
-from .parser import parse_file
 from .recipe import DATASETS
 
 
 def check(net: Network) -> Network:
     """Return ``net`` if it is sound; otherwise raise every problem found."""
-    with without_gc():
+    enabled = gc.isenabled()
+    gc.disable()  # the IR holds no cycles; see resdsl.elaborate.without_gc
+    try:
         errors = lint(net) + shapes(net) + output(net) + train(net)
+    finally:
+        if enabled:
+            gc.enable()
     raise_all(errors)
     return net
 
 
-def check_spec(path, network: str | None = None, shortcut: str | None = None) -> list[Network]:
-    """Check every concrete network a file defines (or just ``network``).
-
-    A file of families only (a library such as specs/cifar.rds) has its imports and definitions
-    checked, and returns no networks.
-    """
-    module = parse_file(path)
-    names = [network] if network else concrete(module)
-    if not names:
-        load(module)
-        return []
-    checked, errors = [], []
-    for name in names:
-        try:
-            checked.append(check(build(module, network=name, shortcut=shortcut)))
-        except ResdslError as exc:
-            errors.extend(getattr(exc, "errors", [exc]))
-    raise_all(errors)
-    return checked
-
-
 def lint(net: Network) -> list[ResdslError]:
-    """The graph's own invariants, as torch.fx's Graph.lint checks them (bugs, not user errors)."""
+    """The IR's own invariants, as torch.fx's Graph.lint checks them (bugs, not user errors).
+
+    The graph: every node after its inputs, edges matching inputs, adds of two inputs. The names
+    the generated code will define: unique, and none a keyword, builtin or framework name.
+    """
     position = {name: i for i, name in enumerate(net.graph.nodes)}
     for node in net.nodes():
-        preds = sorted(net.graph.predecessors(node.name), key=position.__getitem__)
-        if sorted(node.inputs, key=position.__getitem__) != preds:
+        if set(net.graph.predecessors(node.name)) != set(node.inputs):
             raise AssertionError(f"IR node {node.name}: inputs disagree with the graph's edges")
         if any(position[i] >= position[node.name] for i in node.inputs):
             raise AssertionError(f"IR node {node.name} comes before one of its inputs")
         if node.op == "add" and len(node.inputs) != 2:
             raise AssertionError(f"IR add {node.name} has {len(node.inputs)} inputs")
+        _lint_attribute(node.local, node.name)
+    for block in net.blocks:
+        _lint_attribute(block.local, block.name)
+        if block.template not in net.templates:
+            raise AssertionError(f"block {block.name}: no template {block.template!r}")
+    module = [net.class_name]
+    for template in net.templates.values():
+        module += [template.class_name, template.function_name]
+        params = [py for _, py in template.param_names]
+        for name in params:
+            if name in names.PARAMETER_RESERVED or name in module or not name.isidentifier():
+                raise AssertionError(f"template {template.name}: parameter name {name!r}")
+        if len(set(params)) != len(params):
+            raise AssertionError(f"template {template.name}: parameter names repeat")
+    for name in module:
+        if name in names.GLOBAL_RESERVED or not name.isidentifier():
+            raise AssertionError(f"generated name {name!r} is reserved or not an identifier")
+    if len(set(module)) != len(module):
+        raise AssertionError(f"generated names repeat: {sorted(module)}")
     return []
 
 
+def _lint_attribute(local: str, name: str) -> None:
+    if local.isdigit() or name == "input":
+        return
+    if not local.isidentifier() or local in names.ATTRIBUTE_RESERVED or local.startswith("_"):
+        raise AssertionError(f"IR name {name!r}: {local!r} cannot be an attribute")
+
+
 def shapes(net: Network) -> list[ResdslError]:
-    """Infer every shape in topological order; report each op that cannot work on its input."""
-    errors: list[ResdslError] = []
-    inferred: dict[str, tuple | None] = {}
-    for node in net.nodes():
-        ins = [inferred[i] for i in node.inputs]
-        if node.op == "input":
-            inferred[node.name] = ops.infer("input", node.arg, [])
-            continue
-        if any(s is None for s in ins):
-            inferred[node.name] = None  # an earlier error explains it
-            continue
-        try:
-            inferred[node.name] = ops.infer(node.op, node.arg, ins)
-        except ops.OpProblem as problem:
-            inferred[node.name] = None
-            errors.append(ShapeError(f"{node.path}: {problem.message}", node.span, problem.hint))
-            continue
-        if inferred[node.name] != node.shape:
-            raise AssertionError(
-                f"IR node {node.name}: shape {node.shape} was stored, "
-                f"{inferred[node.name]} is inferred"
-            )
-    return errors
+    """Each op that cannot work on its input, as the elaborator found when it inferred shapes."""
+    return [
+        ShapeError(
+            f"{node.path}: {node.problem[0]}", node.span, node.problem[1], code=node.problem[2]
+        )
+        for node in net.nodes()
+        if node.problem is not None
+    ]
 
 
 def output(net: Network) -> list[ResdslError]:

@@ -9,7 +9,7 @@ import sys
 import click
 
 from . import diagnostics, load, summary
-from .check import check_spec
+from .api import check_spec
 from .emit import emit, targets, write
 from .errors import ResdslError
 

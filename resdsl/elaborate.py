@@ -1,18 +1,22 @@
-"""AST to IR: resolve imports and names, expand families, blocks, repetition and shortcuts.
+"""AST to IR: expand families, blocks, repetition and shortcuts into a :class:`resdsl.ir.Network`.
 
-``build()`` returns a :class:`resdsl.ir.Network`. It reports errors of names, types and structure
-(collected, then raised together). Shapes are inferred as nodes are made, because the shortcut
-policy depends on them; where an op cannot work its shape is ``None`` and :func:`resdsl.check.check`
-says why.
+``build()`` reports errors of names, types and structure (collected, then raised together).
+Shapes are inferred once, as nodes are made, because the shortcut policy depends on them; where an
+op cannot work its shape is ``None``, its ``problem`` says why, and :func:`resdsl.check.check`
+reports it with its span.
+
+Each block instance is elaborated twice over at once: concretely, into graph nodes, and
+symbolically, into a trace of its ops with arguments as expressions over the block's parameters.
+Instances with equal traces share one :class:`resdsl.ir.BlockTemplate`, which is all a target
+needs to write the block once as a class or function.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import keyword
-import math
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from pathlib import Path
 
 import networkx as nx
@@ -20,13 +24,36 @@ import networkx as nx
 from . import ops, recipe
 from . import syntax as ast
 from .errors import ResdslError, Span, SpecError, did_you_mean, raise_all, unknown
-from .ir import BlockInstance, Network, Node, add_node
+from .ir import (
+    IN_CHANNELS,
+    BlockInstance,
+    BlockTemplate,
+    Const,
+    Entry,
+    Expr,
+    Network,
+    Node,
+    Param,
+    Section,
+    TemplateOp,
+    add_node,
+    binop,
+    params_of,
+    substitute,
+)
+from .linker import Program, choose, link
+from .names import (
+    ATTRIBUTE_RESERVED,
+    GLOBAL_RESERVED,
+    PARAMETER_RESERVED,
+    Namespace,
+    camel,
+)
 from .parser import parse_file
-from .resources import PACKAGE
 
 POLICIES = ("A", "B", "C", "none")
 MAX_OPS = 1_000_000  # ResNet-1202 has 4,210; a 12,002-layer net 42,010
-PRELUDE = PACKAGE / "prelude.rds"
+FRESH = ("conv", "bn", "fc", "add")  # ops whose output is a new tensor
 
 
 @dataclass(frozen=True)
@@ -36,124 +63,26 @@ class Symbol:
     name: str
 
 
-# ---------------------------------------------------------------- programs: files and definitions
-
-
-@dataclass
-class Program:
-    """Every definition visible from a root module: the prelude, imports, and the root itself."""
-
-    root: ast.Module
-    blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
-    networks: dict[str, ast.NetworkDef | ast.NetworkInst] = field(default_factory=dict)
-    trains: dict[str, ast.TrainDef] = field(default_factory=dict)
-
-
-def load(module: ast.Module) -> Program:
-    """Resolve imports (relative to the importing file) and collect definitions."""
-    program = Program(module)
-    errors: list[ResdslError] = []
-    seen: set[str] = set()
-    modules: list[ast.Module] = []
-
-    def visit(mod: ast.Module) -> None:
-        modules.append(mod)
-        base = Path(mod.source.name).parent
-        for item in mod.items:
-            if not isinstance(item, ast.Import):
-                continue
-            path = (base / item.path).resolve()
-            if str(path) in seen:
-                continue
-            seen.add(str(path))
-            if not path.is_file():
-                errors.append(
-                    SpecError(f'cannot import "{item.path}": no such file {path}', item.span)
-                )
-                continue
-            try:
-                visit(parse_file(_display(path)))
-            except ResdslError as exc:
-                errors.append(exc if exc.span else SpecError(exc.message, item.span))
-
-    visit(parse_file(PRELUDE, builtin=True))
-    root = Path(module.source.name)
-    seen.add(str(root.resolve()))
-    visit(module)
-
-    defined: dict[str, Span] = {}
-    for mod in modules:
-        for item in mod.items:
-            if isinstance(item, ast.TrainDef):
-                if item.name in program.trains:
-                    errors.append(_duplicate("train section for", item, program.trains[item.name]))
-                else:
-                    program.trains[item.name] = item
-                continue
-            if not isinstance(item, (ast.BlockDef, ast.NetworkDef, ast.NetworkInst)):
-                continue
-            problem = _bad_identifier(item.name)
-            if item.name in ops.OPS:
-                problem = f"`{item.name}` is a built-in layer and cannot be redefined"
-            if problem:
-                errors.append(SpecError(problem, item.span))
-            elif item.name in defined:
-                errors.append(_duplicate("definition of", item, defined[item.name]))
-            else:
-                defined[item.name] = item.span
-                table = program.blocks if isinstance(item, ast.BlockDef) else program.networks
-                table[item.name] = item
-            for param in getattr(item, "params", ()):
-                if problem := _bad_identifier(param.name):
-                    errors.append(SpecError(problem, param.span))
-    for name, train in program.trains.items():
-        if name not in program.networks:
-            errors.append(
-                SpecError(
-                    f"train section for unknown network `{name}`",
-                    train.span,
-                    did_you_mean(name, program.networks),
-                )
-            )
-    raise_all(errors)
-    return program
-
-
-def _display(path: Path) -> Path:
-    """A path as people see it: relative to the working directory where it lies below it."""
-    try:
-        return path.relative_to(Path.cwd())
-    except ValueError:
-        return path
-
-
-def _duplicate(what: str, item, first) -> SpecError:
-    first_span = first if isinstance(first, Span) else first.span
-    return SpecError(f"duplicate {what} `{item.name}`", item.span, f"first defined at {first_span}")
-
-
-def _bad_identifier(name: str) -> str | None:
-    if not name.isidentifier() or keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        return f"`{name}` cannot be a name: it is a Python keyword"
-    return None
-
-
 # ---------------------------------------------------------------- build
 
 
 def build(
-    spec: ast.Module | str | Path, network: str | None = None, shortcut: str | None = None
+    spec: ast.Module | Program | str | Path,
+    network: str | None = None,
+    shortcut: str | None = None,
 ) -> Network:
-    """Elaborate one network of ``spec`` (a parsed module or a path) into the IR.
+    """Elaborate one network of ``spec`` (a linked program, a parsed module or a path).
 
     ``network`` picks a network by name where the file defines several; ``shortcut`` overrides
     every shortcut policy in it (A, B, C or none).
     """
-    module = spec if isinstance(spec, ast.Module) else parse_file(spec)
     if shortcut is not None and shortcut not in POLICIES:
         raise SpecError(f"unknown shortcut policy {shortcut!r}; choose A, B, C or none")
-    program = load(module)
-    inst = _choose(program, network)
+    if isinstance(spec, Program):
+        program = spec
+    else:
+        program = link(spec if isinstance(spec, ast.Module) else parse_file(spec))
+    inst = choose(program, network)
     with without_gc():
         return _Elaborator(program, shortcut).network(inst)
 
@@ -175,65 +104,62 @@ def without_gc():
             gc.enable()
 
 
-def concrete(module: ast.Module) -> list[str]:
-    """The networks a file defines that need no arguments: instances and parameterless ones."""
-    return [
-        item.name
-        for item in module.items
-        if isinstance(item, ast.NetworkInst) or isinstance(item, ast.NetworkDef) and not item.params
-    ]
+# ---------------------------------------------------------------- scopes and traces
 
 
-def _choose(program: Program, name: str | None):
-    if name is not None:
-        if name not in program.networks:
-            raise SpecError(
-                f"no network `{name}` in {program.root.source.name}",
-                hint=did_you_mean(name, program.networks),
-            )
-        return program.networks[name]
-    concrete_ = concrete(program.root)
-    if len(concrete_) == 1:
-        return program.networks[concrete_[0]]
-    start = Span(program.root.source, 1, 1, 1, 1)
-    if not concrete_:
-        families = [i.name for i in program.root.items if isinstance(i, ast.NetworkDef)]
-        hint = (
-            f"instantiate a family, e.g. `network mynet = {families[0]}(...)`" if families else None
-        )
-        raise SpecError(f"{program.root.source.name} defines no concrete network", start, hint)
-    names = ", ".join(concrete_)
-    raise SpecError(
-        f"{program.root.source.name} defines several networks ({names})",
-        program.networks[concrete_[1]].span,
-        "choose one with --network",
-    )
+@dataclass
+class _Trace:
+    """The symbolic record of one block instance: its ops over its parameters, in order."""
+
+    ops: list[TemplateOp] = field(default_factory=list)
+    channels: Expr = Param(IN_CHANNELS)  # the channels of the tensor the next op reads
+    branch_stride: Expr = Const(1)  # the product of strides before the add
+    total_stride: Expr = Const(1)  # ... of every op (what an enclosing block's shortcut sees)
+
+    def record(self, op: TemplateOp, out_channels: Expr, stride: Expr) -> None:
+        self.ops.append(op)
+        self.channels = out_channels
+        if op.role == "branch":
+            self.branch_stride = binop("*", self.branch_stride, stride)
+        self.total_stride = binop("*", self.total_stride, stride)
 
 
 @dataclass
 class _Scope:
-    """Where nodes are being made: their name prefix, human path and block."""
+    """Where nodes are being made: their name prefix, human path, block and names in use."""
 
     prefix: str  # "layer2.0."
     path: tuple[str, ...]  # ("stage 2", "block 1")
+    names: Namespace
+    section: str
+    stage: int | None = None
     block: str | None = None
     role: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
-    numbered: bool = False  # name nodes 0, 1, 2 ... as torch.nn.Sequential does
+    trace: _Trace | None = None  # the innermost block's trace
+    symbols: dict[str, Expr] = field(default_factory=dict)  # its parameters, symbolically
+    entries: list[Entry] | None = None  # a section's entries, where this scope is one
 
-    def child(self, prefix: str, path: str, **kw) -> _Scope:
-        return _Scope(self.prefix + prefix + ".", (*self.path, path), **kw)
+    def child(self, local: str, path: str, **kw) -> _Scope:
+        return _Scope(
+            self.prefix + local + ".",
+            (*self.path, path),
+            kw.pop("names", None) or Namespace(ATTRIBUTE_RESERVED),
+            self.section,
+            self.stage,
+            **kw,
+        )
 
-    def name(self, kind: str) -> tuple[str, str]:
-        """The next node name and human path for a node of ``kind`` in this scope."""
-        if self.numbered:
-            index = sum(self.counts.values())
-            self.counts[kind] = self.counts.get(kind, 0) + 1
-            return f"{self.prefix}{index}", " › ".join((*self.path, kind))
+    def name(self, kind: str) -> tuple[str, str, str]:
+        """The next node name, human path and local name for a node of ``kind``."""
+        if self.names.numbered:
+            local = self.names.create_name(str(len(self.names.used)))
+            return self.prefix + local, " › ".join((*self.path, kind)), local
         n = self.counts[kind] = self.counts.get(kind, 0) + 1
         # conv and bn are always numbered (conv1, bn1), others only from the second on (relu, relu2)
         suffix = str(n) if kind in ("conv", "bn") or n > 1 else ""
-        return f"{self.prefix}{kind}{suffix}", " › ".join((*self.path, f"{kind} {suffix}".strip()))
+        local = self.names.create_name(f"{kind}{suffix}")
+        return self.prefix + local, " › ".join((*self.path, f"{kind} {suffix}".strip())), local
 
 
 class _Elaborator:
@@ -243,10 +169,14 @@ class _Elaborator:
         self.graph = nx.DiGraph()
         self.errors: list[ResdslError] = []
         self.blocks: list[BlockInstance] = []
+        self.templates: dict[tuple, BlockTemplate] = {}
         self.sites: list[Span] = []  # call sites, outermost first
         self.stack: list[str] = []  # block definitions being expanded, for recursion
+        self.by_name: dict[str, BlockInstance] = {}
+        self.templates_by_name: dict[str, BlockTemplate] = {}
         self.current: str = "input"
         self.order: list[str] = []  # node names in the order they were made
+        self.count = 0  # nodes made
         self.classes = 0
 
     # ------------------------------------------------------------ network
@@ -270,6 +200,7 @@ class _Elaborator:
                 )
             env = self._bind(family.name, family.params, item.args, item.kwargs, {}, item.span)
             policy = item.shortcut
+            self.sites.append(item.span)
         elif item.params:
             env = self._bind(item.name, item.params, (), (), {}, item.span)
         raise_all(self.errors)
@@ -302,25 +233,58 @@ class _Elaborator:
             )
         self.classes = self._int(settings["classes"].value, env, "classes", minimum=1)
         net_policy = policy or (settings["shortcut"].value if "shortcut" in settings else "B")
-        self.input_span = settings["input"].span
         add_node(
             self.graph,
-            Node("input", "input", (("shape", shape),), (), shape, settings["input"].span, "input"),
+            Node(
+                "input",
+                "input",
+                (("shape", shape),),
+                (),
+                shape,
+                settings["input"].span,
+                "input",
+                section="input",
+                local="input",
+            ),
         )
         self.order.append("input")
+        self.count = 1
 
-        top_counts: dict[str, int] = {}  # stem and head share the top-level names
-        stage_number = 0
+        # stem and head share the top-level names; the stages' containers are layer1, layer2, ...
+        stages = sum(1 for s in sections if s.kind == "stage")
+        top = Namespace(ATTRIBUTE_RESERVED)
+        containers = [f"layer{n}" for n in range(1, stages + 1)]
+        for name in [*containers, "input"]:
+            top.reserve(name)
+        top_counts: dict[str, int] = {}
+        out_sections: list[Section] = []
         for section in sections:
+            entries: list[Entry] = []
             if section.kind == "stage":
-                stage_number += 1
-                self._stage(section, stage_number, env, net_policy)
+                number = len([s for s in out_sections if s.kind == "stage"]) + 1
+                stage_policy = self._stage(section, number, env, net_policy, entries)
+                out_sections.append(
+                    Section(
+                        "stage",
+                        number,
+                        containers[number - 1],
+                        tuple(self._runs(entries)),
+                        self._site(section.span),
+                        self.override or stage_policy,
+                    )
+                )
                 continue
-            scope = _Scope("", (section.kind,), counts=top_counts)
+            scope = _Scope(
+                "", (section.kind,), top, section.kind, counts=top_counts, entries=entries
+            )
             for stmt in section.body:
                 self._statement(stmt, env, scope, net_policy)
+            out_sections.append(
+                Section(section.kind, None, None, tuple(entries), self._site(section.span))
+            )
         train = self._train(item, family)
         raise_all(self.errors)
+        templates, class_name = self._name_templates(item.name)
         return Network(
             name=item.name,
             graph=self.graph,
@@ -330,10 +294,14 @@ class _Elaborator:
             blocks=tuple(self.blocks),
             train=train,
             span=item.span,
-            definitions={b.kind: self.program.blocks[b.kind] for b in self.blocks},
+            sections=tuple(out_sections),
+            templates=templates,
+            class_name=class_name,
         )
 
-    def _stage(self, section: ast.Section, number: int, env: dict, policy: str) -> None:
+    def _stage(
+        self, section: ast.Section, number: int, env: dict, policy: str, entries: list[Entry]
+    ) -> str:
         stride, calls = None, []
         for stmt in section.body:
             if isinstance(stmt, ast.Setting) and stmt.key == "stride":
@@ -345,19 +313,22 @@ class _Elaborator:
                 policy = stmt.value
             else:
                 calls.append(stmt)
-        scope = _Scope(f"layer{number}.", (f"stage {number}",))
-        index = 0
+        scope = _Scope(
+            f"layer{number}.",
+            (f"stage {number}",),
+            Namespace(ATTRIBUTE_RESERVED, numbered=True),
+            "stage",
+            number,
+            entries=entries,
+        )
         for call in calls:
             resolved = self._resolve(call, env)
             if resolved is None:
                 continue
             kind, count = resolved
             for _ in range(count):
-                if kind not in self.program.blocks:
-                    self._layer(kind, call, env, scope)
-                    continue
                 extra = {}
-                if stride is not None:
+                if stride is not None and kind in self.program.blocks:
                     if "stride" not in {p.name for p in self.program.blocks[kind].params}:
                         self.errors.append(
                             SpecError(
@@ -369,13 +340,35 @@ class _Elaborator:
                     else:
                         extra["stride"] = stride[0]
                     stride = None
-                block_scope = scope.child(
-                    str(index), f"block {index + 1}", block=f"layer{number}.{index}", role="branch"
-                )
-                self._block(kind, call, env, block_scope, policy, extra, stage=number)
-                index += 1
+                self._call(kind, call, env, scope, policy, extra)
         if stride is not None:
             self.errors.append(SpecError("the stage's stride has no block to apply to", stride[1]))
+        return policy
+
+    def _runs(self, entries: list[Entry]) -> list[Entry]:
+        """Merge neighbouring blocks that print alike (same template, arguments and input)."""
+        out: list[Entry] = []
+        key_of_last = None
+        for entry in entries:
+            key = self._run_key(entry)
+            if key is not None and key == key_of_last:
+                last = out[-1]
+                out[-1] = Entry(last.name, last.kind, last.count + 1)
+                continue
+            out.append(entry)
+            key_of_last = key
+        return out
+
+    def _run_key(self, entry: Entry):
+        if entry.kind != "block":
+            return None
+        inst = self.by_name[entry.name]
+        if inst.shortcut in ("A", "projection"):
+            return None  # its own shortcut ops make it unlike its neighbours
+        template = self.templates_by_name[inst.template]
+        args = dict(inst.args)
+        channels = self.graph.nodes[inst.input]["node"].shape
+        return (inst.template, tuple(args[p] for p in template.params), channels)
 
     # ------------------------------------------------------------ statements
     def _statement(self, stmt: ast.Call, env: dict, scope: _Scope, policy: str) -> None:
@@ -384,14 +377,19 @@ class _Elaborator:
             return
         kind, count = resolved
         for _ in range(count):
-            if kind in self.program.blocks:
-                name, path = scope.name(kind)
-                sub = _Scope(
-                    name + ".", (*scope.path, path.split(" › ")[-1]), block=name, role="branch"
-                )
-                self._block(kind, stmt, env, sub, policy, {}, stage=None)
-            else:
-                self._layer(kind, stmt, env, scope)
+            self._call(kind, stmt, env, scope, policy, {})
+
+    def _call(
+        self, kind: str, stmt: ast.Call, env: dict, scope: _Scope, policy: str, extra: dict
+    ) -> None:
+        """One layer or one block instance, named in ``scope``."""
+        if kind not in self.program.blocks:
+            self._layer(kind, stmt, env, scope)
+            return
+        name, path, local = scope.name(kind)
+        label = f"block {int(local) + 1}" if scope.names.numbered else path.split(" › ")[-1]
+        sub = scope.child(local, label, block=name, role="branch")
+        self._block(kind, stmt, env, sub, scope, policy, extra, local)
 
     def _resolve(self, stmt: ast.Call, env: dict) -> tuple[str, int] | None:
         """The kind a call names and its repeat count, or None after recording why not."""
@@ -426,20 +424,33 @@ class _Elaborator:
     def _repeat(self, stmt: ast.Call, env: dict) -> int:
         if stmt.repeat is None:
             return 1
-        return self._int(stmt.repeat, env, "a repeat count", minimum=1)
+        count = self._int(stmt.repeat, env, "a repeat count", minimum=1)
+        if count > MAX_OPS - self.count:
+            raise SpecError(
+                f"a repeat count of {count:,} would make the network larger than {MAX_OPS:,} ops",
+                self._site(stmt.repeat.span),
+                "resdsl builds networks up to this size; check the repeat counts",
+            )
+        return count
 
     def _layer(self, kind: str, stmt: ast.Call, env: dict, scope: _Scope) -> None:
         opdef = ops.OPS[kind]
         try:
-            args = self._op_args(opdef, stmt, env)
+            given = self._op_args(opdef, stmt, env)
         except SpecError as exc:
             self.errors.append(exc)
             return
+        args = {name: value for name, (_, _, value) in given.items()}
         if kind == "fc" and args["out"] is None:
             args["out"] = self.classes
-        self._emit(kind, ops.complete(kind, args), stmt.span, scope)
+        args = ops.complete(kind, args)
+        symbolic = None
+        if scope.trace is not None:
+            symbolic = self._symbolic_args(kind, given, args, scope.symbols)
+        self._emit(kind, args, stmt.span, scope, symbolic=symbolic)
 
     def _op_args(self, opdef: ops.OpDef, stmt: ast.Call, env: dict) -> dict:
+        """Each argument as (its expression or None, its raw value, its typed value)."""
         positional = [a for a in opdef.args if a.positional]
         if len(stmt.args) > len(positional):
             extra = stmt.args[len(positional)]
@@ -447,7 +458,7 @@ class _Elaborator:
             raise SpecError(f"too many values for `{opdef.name}` (it takes: {takes})", extra.span)
         values = {}
         for arg, expr in zip(positional, stmt.args, strict=False):
-            values[arg.name] = (expr, expr.span)
+            values[arg.name] = expr
         by_name = {a.name: a for a in opdef.args}
         for kw in stmt.kwargs:
             if kw.name not in by_name:
@@ -460,7 +471,7 @@ class _Elaborator:
                 )
             if kw.name in values:
                 raise SpecError(f"`{kw.name}` is given twice", kw.span)
-            values[kw.name] = (kw.value, kw.span)
+            values[kw.name] = kw.value
         out = {}
         for arg in opdef.args:
             if arg.name not in values:
@@ -468,11 +479,46 @@ class _Elaborator:
                     raise SpecError(
                         f"`{opdef.name}` needs `{arg.name}`", stmt.span, _USAGE.get(opdef.name)
                     )
-                out[arg.name] = arg.default
+                out[arg.name] = (None, arg.default, arg.default)
                 continue
-            expr, span = values[arg.name]
-            out[arg.name] = self._typed(self._eval(expr, env), arg, opdef.name, expr.span)
+            expr = values[arg.name]
+            raw = self._eval(expr, env)
+            out[arg.name] = (expr, raw, self._typed(raw, arg, opdef.name, expr.span))
         return out
+
+    def _symbolic_args(self, kind: str, given: dict, args: dict, symbols: dict) -> dict:
+        """The op's arguments as expressions over the block's parameters.
+
+        An argument stays symbolic where its value is a number; a tuple (``3x1``), a default or
+        a constant expression is written as its value.
+        """
+        out: dict[str, Expr | None] = {}
+        for name, value in args.items():
+            expr, raw, _ = given.get(name, (None, None, None))
+            sym = self._sym(expr, symbols) if expr is not None else None
+            out[name] = _coerce(sym, raw, value)
+        if kind in ("conv", "maxpool", "avgpool") and given["pad"][0] is None:
+            kernel = out["kernel"]
+            if isinstance(kernel, Const):
+                out["pad"] = Const(args["pad"])
+            elif kind == "conv":
+                out["pad"] = binop("//", kernel, Const(2))
+            else:
+                out["pad"] = binop("//", binop("-", kernel, Const(1)), Const(2))
+        return out
+
+    def _sym(self, expr: ast.Expr, symbols: dict) -> Expr | None:
+        """``expr`` over the parameters in ``symbols``; None where it names a kind."""
+        if isinstance(expr, ast.Num):
+            return Const(expr.value)
+        if isinstance(expr, ast.Dims):
+            return Const(expr.values)
+        if isinstance(expr, ast.Name):
+            return symbols.get(expr.id)
+        left, right = self._sym(expr.left, symbols), self._sym(expr.right, symbols)
+        if left is None or right is None:
+            return None
+        return binop(expr.op, left, right)
 
     def _typed(self, value, arg: ops.Arg, op: str, span: Span):
         what = f"`{op}` argument `{arg.name}`"
@@ -499,9 +545,10 @@ class _Elaborator:
         call: ast.Call,
         env: dict,
         scope: _Scope,
+        parent: _Scope,
         policy: str,
         extra: dict,
-        stage: int | None,
+        local: str,
     ) -> None:
         definition = self.program.blocks[kind]
         if kind in self.stack:
@@ -509,7 +556,7 @@ class _Elaborator:
             self.errors.append(SpecError(f"recursive block `{kind}`: {chain}", call.span))
             return
         try:
-            local = self._bind(
+            values = self._bind(
                 kind, definition.params, call.args, call.kwargs, env, call.span, extra
             )
         except SpecError as exc:
@@ -519,107 +566,231 @@ class _Elaborator:
         for dup in adds[1:]:
             self.errors.append(SpecError(f"block `{kind}` has more than one `add`", dup.span))
         policy = self.override or policy
+        scope.trace = _Trace()
+        scope.symbols = {p.name: Param(p.name) for p in definition.params}
         self.stack.append(kind)
         self.sites.append(call.span)
         block_input, first_node = self.current, len(self.order)
         shortcut = "plain" if not adds else "none" if policy == "none" else "identity"
+        made: list[tuple[str, str]] = []
         for stmt in definition.body:
             if isinstance(stmt, ast.Add):
                 if stmt is adds[0] and policy != "none":
-                    shortcut = self._shortcut(block_input, first_node, policy, scope, stmt.span)
+                    shortcut, made = self._shortcut(block_input, first_node, policy, scope, stmt)
                 scope.role = "post"
             else:
-                self._statement(stmt, local, scope, policy)
+                self._statement(stmt, values, scope, policy)
         self.sites.pop()
         self.stack.pop()
-        self.blocks.append(
-            BlockInstance(
-                name=scope.block,
-                kind=kind,
-                stage=stage,
-                args=tuple((k, v.name if isinstance(v, Symbol) else v) for k, v in local.items()),
-                shortcut=shortcut,
-                input=block_input,
-                output=self.current,
-                span=self._site(call.span),
-            )
+        template = self._template(definition, scope.trace, shortcut)
+        instance = BlockInstance(
+            name=scope.block,
+            kind=kind,
+            stage=scope.stage,
+            args=tuple((k, v.name if isinstance(v, Symbol) else v) for k, v in values.items()),
+            shortcut=shortcut,
+            input=block_input,
+            output=self.current,
+            span=self._site(call.span),
+            template=template.name,
+            parent=parent.block,
+            section=scope.section,
+            policy=policy,
+            local=local,
         )
+        self.blocks.append(instance)
+        self.by_name[instance.name] = instance
+        if parent.entries is not None and parent.block is None:
+            parent.entries.append(Entry(instance.name, "block"))
+        if parent.trace is not None:
+            self._record_nested(definition, call, values, extra, template, made, parent)
+
+    def _record_nested(self, definition, call, values, extra, template, made, parent) -> None:
+        """Add a nested block instance to the enclosing block's trace, as one op."""
+        given = dict(zip((p.name for p in definition.params), call.args, strict=False))
+        given.update({kw.name: kw.value for kw in call.kwargs})
+        bound: dict[str, Expr | None] = {}
+        for p in definition.params:
+            if p.name in extra:
+                sym = Const(extra[p.name])
+            elif p.name in given:
+                sym = self._sym(given[p.name], parent.symbols)
+            else:
+                sym = self._sym(p.default, bound) if p.default is not None else None
+            value = values[p.name]
+            bound[p.name] = _coerce(sym, value, value)
+        channels = parent.trace.channels
+        env = {**{k: v for k, v in bound.items() if v is not None}, IN_CHANNELS: channels}
+        out = substitute(template.out_channels, env)
+        stride = substitute(template.stride, env)
+        shortcut = []
+        for op, local in made:
+            if op == "conv":
+                args = {
+                    "out": out,
+                    "kernel": Const((1, 1)),
+                    "stride": stride,
+                    "pad": Const((0, 0)),
+                    "groups": Const(1),
+                    "bias": Const(0),
+                }
+                ins, outs = channels, out
+            elif op == "bn":
+                args, ins, outs = {}, out, out
+            elif op == "subsample":
+                args, ins, outs = {"stride": stride}, channels, channels
+            else:  # zeropad
+                args, ins, outs = {"channels": out}, channels, out
+            args = tuple(args.items())
+            shortcut.append(TemplateOp(local, op, args, ins, "shortcut", call.span, None, (), outs))
+        op = TemplateOp(
+            name=self.blocks[-1].local,
+            op="block",
+            args=tuple((p, bound[p]) for p in template.params),
+            in_channels=channels,
+            role=parent.role,
+            span=call.span,
+            template=template.name,
+            shortcut=tuple(shortcut),
+            out_channels=out,
+        )
+        parent.trace.record(op, out, substitute(template.total_stride, env))
+
+    def _template(self, definition: ast.BlockDef, trace: _Trace, shortcut: str) -> BlockTemplate:
+        """The template of a traced block instance: an existing one where the trace is equal."""
+        used: set[str] = params_of(trace.channels)
+        for op in trace.ops:
+            used |= _op_params(op)
+        params = tuple(p.name for p in definition.params if p.name in used)
+        defaults = tuple(
+            (p.name, p.default.value)
+            for p in definition.params
+            if p.name in params and isinstance(p.default, ast.Num)
+        )
+        has_add = any(isinstance(s, ast.Add) for s in definition.body)
+        residual = shortcut not in ("none", "plain")
+        key = (definition.name, has_add, residual, params, tuple(trace.ops), trace.channels)
+        template = self.templates.get(key)
+        if template is None:
+            taken = sum(1 for t in self.templates.values() if t.kind == definition.name)
+            template = BlockTemplate(
+                name=definition.name if not taken else f"{definition.name}_{taken + 1}",
+                kind=definition.name,
+                params=params,
+                defaults=defaults,
+                ops=tuple(trace.ops),
+                residual=residual,
+                has_add=has_add,
+                out_channels=trace.channels,
+                stride=trace.branch_stride,
+                total_stride=trace.total_stride,
+                span=definition.span,
+            )
+            self.templates[key] = template
+            self.templates_by_name[template.name] = template
+        return template
+
+    def _name_templates(self, network: str) -> tuple[dict[str, BlockTemplate], str]:
+        """Allocate the generated code's module-level names, then each template's parameters."""
+        module = Namespace(GLOBAL_RESERVED)
+        class_name = module.create_name(camel(network))
+        named = []
+        for t in self.templates.values():
+            base = camel(t.kind)
+            if not base.endswith("Block") and t.kind != "bottleneck":
+                base += "Block"
+            function = t.kind if t.kind.endswith("block") else f"{t.kind}_block"
+            if t.has_add and not t.residual:
+                base, function = "Plain" + base, "plain_" + function
+            named.append((t, module.create_name(base), module.create_name(function)))
+        out = {}
+        for t, cls, function in named:
+            local = Namespace(PARAMETER_RESERVED | module.used)
+            params = tuple((p, local.create_name(p)) for p in t.params)
+            out[t.name] = _replace(t, class_name=cls, function_name=function, param_names=params)
+        return out, class_name
 
     def _shortcut(
-        self, block_input: str, first_node: int, policy: str, scope: _Scope, span: Span
-    ) -> str:
-        """Join the shortcut to the residual branch that ends at ``self.current``."""
+        self, block_input: str, first_node: int, policy: str, scope: _Scope, stmt: ast.Add
+    ) -> tuple[str, list[tuple[str, str]]]:
+        """Join the shortcut to the residual branch that ends at ``self.current``.
+
+        Returns the shortcut's kind and the (op, local name) of each op it made.
+        """
+        span = stmt.span
         branch = self.current
-        in_shape = self.graph.nodes[block_input]["node"].shape
-        out_shape = self.graph.nodes[branch]["node"].shape
-        # the branch's total stride, leaving out the shortcuts of blocks nested in it
         nodes = self.graph.nodes
-        stride = math.prod(
-            ops.OPS[n.op].stride(n.arg)
-            for n in (nodes[name]["node"] for name in self.order[first_node:])
-            if n.role != "shortcut"
-        )
-        kind, source = "identity", block_input
+        in_shape = nodes[block_input]["node"].shape
+        out_shape = nodes[branch]["node"].shape
+        # the branch's total stride, leaving out the shortcuts of blocks nested in it
+        stride = 1
+        for name in self.order[first_node:]:
+            node = nodes[name]["node"]
+            if node.role != "shortcut":
+                stride *= ops.OPS[node.op].stride(node.arg)
+        kind, source, made = "identity", block_input, []
         if in_shape is not None and out_shape is not None:
             changes = stride > 1 or in_shape[0] != out_shape[0]
-            sub = _Scope(
-                scope.prefix + "downsample.",
-                (*scope.path, "shortcut"),
+            sub = scope.child(
+                "downsample",
+                "shortcut",
+                names=Namespace(ATTRIBUTE_RESERVED, numbered=True),
                 block=scope.block,
                 role="shortcut",
-                numbered=True,
             )
+            plan = []
             if policy == "C" or policy == "B" and changes:
                 kind = "projection"
-                self.current = block_input
-                self._emit(
-                    "conv",
-                    ops.complete(
-                        "conv",
-                        {
-                            "out": out_shape[0],
-                            "kernel": (1, 1),
-                            "stride": stride,
-                            "pad": (0, 0),
-                            "groups": 1,
-                            "bias": 0,
-                        },
-                    ),
-                    span,
-                    sub,
-                )
-                self._emit("bn", {}, span, sub)
-                source = self.current
+                conv = {
+                    "out": out_shape[0],
+                    "kernel": (1, 1),
+                    "stride": stride,
+                    "pad": (0, 0),
+                    "groups": 1,
+                    "bias": 0,
+                }
+                plan = [("conv", ops.complete("conv", conv)), ("bn", {})]
             elif policy == "A" and changes:
                 kind = "A"
-                self.current = block_input
                 if stride > 1:
-                    self._emit("subsample", {"stride": stride}, span, sub)
+                    plan.append(("subsample", {"stride": stride}))
                 if in_shape[0] != out_shape[0]:
-                    self._emit("zeropad", {"channels": out_shape[0]}, span, sub)
-                source = self.current
+                    plan.append(("zeropad", {"channels": out_shape[0]}))
+            self.current = block_input
+            for op, args in plan:
+                made.append((op, self._emit(op, args, span, sub)))
+            source = self.current
         scope.role = "add"
         self.current = branch
-        self._emit("add", {}, span, scope, inputs=(branch, source))
-        return kind
+        self._emit("add", {}, span, scope, inputs=(branch, source), symbolic={})
+        return kind, made
 
     # ------------------------------------------------------------ nodes
-    def _emit(self, op: str, args: dict, span: Span, scope: _Scope, inputs=None) -> None:
-        if len(self.order) >= MAX_OPS:
+    def _emit(
+        self,
+        op: str,
+        args: dict,
+        span: Span,
+        scope: _Scope,
+        inputs=None,
+        symbolic: dict | None = None,
+    ) -> str:
+        """Make one node; record it in its section and in its block's trace. Returns its local."""
+        if self.count >= MAX_OPS:
             raise SpecError(
                 f"the network has more than {MAX_OPS:,} ops",
                 self._site(span),
                 "resdsl builds networks up to this size; check the repeat counts",
             )
-        name, path = scope.name(op)
+        name, path, local = scope.name(op)
         inputs = inputs or (self.current,)
         shapes = [self.graph.nodes[i]["node"].shape for i in inputs]
-        shape = None
+        shape, problem = None, None
         if all(s is not None for s in shapes):
             try:
                 shape = ops.infer(op, args, shapes)
-            except ops.OpProblem:
-                shape = None  # the checker reports it, with its span and path
+            except ops.OpProblem as exc:
+                problem = (exc.message, exc.hint, exc.code)
         node = Node(
             name,
             op,
@@ -630,10 +801,33 @@ class _Elaborator:
             path,
             scope.block,
             scope.role if scope.block else None,
+            scope.section,
+            scope.stage,
+            local,
+            problem,
         )
         add_node(self.graph, node)
         self.order.append(name)
+        self.count += 1
         self.current = name
+        if scope.entries is not None and scope.block is None:
+            scope.entries.append(Entry(name, "op"))
+        if symbolic is not None and scope.trace is not None:
+            trace = scope.trace
+            out, stride = trace.channels, Const(1)
+            if op in ("conv", "fc"):
+                out = symbolic["out"]
+            if op in ("conv", "maxpool", "avgpool"):
+                stride = symbolic["stride"]
+            if op == "fc":
+                c, h, w = shapes[0] or (0, 0, 0)
+                features = trace.channels if h * w == 1 else Const(c * h * w)
+                symbolic = {**symbolic, "in_features": features}
+            template_op = TemplateOp(
+                local, op, tuple(symbolic.items()), trace.channels, scope.role, span, None, (), out
+            )
+            trace.record(template_op, out, stride)
+        return local
 
     def _site(self, span: Span) -> Span:
         """The innermost span a person wrote: prelude internals point at their call site."""
@@ -753,3 +947,25 @@ def _show(value) -> str:
     if isinstance(value, Symbol):
         return f"the name `{value.name}`"
     return repr(value)
+
+
+def _coerce(sym: Expr | None, raw, value) -> Expr | None:
+    """A symbolic argument where its value is a plain number; otherwise the value itself."""
+    if isinstance(raw, Symbol) or isinstance(value, Symbol):
+        return None
+    if sym is not None and not isinstance(sym, Const) and type(raw) in (int, float):
+        return sym
+    return Const(value)
+
+
+def _op_params(op: TemplateOp) -> set[str]:
+    """The block parameters a template op reads (not the input channels)."""
+    used = params_of(op.in_channels)
+    for _, expr in op.args:
+        if expr is not None:
+            used |= params_of(expr)
+    if op.out_channels is not None:
+        used |= params_of(op.out_channels)
+    for sub in op.shortcut:
+        used |= _op_params(sub)
+    return used - {IN_CHANNELS}

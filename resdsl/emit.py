@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -91,7 +92,13 @@ def where(span: Span, root: Span) -> str:
     else:
         base = Path(root.source.name).parent
         name = os.path.relpath(source.name, base) if base != Path("") else source.name
-    return f"{Path(name).as_posix()}:{span.line}"
+    return f"{cite(Path(name).as_posix())}:{span.line}"
+
+
+def cite(text: str) -> str:
+    """Text from a path, safe inside a generated comment or docstring: ASCII word characters and
+    ``./+-`` only, anything else as ``?`` (a quote or a newline there could end the comment)."""
+    return re.sub(r"[^A-Za-z0-9_./+-]", "?", text)
 
 
 # ---------------------------------------------------------------- Python code layout

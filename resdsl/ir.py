@@ -1,9 +1,19 @@
-"""The IR: a networkx DiGraph with one node per primitive op.
+"""The IR: a networkx DiGraph with one node per primitive op, plus the structure emitters need.
 
 Node keys are stable dotted names in torchvision's convention (``conv1``, ``layer1.0.conv1``,
 ``layer2.0.downsample.0``, ``fc``); each key's ``node`` attribute is a frozen :class:`Node`.
 Edges carry ``port``, the position of the source among the destination's inputs. The graph's
 node order is a topological order: every node comes after its inputs.
+
+Beside the graph, a :class:`Network` carries everything a target prints, so that no emitter reads
+the syntax tree or splits a name:
+
+- its :class:`Section` list: stem, stages and head in order, each with its entries (ops and block
+  instances) and the runs of identical blocks that stay loops in generated code;
+- one :class:`BlockTemplate` per distinct block body: the parameters, and each op with its
+  arguments as :data:`Expr` over those parameters (elaborated once, symbolically);
+- every name the generated code defines (classes, functions, parameters), allocated by
+  :class:`resdsl.names.Namespace`.
 """
 
 from __future__ import annotations
@@ -16,6 +26,78 @@ import networkx as nx
 from .errors import Span
 from .ops import Shape
 
+# ---------------------------------------------------------------- expressions over parameters
+
+
+@dataclass(frozen=True)
+class Const:
+    value: Any  # int, float or a tuple of ints
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str  # a block parameter, or IN_CHANNELS: the channels of the block's input
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # + - * //
+    left: Expr
+    right: Expr
+
+
+Expr = Const | Param | BinOp
+IN_CHANNELS = "in_channels"  # the Param every template's first op reads its channels from
+
+
+def evaluate(expr: Expr, env: dict[str, Any]):
+    """The value of ``expr`` with each Param's value taken from ``env``."""
+    if isinstance(expr, Const):
+        return expr.value
+    if isinstance(expr, Param):
+        return env[expr.name]
+    left, right = evaluate(expr.left, env), evaluate(expr.right, env)
+    if expr.op == "+":
+        return left + right
+    if expr.op == "-":
+        return left - right
+    if expr.op == "*":
+        return left * right
+    return left // right
+
+
+def substitute(expr: Expr, env: dict[str, Expr]) -> Expr:
+    """``expr`` with each Param replaced by its expression in ``env``, constants folded."""
+    if isinstance(expr, Const):
+        return expr
+    if isinstance(expr, Param):
+        return env.get(expr.name, expr)
+    return binop(expr.op, substitute(expr.left, env), substitute(expr.right, env))
+
+
+def binop(op: str, left: Expr, right: Expr) -> Expr:
+    """``left op right``, folded where both sides are constants or one is a neutral element."""
+    if isinstance(left, Const) and isinstance(right, Const):
+        return Const(evaluate(BinOp(op, left, right), {}))
+    if op == "*" and Const(1) in (left, right):
+        return right if left == Const(1) else left
+    if op in ("//",) and right == Const(1):
+        return left
+    if op in ("+", "-") and right == Const(0):
+        return left
+    return BinOp(op, left, right)
+
+
+def params_of(expr: Expr) -> set[str]:
+    if isinstance(expr, Param):
+        return {expr.name}
+    if isinstance(expr, BinOp):
+        return params_of(expr.left) | params_of(expr.right)
+    return set()
+
+
+# ---------------------------------------------------------------- nodes
+
 
 @dataclass(frozen=True)
 class Node:
@@ -23,15 +105,66 @@ class Node:
     op: str
     args: tuple[tuple[str, Any], ...]
     inputs: tuple[str, ...]
-    shape: Shape | None  # None where the op cannot work; the checker reports why
+    shape: Shape | None  # None where the op cannot work: see ``problem``
     span: Span
     path: str  # for people: "stage 2 › block 1 › conv 2"
-    block: str | None = None  # the block instance it belongs to, e.g. "layer2.0"
-    role: str | None = None  # within a block: branch | shortcut | add | post
+    block: str | None = None  # the innermost block instance it belongs to, e.g. "layer2.0"
+    role: str | None = None  # within its block: branch | shortcut | add | post
+    section: str = "stem"  # input | stem | stage | head
+    stage: int | None = None  # 1-based stage number for nodes in stages
+    local: str = ""  # its name inside its parent (block instance, stage or network): "conv1"
+    problem: tuple[str, str | None, str] | None = None  # (message, hint, code): the op cannot work
 
     @property
     def arg(self) -> dict[str, Any]:
         return dict(self.args)
+
+
+# ---------------------------------------------------------------- blocks
+
+
+@dataclass(frozen=True)
+class TemplateOp:
+    """One op of a block template, with its arguments as expressions over the parameters.
+
+    ``op`` is a primitive op, ``"add"`` (the shortcut joins the branch), or ``"block"`` (a nested
+    block instance of ``template``, whose arguments are ``args`` and whose own shortcut ops are
+    ``shortcut``).
+    """
+
+    name: str  # its attribute inside the block: conv1, bn1, relu, downsample.0, inner
+    op: str
+    args: tuple[tuple[str, Expr | None], ...]
+    in_channels: Expr  # the channels it reads
+    role: str  # branch | add | post | shortcut
+    span: Span
+    template: str | None = None  # for op == "block": the nested block's template name
+    shortcut: tuple[TemplateOp, ...] = ()  # for op == "block": its shortcut ops, if any
+    out_channels: Expr | None = None
+
+    @property
+    def arg(self) -> dict[str, Expr | None]:
+        return dict(self.args)
+
+
+@dataclass(frozen=True)
+class BlockTemplate:
+    """A block body elaborated once: every instance with an equal body shares this template."""
+
+    name: str  # unique among the network's templates: basic, basic_2, ...
+    kind: str  # the block definition's name
+    params: tuple[str, ...]  # the parameters its ops read, in definition order
+    defaults: tuple[tuple[str, Any], ...]  # constant defaults of those parameters
+    ops: tuple[TemplateOp, ...]
+    residual: bool  # its shortcut joins at an add (false for plain blocks and policy none)
+    has_add: bool  # its definition has an add (a plain variant drops it under policy none)
+    out_channels: Expr  # the channels it returns
+    stride: Expr  # the product of its branch's strides (what its own projection strides by)
+    total_stride: Expr  # the product of every op's stride (what an enclosing block's sees)
+    span: Span  # the definition
+    class_name: str = ""  # the names generated code gives it (allocated by the namespace)
+    function_name: str = ""
+    param_names: tuple[tuple[str, str], ...] = ()  # spec parameter -> Python parameter
 
 
 @dataclass(frozen=True)
@@ -41,11 +174,42 @@ class BlockInstance:
     name: str  # "layer2.0"
     kind: str  # the block definition's name, e.g. "basic"
     stage: int | None  # 1-based stage number, None outside stages
-    args: tuple[tuple[str, Any], ...]
+    args: tuple[tuple[str, Any], ...]  # every parameter's bound value
     shortcut: str  # identity | A | projection | none (no addition) | plain (the block has no add)
     input: str  # the node the block reads
     output: str  # the node the block ends with
     span: Span
+    template: str = ""  # its BlockTemplate's name
+    parent: str | None = None  # the enclosing block instance, for nested blocks
+    section: str = "stage"  # stem | stage | head
+    policy: str = "B"  # the resolved shortcut policy it was built under
+    local: str = ""  # its name inside its parent: "0", "inner"
+
+
+# ---------------------------------------------------------------- structure
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a section, in order: an op node or a block instance.
+
+    ``count`` > 1 starts a run: this block and the ``count - 1`` instances after it share a
+    template, arguments, input channels and no shortcut ops, so they print as one loop.
+    """
+
+    name: str  # the node or block instance name
+    kind: str  # op | block
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Section:
+    kind: str  # stem | stage | head
+    stage: int | None
+    container: str | None  # the stage's module name ("layer1"); None for stem and head
+    entries: tuple[Entry, ...]
+    span: Span
+    policy: str | None = None  # a stage's resolved shortcut policy
 
 
 @dataclass(frozen=True)
@@ -58,7 +222,9 @@ class Network:
     blocks: tuple[BlockInstance, ...] = field(repr=False)
     train: Any  # resdsl.recipe.TrainConfig or None
     span: Span
-    definitions: dict = field(default_factory=dict, repr=False, compare=False)  # kind -> BlockDef
+    sections: tuple[Section, ...] = field(default=(), repr=False)
+    templates: dict[str, BlockTemplate] = field(default_factory=dict, repr=False, compare=False)
+    class_name: str = "Net"  # the generated network class (allocated by the namespace)
 
     def nodes(self) -> list[Node]:
         """Every node, in topological order."""
@@ -66,6 +232,17 @@ class Network:
 
     def node(self, name: str) -> Node:
         return self.graph.nodes[name]["node"]
+
+    def block(self, name: str) -> BlockInstance:
+        return self._blocks[name]
+
+    @property
+    def _blocks(self) -> dict[str, BlockInstance]:
+        cache = self.__dict__.get("_block_index")
+        if cache is None:
+            cache = {b.name: b for b in self.blocks}
+            object.__setattr__(self, "_block_index", cache)
+        return cache
 
     @property
     def output(self) -> Node:

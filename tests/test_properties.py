@@ -158,9 +158,9 @@ def compiles_or_reports(text: str, name: str) -> None:
     """The pipeline either accepts ``text`` or raises ResdslErrors that all carry a span."""
     try:
         module = resdsl.parse(text, name)
-        for network in resdsl.elaborate.concrete(module) or [None]:
+        for network in resdsl.linker.concrete(module) or [None]:
             if network is None:
-                resdsl.elaborate.load(module)
+                resdsl.link(module)
             else:
                 net = resdsl.check(resdsl.build(module, network=network))
                 resdsl.summary(net)
@@ -324,7 +324,7 @@ def test_mutations_reach_the_checker():
         text = text[:i] + str(rng.choice([0, 1, 2, 3, 5, 16, 64, 100])) + text[i + 1 :]
         try:
             module = resdsl.parse(text, str(path))
-            for name in resdsl.elaborate.concrete(module):
+            for name in resdsl.linker.concrete(module):
                 resdsl.check(resdsl.build(module, network=name))
             kinds.add("ok")
         except resdsl.ResdslError as exc:

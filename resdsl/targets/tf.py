@@ -1,7 +1,7 @@
 """The TensorFlow target: Keras 3 model.py and a custom-loop train.py, in parity with PyTorch.
 
-Block kinds become functions of the Keras functional API, written from their definitions; the
-network becomes `build_model()`, written from the IR. Layer names are the IR's names, so the
+Block templates become functions of the Keras functional API; the network becomes `build_model()`,
+written from the IR's sections and nodes. Layer names are the IR's names, so the
 framework-neutral .npz files (IR names, PyTorch layout) move weights between the two targets.
 Semantics follow the PyTorch target: explicit symmetric padding with "valid" convolutions and
 pools, BN epsilon 1e-5 and momentum 0.9 (PyTorch's 0.1), and the same initialisation.
@@ -11,27 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import ops
-from .. import syntax as ast
-from ..emit import Call, TargetError, lay_out, register, render, where
-from ..ir import BlockInstance, Network, Node
-from .python import (
-    default_pad,
-    flag,
-    keyword_arg,
-    literal_repeat,
-    members,
-    next_name,
-    pair,
-    py_expr,
-    size,
-    symbolic_args,
-    train_view,
-)
+from ..emit import Call, TargetError, lay_out, literal, register, render, where
+from ..ir import BlockInstance, BlockTemplate, Const, Network, Node, TemplateOp
+from .python import flag, is_default, param_names, py, size
+from .training import train_view
 
 TARGET = "tf"
-# names the generated block functions use themselves; a block parameter may not take them
-RESERVED = {"x", "out", "identity", "name", "downsample", "zero_init", "layers", "keras", "ops"}
 
 
 @register(TARGET)
@@ -45,12 +30,12 @@ def files(net: Network) -> dict[str, str]:
 @dataclass
 class BlockFunction:
     name: str  # basic_block
+    kind: str
     residual: bool
+    dropped_add: bool
     where: str
-    header: str
     signature: list[str] = field(default_factory=list)
     body: list[str] = field(default_factory=list)  # laid out at 4 spaces
-    zero_init: bool = False  # the branch ends in a BN that zero_init_residual zeroes
 
 
 @dataclass
@@ -67,244 +52,267 @@ class ModelView:
 
     @classmethod
     def of(cls, net: Network) -> ModelView:
-        functions = _block_functions(net)
-        body = _network_body(net, functions)
         nodes = net.nodes()
+        uses = {n.op for n in nodes}
+        zero_init = _zero_init(net)
+        functions = [_block_function(net, t, zero_init, uses) for t in net.templates.values()]
         return cls(
             network=net.name,
             source=where(net.span, net.span).rsplit(":", 1)[0],
             input_shape=net.input_shape,
             classes=net.classes,
-            blocks=list(functions.values()),
-            body=body,
+            blocks=functions,
+            body=_network_body(net, zero_init, uses),
             fc_inputs=[(n.name, net.node(n.inputs[0]).shape) for n in nodes if n.op == "fc"],
-            branch_bns=_branch_bns(net),
-            uses={n.op for n in nodes},
+            branch_bns=[
+                n.name for n in nodes if n.op == "bn" and n.role == "branch" and n.block is not None
+            ],
+            uses=uses,
         )
 
 
-def _function_name(kind: str, residual: bool, has_add: bool) -> str:
-    base = kind if kind.endswith("block") else f"{kind}_block"
-    return base if residual or not has_add else f"plain_{base}"
-
-
-def _block_functions(net: Network) -> dict[tuple[str, bool], BlockFunction]:
-    out: dict[tuple[str, bool], BlockFunction] = {}
-    for inst in net.blocks:
-        key = (inst.kind, inst.shortcut not in ("none", "plain"))
-        if key not in out:
-            out[key] = _block_function(net, net.definitions[inst.kind], residual=key[1])
+def _zero_init(net: Network) -> set[str]:
+    """The templates that take `zero_init`: a residual branch ending in BN, or a nested one."""
+    out: set[str] = set()
+    for template in net.templates.values():  # nested templates come before their users
+        ops = template.ops
+        ends_in_bn = any(op.op == "add" and i and ops[i - 1].op == "bn" for i, op in enumerate(ops))
+        nested = any(op.op == "block" and op.template in out for op in ops)
+        if (template.residual and ends_in_bn) or nested:
+            out.add(template.name)
     return out
 
 
-def _block_function(net: Network, definition: ast.BlockDef, residual: bool) -> BlockFunction:
-    params = [p.name for p in definition.params]
-    for p in definition.params:
-        if p.name in RESERVED:
-            raise TargetError(
-                f"the tf target uses the name `{p.name}` itself; rename this parameter", p.span
-            )
-    has_add = any(isinstance(s, ast.Add) for s in definition.body)
-    header = definition.span.source.line(definition.span.line).strip().rstrip("{ ").strip()
+class Tensor:
+    """The tensor a function is computing, and whether an fc has flattened it to (N, C)."""
+
+    def __init__(self, value: str, target: str, name, uses: set[str]):
+        self.value, self.target, self.flat = value, target, False
+        self.uses = uses
+        self.name = name  # local name -> the expression of its layer name
+        self.last_fc = ""
+
+    def apply(self, op: str, call_of) -> list:
+        """(target, call) pairs that apply an ``op``, flattening before an fc as it needs."""
+        lines = []
+        if op == "fc" and not self.flat:
+            lines.append(Call("flatten", self.value, name=self.name(f"{call_of.local}.flatten")))
+            self.value, self.flat = self.target, True
+        elif op not in ("fc", "relu", "dropout"):
+            lines += self.spatial()
+        if op == "fc":
+            self.last_fc = call_of.local
+        lines.append(call_of(self.value))
+        self.value = self.target
+        return lines
+
+    def spatial(self) -> list:
+        if not self.flat:
+            return []
+        self.flat = False
+        self.uses.add("unflatten")
+        line = Call("unflatten", self.value, name=self.name(f"{self.last_fc}.unflatten"))
+        self.value = self.target
+        return [line]
+
+
+class _Op:
+    """A deferred call: what to apply once the input's name is known."""
+
+    def __init__(self, local: str, make):
+        self.local, self.make = local, make
+
+    def __call__(self, value: str) -> Call:
+        return self.make(value)
+
+
+def _block_function(
+    net: Network, template: BlockTemplate, zero_init: set[str], uses: set[str]
+) -> BlockFunction:
+    names = param_names(template)
     fn = BlockFunction(
-        name=_function_name(definition.name, residual, has_add),
-        residual=residual and has_add,
-        where=where(definition.span, net.span),
-        header=header,
+        name=template.function_name,
+        kind=template.kind,
+        residual=template.residual,
+        dropped_add=template.has_add and not template.residual,
+        where=where(template.span, net.span),
     )
-    counts: dict[str, int] = {}
-    value = "x"
-    last_bn = None
-    lines: list[tuple[str, object]] = []  # (target variable, expression)
-    for stmt in definition.body:
-        if isinstance(stmt, ast.Add):
-            if fn.residual:
-                if last_bn is not None:
-                    fn.zero_init = True
-                    lines[-1] = (lines[-1][0], _with_zero_init(lines[-1][1]))
-                lines.append(("if", "downsample"))
-                lines.append(("out", Call("add", f"[{value}, identity]", name='f"{name}.add"')))
-                value = "out"
-            continue
-        if stmt.name in net.definitions or stmt.name not in ops.OPS:
-            raise TargetError(
-                f"the tf target cannot yet express block `{definition.name}` calling "
-                f"`{stmt.name}` inside it; write its layers out instead",
-                stmt.span,
-            )
-        for _ in range(literal_repeat(stmt)):
-            attr = next_name(counts, stmt.name)
-            lines.append(("out", _symbolic_layer(stmt, value, f'f"{{name}}.{attr}"', params)))
-            value = "out"
-            last_bn = attr if stmt.name == "bn" else None
-    body: list[str] = ["identity = x"] if fn.residual else []
-    for target, expr in lines:
-        if target == "if":
+
+    def layer_name(local: str) -> str:
+        return f'f"{{name}}.{local}"'
+
+    tensor = Tensor("x", "out", layer_name, uses)
+    ops = list(template.ops)
+    body: list = ["identity = x"] if template.residual else []
+    for index, op in enumerate(ops):
+        if op.op == "add":
+            body += tensor.spatial()
             body += ["if downsample is not None:", "    identity = downsample(x)"]
-        else:
-            body.append((target, expr))
-    body.append(f"return {value}")
+            body.append(Call("add", f"[{tensor.value}, identity]", name=layer_name("add")))
+            tensor.value = "out"
+            continue
+        zero = template.residual and index + 1 < len(ops) and ops[index + 1].op == "add"
+        zero = zero and op.op == "bn"
+
+        def make(value, op=op, zero=zero):
+            return _template_op(net, op, value, names, layer_name, zero, zero_init, uses)
+
+        body += tensor.apply(op.op, _Op(op.name, make))
+    body += tensor.spatial()
+    body.append(f"return {tensor.value}")
     fn.body = [
         line
         for item in body
-        for line in (
-            [" " * 4 + item] if isinstance(item, str) else lay_out(item[1], 4, f"{item[0]} = ")
-        )
+        for line in ([" " * 4 + item] if isinstance(item, str) else lay_out(item, 4, "out = "))
     ]
-    signature = Call("def " + fn.name, "x", *params, "name")
+    signature = Call("def " + fn.name, "x", *names.values(), "name")
     if fn.residual:
         signature.args.append(("downsample=", "None"))
-    if fn.zero_init:
+    if template.name in zero_init:
         signature.args.append(("zero_init=", "False"))
     fn.signature = lay_out(signature, 0, "", ":")
     return fn
 
 
-def _with_zero_init(expr: Call) -> Call:
-    expr.args.append(("zero=", "zero_init"))
-    return expr
-
-
-def _symbolic_layer(stmt: ast.Call, value: str, name: str, params) -> Call:
-    """One primitive inside a block function, applied to ``value``."""
-    args = symbolic_args(stmt)
-    op = stmt.name
-    if op == "conv":
-        pad = args["pad"]
-        pad = default_pad(args["kernel"], op, params) if pad is None else size(pad, params)
-        kw = {}
-        kw.update(keyword_arg("stride", args["stride"], 1, params))
-        kw.update({"padding": pad} if pad != "0" else {})
-        kw.update(keyword_arg("groups", args["groups"], 1, params))
-        if flag(args["bias"], params) != "False":
-            kw["bias"] = flag(args["bias"], params)
-        out = py_expr(args["out"], params)
-        return Call("conv2d", value, out, size(args["kernel"], params), **kw, name=name)
-    if op == "bn":
-        return Call("batch_norm", value, name=name)
-    if op == "relu":
+def _template_op(net, op: TemplateOp, value, names, layer_name, zero, zero_init, uses) -> Call:
+    """One op inside a block function, over the block's parameters, applied to ``value``."""
+    a = op.arg
+    name = layer_name(op.name)
+    if op.op == "conv":
+        kw = {} if is_default(a["stride"], 1) else {"stride": py(a["stride"], names)}
+        kw.update({} if is_default(a["pad"], 0) else {"padding": py(a["pad"], names)})
+        kw.update({} if is_default(a["groups"], 1) else {"groups": py(a["groups"], names)})
+        if not is_default(a["bias"], 0):
+            kw["bias"] = flag(a["bias"], names)
+        out, kernel = py(a["out"], names), py(a["kernel"], names)
+        return Call("conv2d", value, out, kernel, **kw, name=name)
+    if op.op == "bn":
+        return Call("batch_norm", value, name=name, **({"zero": "zero_init"} if zero else {}))
+    if op.op == "relu":
         return Call("relu", value, name=name)
-    if op == "dropout":
-        return Call("dropout", value, size(args["p"], params), name=name)
-    if op in ("maxpool", "avgpool"):
-        if args["kernel"] is None:
+    if op.op == "dropout":
+        return Call("dropout", value, py(a["p"], names), name=name)
+    if op.op in ("maxpool", "avgpool"):
+        if a["kernel"] == Const(None):
             return Call("global_avg_pool", value, name=name)
-        pad = args["pad"]
-        pad = default_pad(args["kernel"], op, params) if pad is None else size(pad, params)
-        fn = "max_pool" if op == "maxpool" else "avg_pool"
-        kernel, stride = size(args["kernel"], params), size(args["stride"], params)
-        return Call(fn, value, kernel, stride=stride, padding=pad, name=name)
-    raise TargetError(f"the tf target cannot use `{op}` inside a block", stmt.span)
+        fn = "max_pool" if op.op == "maxpool" else "avg_pool"
+        kernel, stride = py(a["kernel"], names), py(a["stride"], names)
+        return Call(fn, value, kernel, stride=stride, padding=py(a["pad"], names), name=name)
+    if op.op == "fc":
+        kw = {} if is_default(a["bias"], 1) else {"bias": flag(a["bias"], names)}
+        return Call("dense", value, py(a["out"], names), **kw, name=name)
+    if op.op == "block":
+        inner = net.templates[op.template]
+        call = Call(inner.function_name, value)
+        call.args += [(f"{py_name}=", py(a[p], names)) for p, py_name in inner.param_names]
+        call.args.append(("name=", name))
+        if op.shortcut:
+            call.args.append(("downsample=", _symbolic_shortcut(op, names, layer_name, uses)))
+        if op.template in zero_init:
+            call.args.append(("zero_init=", "zero_init"))
+        return call
+    raise TargetError(f"the tf target cannot express `{op.op}`", op.span)
+
+
+def _symbolic_shortcut(op: TemplateOp, names, layer_name, uses: set[str]) -> Call:
+    """A nested block's shortcut, over the enclosing block's parameters."""
+    parts = {s.op: s.arg for s in op.shortcut}
+    name = layer_name(f"{op.name}.downsample")
+    if "conv" in parts:
+        out, stride = parts["conv"]["out"], parts["conv"]["stride"]
+        return Call("projection", py(out, names), stride=py(stride, names), name=name)
+    uses.add("zeropad")  # pad_shortcut is defined with option A's layers
+    kw = {}
+    if "subsample" in parts:
+        kw["stride"] = py(parts["subsample"]["stride"], names)
+    if "zeropad" in parts:
+        kw["channels"] = py(parts["zeropad"]["channels"], names)
+    return Call("pad_shortcut", **kw, name=name)
 
 
 # ---------------------------------------------------------------- the network (concrete)
 
 
-def _network_body(net: Network, functions) -> list[str]:
-    blocks = {b.name: b for b in net.blocks}
-    owned = members(net)
-    calls: list[tuple] = []  # (comment, call, loop key or None), in order
-    section = None
-    flat = False
-    value = "inputs"
+def _network_body(net: Network, zero_init: set[str], uses: set[str]) -> list[str]:
+    shortcuts: dict[str, list[Node]] = {}
     for node in net.nodes():
-        if node.op == "input":
-            continue
-        if node.block is None:
-            if "." in node.name:
-                raise TargetError(
-                    "the tf target cannot yet express a layer directly inside a stage; "
-                    "wrap it in a block",
-                    node.span,
-                )
-            text = f"{node.path.split(' › ')[0]}: {where(node.span, net.span)}"
-            if node.op == "fc" and not flat:
-                calls.append((text, Call("flatten", value, name=f'"{node.name}.flatten"'), None))
-                value, flat = "x", True
-            calls.append((text, _concrete(net, node, value), None))
-            value = "x"
-            continue
-        inst = blocks.get(node.block)
-        if inst is None or node is not owned[node.block][0]:
-            continue
-        if "." in inst.name and inst.stage is None:
-            raise TargetError("the tf target cannot yet express nested blocks", inst.span)
-        text = (
-            f"stage {inst.stage}: {where(inst.span, net.span)}"
-            if inst.stage
-            else where(inst.span, net.span)
-        )
-        calls.append((text, *_instance(net, inst, functions, owned[inst.name], value)))
-        value = "x"
+        if node.role == "shortcut":
+            shortcuts.setdefault(node.block, []).append(node)
     lines: list[str] = []
-    runs = _runs(calls)
-    for text, group in runs:
-        if text != section:
-            lines.append(f"    # {text}")
-            section = text
-        lines += group
-    lines.append(f"    return keras.Model(inputs, {value}, name={net.name!r})".replace("'", '"'))
+    tensor = Tensor("inputs", "x", literal, uses)
+
+    def emit(items: list, indent: int = 4) -> None:
+        for item in items:
+            lines.extend(lay_out(item, indent, "x = "))
+
+    for section in net.sections:
+        label = f"stage {section.stage}" if section.kind == "stage" else section.kind
+        lines.append(f"    # {label}: {where(section.span, net.span)}")
+        if section.kind == "stage":
+            emit(tensor.spatial())
+        for entry in section.entries:
+            if entry.kind == "op":
+                node = net.node(entry.name)
+                op = _Op(node.name, lambda value, node=node: _concrete(net, node, value))
+                emit(tensor.apply(node.op, op))
+                continue
+            emit(tensor.spatial())
+            inst = net.block(entry.name)
+            if entry.count == 1:
+                emit([_instance(net, inst, tensor.value, literal(inst.name), shortcuts, zero_init)])
+                tensor.value = "x"
+                continue
+            first = int(inst.local)
+            bounds = f"{first}, {first + entry.count}" if first else str(entry.count)
+            if tensor.value != "x":
+                lines.append(f"    x = {tensor.value}")
+                tensor.value = "x"
+            lines.append(f"    for i in range({bounds}):")
+            name = f'f"{section.container}.{{i}}"'
+            emit([_instance(net, inst, "x", name, shortcuts, zero_init)], indent=8)
+    if not tensor.flat:
+        last = net.output.name
+        emit([Call("flatten", tensor.value, name=literal(f"{last}.flatten"))])
+        tensor.value = "x"
+    lines.append(f"    return keras.Model(inputs, {tensor.value}, name={literal(net.name)})")
     return lines
 
 
-def _runs(calls) -> list[tuple[str, list[str]]]:
-    """Lay out each call; runs of blocks that differ only in their index become a loop."""
-    out = []
-    i = 0
-    while i < len(calls):
-        text, call, key = calls[i]
-        j = i + 1
-        while key and j < len(calls) and calls[j][2] == (key[0], key[1], key[2] + j - i):
-            j += 1
-        if j - i > 1:
-            template = calls[i][1].loop_template
-            bounds = f"{key[2]}, {key[2] + j - i}" if key[2] else f"{j - i}"
-            loop = [f"    for i in range({bounds}):"]
-            out.append((text, loop + lay_out(template, 8, "x = ")))
-        else:
-            out.append((text, lay_out(call, 4, "x = ")))
-        i = j
-    return out
-
-
-def _instance(net, inst: BlockInstance, functions, nodes: list[Node], value: str):
-    """The call of one block instance, and a key that equal neighbours share (to make loops)."""
-    fn = functions[(inst.kind, inst.shortcut not in ("none", "plain"))]
-    kwargs = {k: repr(v) for k, v in inst.args}
-    shortcut = [n for n in nodes if n.role == "shortcut"]
-    extra = {}
-    if shortcut:
-        extra["downsample"] = _shortcut(shortcut, f"{inst.name}.downsample")
-    if fn.zero_init:
-        extra["zero_init"] = "zero_init_residual"
-    call = Call(fn.name, value, **kwargs, name=f'"{inst.name}"', **extra)
-    if inst.stage is None or shortcut:
-        return call, None
-    stage, index = inst.name.split(".")
-    call.loop_template = Call(fn.name, "x", **kwargs, name=f'f"{stage}.{{i}}"', **extra)
-    return call, (stage, str(call.loop_template), int(index))
+def _instance(net, inst: BlockInstance, value, name, shortcuts, zero_init) -> Call:
+    template = net.templates[inst.template]
+    args = dict(inst.args)
+    call = Call(template.function_name, value)
+    call.args += [(f"{py_name}=", literal(args[p])) for p, py_name in template.param_names]
+    call.args.append(("name=", name))
+    if inst.name in shortcuts:
+        call.args.append(
+            ("downsample=", _shortcut(shortcuts[inst.name], f"{inst.name}.downsample"))
+        )
+    if template.name in zero_init:
+        call.args.append(("zero_init=", "zero_init_residual"))
+    return call
 
 
 def _shortcut(nodes: list[Node], name: str) -> Call:
     if nodes[0].op == "conv":
         a = nodes[0].arg
-        return Call("projection", str(a["out"]), stride=str(a["stride"]), name=f'"{name}"')
+        return Call("projection", str(a["out"]), stride=str(a["stride"]), name=literal(name))
     stride = next((n.arg["stride"] for n in nodes if n.op == "subsample"), 1)
     channels = next((n.arg["channels"] for n in nodes if n.op == "zeropad"), None)
     kw = {"stride": str(stride)} if stride != 1 else {}
     kw.update({"channels": str(channels)} if channels is not None else {})
-    return Call("pad_shortcut", **kw, name=f'"{name}"')
+    return Call("pad_shortcut", **kw, name=literal(name))
 
 
 def _concrete(net: Network, node: Node, value: str) -> Call:
     a = node.arg
-    name = f'"{node.name}"'
+    name = literal(node.name)
     if node.op == "conv":
         kw = {"stride": str(a["stride"])} if a["stride"] != 1 else {}
-        kw.update({"padding": pair(a["pad"])} if a["pad"] != (0, 0) else {})
+        kw.update({"padding": size(a["pad"])} if a["pad"] != (0, 0) else {})
         kw.update({"groups": str(a["groups"])} if a["groups"] != 1 else {})
         kw.update({"bias": "True"} if a["bias"] else {})
-        return Call("conv2d", value, str(a["out"]), pair(a["kernel"]), **kw, name=name)
+        return Call("conv2d", value, str(a["out"]), size(a["kernel"]), **kw, name=name)
     if node.op == "bn":
         return Call("batch_norm", value, name=name)
     if node.op == "relu":
@@ -318,19 +326,12 @@ def _concrete(net: Network, node: Node, value: str) -> Call:
         return Call(
             fn,
             value,
-            pair(a["kernel"]),
+            size(a["kernel"]),
             stride=str(a["stride"]),
-            padding=pair(a["pad"]),
+            padding=size(a["pad"]),
             name=name,
         )
     if node.op == "fc":
         kw = {} if a["bias"] else {"bias": "False"}
         return Call("dense", value, str(a["out"]), **kw, name=name)
     raise TargetError(f"the tf target cannot express `{node.op}` here", node.span)
-
-
-def _branch_bns(net: Network) -> list[str]:
-    """The BNs of each residual branch (before the addition), in layer order."""
-    return [
-        n.name for n in net.nodes() if n.op == "bn" and n.role == "branch" and n.block is not None
-    ]

@@ -1,48 +1,21 @@
 """The PyTorch target: model.py in the shape of torchvision's resnet.py, and train.py.
 
-Block classes are written from the block definitions (their parameters stay parameters); the
-network class is written from the IR (its values are concrete). Every IR node except the input and
-the additions becomes a module whose attribute path is the node's name, so state_dict keys are the
-IR names and torchvision's weights load with strict=True.
+Block classes are written from the IR's block templates (their parameters stay parameters); the
+network class is written from the IR's sections and nodes (its values are concrete). Every IR node
+except the input and the additions becomes a module whose attribute path is the node's name, so
+state_dict keys are the IR names and torchvision's weights load with strict=True.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import ops
-from .. import syntax as ast
 from ..emit import LINE, Call, TargetError, lay_out, literal, register, render, where
-from ..ir import BlockInstance, Network, Node
-from .python import (
-    camel,
-    default_pad,
-    flag,
-    keyword_arg,
-    literal_repeat,
-    members,
-    next_name,
-    pair,
-    py_expr,
-    size,
-    symbolic_args,
-    train_view,
-)
+from ..ir import BlockInstance, BlockTemplate, Const, Network, Node, TemplateOp
+from .python import FRESH, flag, is_default, param_names, py, relu_in_place, size
+from .training import train_view
 
 TARGET = "torch"
-# names the generated block classes use themselves; a block parameter may not take them
-RESERVED = {
-    "self",
-    "x",
-    "out",
-    "identity",
-    "in_channels",
-    "downsample",
-    "nn",
-    "torch",
-    "F",
-    "super",
-}
 
 
 @register(TARGET)
@@ -61,9 +34,8 @@ class BlockClass:
     name: str  # BasicBlock
     kind: str  # basic
     residual: bool
-    params: list[str]
+    dropped_add: bool  # the definition's add, dropped by shortcut policy none
     where: str
-    header: str  # the definition's first line, for the docstring
     signature: list[str] = field(default_factory=list)  # the laid-out `def __init__(...):`
     init: list[str] = field(default_factory=list)  # laid-out lines of __init__'s body
     forward: list[str] = field(default_factory=list)
@@ -85,104 +57,63 @@ class ModelView:
     blocks: list[BlockClass]
     init: list[str]  # laid-out lines of the network's __init__ body
     forward: list[str]
-    uses_subsample: bool
-    uses_zeropad: bool
+    uses: set[str]  # the helper classes it needs: Subsample, ZeroPad, FlatLinear
 
     @classmethod
     def of(cls, net: Network) -> ModelView:
-        classes = _block_classes(net)
-        init, forward = _network_body(net, classes)
-        ops_used = {n.op for n in net.nodes()}
+        uses: set[str] = set()
+        blocks = [_block_class(net, t, uses) for t in net.templates.values()]
+        init, forward = _network_body(net, uses)
         return cls(
             network=net.name,
-            class_name=camel(net.name),
+            class_name=net.class_name,
             source=where(net.span, net.span).rsplit(":", 1)[0],
             input_shape=net.input_shape,
             classes=net.classes,
-            blocks=list(classes.values()),
+            blocks=blocks,
             init=init,
             forward=forward,
-            uses_subsample="subsample" in ops_used,
-            uses_zeropad="zeropad" in ops_used,
+            uses=uses,
         )
 
 
 # ---------------------------------------------------------------- block classes (symbolic)
 
 
-def _class_name(kind: str, residual: bool, has_add: bool) -> str:
-    base = camel(kind)
-    if not base.endswith("Block") and kind != "bottleneck":
-        base += "Block"
-    return base if residual or not has_add else "Plain" + base
-
-
-def _block_classes(net: Network) -> dict[tuple[str, bool], BlockClass]:
-    """One class per block kind, and a plain variant where a policy of `none` drops its add."""
-    out: dict[tuple[str, bool], BlockClass] = {}
-    for inst in net.blocks:
-        if "." in inst.name and not inst.name.startswith("layer"):
-            continue  # nested blocks are refused in _block_class of their parent
-        key = (inst.kind, inst.shortcut not in ("none", "plain"))
-        if key not in out:
-            out[key] = _block_class(net, net.definitions[inst.kind], residual=key[1])
-    return out
-
-
-def _block_class(net: Network, definition: ast.BlockDef, residual: bool) -> BlockClass:
-    params = [p.name for p in definition.params]
-    for p in definition.params:
-        if p.name in RESERVED:
-            raise TargetError(
-                f"the torch target uses the name `{p.name}` itself; rename this parameter",
-                p.span,
-            )
-    has_add = any(isinstance(s, ast.Add) for s in definition.body)
-    lines = [line.strip() for line in definition.span.source.text.split("\n")]
+def _block_class(net: Network, template: BlockTemplate, uses: set[str]) -> BlockClass:
+    names = param_names(template)
     cls = BlockClass(
-        name=_class_name(definition.name, residual, has_add),
-        kind=definition.name,
-        residual=residual and has_add,
-        params=params,
-        where=where(definition.span, net.span),
-        header=lines[definition.span.line - 1].rstrip("{ ").strip(),
+        name=template.class_name,
+        kind=template.kind,
+        residual=template.residual,
+        dropped_add=template.has_add and not template.residual,
+        where=where(template.span, net.span),
     )
-    counts: dict[str, int] = {}
-    channels = "in_channels"
-    value = "x"  # the tensor the next op reads
-    last_bn = None
-    seen_add = False
-    for stmt in definition.body:
-        if isinstance(stmt, ast.Add):
-            seen_add = True
-            if cls.residual:
-                if value == "x":
-                    cls.forward.append("out = x")
-                cls.forward += [
-                    "if self.downsample is not None:",
-                    "    identity = self.downsample(x)",
-                    "out = out + identity",
-                ]
-                cls.last_bn = last_bn
+    ops = list(template.ops)
+    tensor = Tensor("x", "out")
+    for index, op in enumerate(ops):
+        if op.op == "add":
+            cls.forward += tensor.spatial()
+            if tensor.value == "x":
+                cls.forward.append("out = x")
+            cls.forward += [
+                "if self.downsample is not None:",
+                "    identity = self.downsample(x)",
+                "out = out + identity",
+            ]
+            tensor.value = "out"
+            if index and ops[index - 1].op == "bn":
+                cls.last_bn = ops[index - 1].name
             continue
-        if stmt.name in net.definitions or stmt.name not in ops.OPS:
-            raise TargetError(
-                f"the torch target cannot yet express block `{definition.name}` calling "
-                f"`{stmt.name}` inside it; write its layers out instead",
-                stmt.span,
-            )
-        for _ in range(literal_repeat(stmt)):
-            attr = next_name(counts, stmt.name)
-            ctor, channels = _symbolic_layer(stmt, channels, params, first=value == "x")
-            cls.init += lay_out(ctor, 8, f"self.{attr} = ")
-            cls.forward.append(f"out = self.{attr}({value})")
-            value = "out"
-            if stmt.name == "bn" and not seen_add:
-                cls.branch_bns.append(attr)
-            last_bn = attr if stmt.name == "bn" else None
-    cls.forward.append(f"return {value}")
-    signature = Call("def __init__", "self", "in_channels", *params)
-    if cls.residual:
+        ctor = _template_op(net, op, names, relu_in_place(ops, index), uses)
+        cls.init += lay_out(ctor, 8, f"self.{op.name} = ")
+        cls.forward += tensor.apply(op.op, f"self.{op.name}")
+        if op.op == "bn" and op.role == "branch":
+            cls.branch_bns.append(op.name)
+    cls.forward += tensor.spatial()
+    cls.forward.append(f"return {tensor.value}")
+    signature = Call("def __init__", "self", "in_channels", *names.values())
+    if template.residual:
         cls.forward.insert(0, "identity = x")
         cls.init.append("        self.downsample = downsample")
         signature.args.append(("downsample=", "None"))
@@ -190,142 +121,161 @@ def _block_class(net: Network, definition: ast.BlockDef, residual: bool) -> Bloc
     return cls
 
 
-def _symbolic_layer(stmt: ast.Call, channels: str, params, first: bool) -> tuple[Call, str]:
-    """The constructor of one primitive inside a block class, and the channels after it."""
-    args = symbolic_args(stmt)
-    op = stmt.name
-    if op == "conv":
-        out = py_expr(args["out"], params)
-        pad = args["pad"]
-        pad = default_pad(args["kernel"], op, params) if pad is None else size(pad, params)
-        kw = {"kernel_size": size(args["kernel"], params)}
-        kw.update(keyword_arg("stride", args["stride"], 1, params))
-        kw.update({"padding": pad} if pad != "0" else {})
-        kw.update(keyword_arg("groups", args["groups"], 1, params))
-        kw["bias"] = flag(args["bias"], params)
-        return Call("nn.Conv2d", channels, out, **kw), out
-    if op == "bn":
-        return Call("nn.BatchNorm2d", channels), channels
-    if op == "relu":
-        # in place, except on the block's input, which the shortcut still reads
-        return (Call("nn.ReLU") if first else Call("nn.ReLU", inplace="True")), channels
-    if op == "dropout":
-        return Call("nn.Dropout", p=size(args["p"], params)), channels
-    if op in ("maxpool", "avgpool"):
-        if args["kernel"] is None:
-            return Call("nn.AdaptiveAvgPool2d", "1"), channels
-        pad = args["pad"]
-        pad = default_pad(args["kernel"], op, params) if pad is None else size(pad, params)
-        name = "nn.MaxPool2d" if op == "maxpool" else "nn.AvgPool2d"
-        kernel, stride = size(args["kernel"], params), size(args["stride"], params)
-        return Call(name, kernel_size=kernel, stride=stride, padding=pad), channels
-    raise TargetError(f"the torch target cannot use `{op}` inside a block", stmt.span)
+class Tensor:
+    """The tensor a forward() is computing, and whether an fc has flattened it to (N, C)."""
+
+    def __init__(self, value: str, target: str):
+        self.value, self.target, self.flat = value, target, False
+
+    def apply(self, op: str, module: str) -> list[str]:
+        """Lines that apply ``module`` (an ``op``), flattening before an fc as it needs."""
+        lines = []
+        if op == "fc" and not self.flat:
+            lines.append(f"{self.target} = torch.flatten({self.value}, 1)")
+            self.value, self.flat = self.target, True
+        elif op not in ("fc", "relu", "dropout"):
+            lines += self.spatial()
+        lines.append(f"{self.target} = {module}({self.value})")
+        self.value = self.target
+        return lines
+
+    def spatial(self) -> list[str]:
+        """Lines that give a flattened (N, C) tensor back its 1x1 map: (N, C, 1, 1)."""
+        if not self.flat:
+            return []
+        self.flat = False
+        line = f"{self.target} = {self.value}[:, :, None, None]"
+        self.value = self.target
+        return [line]
+
+
+def _template_op(
+    net: Network, op: TemplateOp, names: dict[str, str], in_place: bool, uses: set[str]
+) -> Call:
+    """The constructor of one op inside a block class, over the block's parameters."""
+    a = op.arg
+    channels = py(op.in_channels, names)
+    if op.op == "conv":
+        kw = {"kernel_size": py(a["kernel"], names)}
+        kw.update({} if is_default(a["stride"], 1) else {"stride": py(a["stride"], names)})
+        kw.update({} if is_default(a["pad"], 0) else {"padding": py(a["pad"], names)})
+        kw.update({} if is_default(a["groups"], 1) else {"groups": py(a["groups"], names)})
+        kw["bias"] = flag(a["bias"], names)
+        return Call("nn.Conv2d", channels, py(a["out"], names), **kw)
+    if op.op == "bn":
+        return Call("nn.BatchNorm2d", channels)
+    if op.op == "relu":
+        return Call("nn.ReLU", inplace="True") if in_place else Call("nn.ReLU")
+    if op.op == "dropout":
+        return Call("nn.Dropout", p=py(a["p"], names))
+    if op.op in ("maxpool", "avgpool"):
+        if a["kernel"] == Const(None):
+            return Call("nn.AdaptiveAvgPool2d", "1")
+        name = "nn.MaxPool2d" if op.op == "maxpool" else "nn.AvgPool2d"
+        return Call(
+            name,
+            kernel_size=py(a["kernel"], names),
+            stride=py(a["stride"], names),
+            padding=py(a["pad"], names),
+        )
+    if op.op == "fc":
+        kw = {} if is_default(a["bias"], 1) else {"bias": flag(a["bias"], names)}
+        return Call("nn.Linear", py(a["in_features"], names), py(a["out"], names), **kw)
+    if op.op == "subsample":
+        uses.add("Subsample")
+        return Call("Subsample", py(a["stride"], names))
+    if op.op == "zeropad":
+        uses.add("ZeroPad")
+        return Call("ZeroPad", py(a["channels"], names))
+    if op.op == "block":
+        inner = net.templates[op.template]
+        call = Call(inner.class_name, channels)
+        call.args += [(f"{py_name}=", py(a[p], names)) for p, py_name in inner.param_names]
+        if op.shortcut:
+            parts = [_template_op(net, s, names, False, uses) for s in op.shortcut]
+            call.args.append(("downsample=", Call("nn.Sequential", *parts)))
+        return call
+    raise TargetError(f"the torch target cannot express `{op.op}`", op.span)
 
 
 # ---------------------------------------------------------------- the network class (concrete)
 
 
-def _network_body(net: Network, classes) -> tuple[list[str], list[str]]:
-    blocks = {b.name: b for b in net.blocks}
-    owned = members(net)
-    init: list[str] = []
-    forward: list[str] = []
-    stages: dict[str, list] = {}
-    section = None
-    flat = False
-
-    def comment(text: str) -> None:
-        nonlocal section
-        if text != section:
-            init.append(f"        # {text}")
-            section = text
-
+def _network_body(net: Network, uses: set[str]) -> tuple[list[str], list[str]]:
+    shortcuts: dict[str, list[Node]] = {}
     for node in net.nodes():
-        if node.op == "input":
-            continue
-        if node.block is None:
-            if "." in node.name:
-                raise TargetError(
-                    "the torch target cannot yet express a layer directly inside a stage; "
-                    "wrap it in a block",
-                    node.span,
-                )
-            if node.op == "fc" and not flat:
-                forward.append("x = torch.flatten(x, 1)")
-                flat = True
-            comment(f"{node.path.split(' › ')[0]}: {where(node.span, net.span)}")
-            init.extend(lay_out(_concrete(net, node), 8, f"self.{node.name} = "))
-            forward.append(f"x = self.{node.name}(x)")
-            continue
-        inst = blocks.get(node.block)
-        if inst is None or node is not owned[node.block][0]:
-            continue  # a block is emitted once, at its first node; nested ones were refused
-        ctor = _instance(net, inst, classes, owned[inst.name])
-        if inst.stage is None:
-            comment(where(inst.span, net.span))
-            init.extend(lay_out(ctor, 8, f"self.{inst.name} = "))
-            forward.append(f"x = self.{inst.name}(x)")
-            continue
-        stage = inst.name.split(".")[0]
-        if stage not in stages:
-            stages[stage] = []
-            comment(f"stage {inst.stage}: {where(inst.span, net.span)}")
-            init.append(f"        self.{stage} = nn.Sequential(")
-            init.append(stage)  # replaced by the stage's entries below
+        if node.role == "shortcut":
+            shortcuts.setdefault(node.block, []).append(node)
+    init: list[str] = []
+    tensor = Tensor("x", "x")
+    forward: list[str] = []
+    for section in net.sections:
+        label = f"stage {section.stage}" if section.kind == "stage" else section.kind
+        init.append(f"        # {label}: {where(section.span, net.span)}")
+        if section.kind == "stage":
+            init.append(f"        self.{section.container} = nn.Sequential(")
+            for entry in section.entries:
+                if entry.kind == "op":
+                    ctor = _concrete(net, net.node(entry.name), uses, in_sequential=True)
+                else:
+                    ctor = _instance(net, net.block(entry.name), shortcuts, uses)
+                starred = f"*[{ctor} for _ in range({entry.count})],"
+                if entry.count > 1 and len(starred) + 12 <= LINE:
+                    init.append(" " * 12 + starred)
+                elif entry.count > 1:
+                    init += lay_out(ctor, 12, "*[", f" for _ in range({entry.count})],")
+                else:
+                    init += lay_out(ctor, 12, "", ",")
             init.append("        )")
-            forward.append(f"x = self.{stage}(x)")
-        stages[stage].append(ctor)
-    for stage, entries in stages.items():
-        at = init.index(stage)
-        init[at : at + 1] = [line for entry in _group(entries) for line in entry]
+            forward += tensor.spatial()
+            forward.append(f"x = self.{section.container}(x)")
+            continue
+        for entry in section.entries:
+            if entry.kind == "op":
+                node = net.node(entry.name)
+                init += lay_out(_concrete(net, node, uses), 8, f"self.{node.name} = ")
+                forward += tensor.apply(node.op, f"self.{node.name}")
+            else:
+                inst = net.block(entry.name)
+                init += lay_out(_instance(net, inst, shortcuts, uses), 8, f"self.{inst.name} = ")
+                forward += tensor.spatial()
+                forward.append(f"x = self.{inst.name}(x)")
+    if not tensor.flat:
+        forward.append("x = torch.flatten(x, 1)")
     forward.append("return x")
     return init, forward
 
 
-def _group(entries: list[Call]) -> list[list[str]]:
-    """Runs of identical blocks become `*[Block(...) for _ in range(k)]`, each laid out."""
-    out, i = [], 0
-    while i < len(entries):
-        j = i
-        while j < len(entries) and str(entries[j]) == str(entries[i]):
-            j += 1
-        starred = f"*[{entries[i]} for _ in range({j - i})],"
-        if j - i > 1 and len(starred) + 12 <= LINE:
-            out.append([" " * 12 + starred])
-        else:
-            out += [lay_out(entries[k], 12, "", ",") for k in range(i, j)]
-        i = j
-    return out
-
-
-def _instance(net: Network, inst: BlockInstance, classes, nodes: list[Node]) -> Call:
-    if "." in inst.name and inst.stage is None:
-        raise TargetError("the torch target cannot yet express nested blocks", inst.span)
-    cls = classes[(inst.kind, inst.shortcut not in ("none", "plain"))]
-    call = Call(cls.name, str(net.node(inst.input).shape[0]), **{k: repr(v) for k, v in inst.args})
-    shortcut = [n for n in nodes if n.role == "shortcut"]
-    if shortcut:
-        call.args.append(
-            ("downsample=", Call("nn.Sequential", *(_concrete(net, n) for n in shortcut)))
-        )
+def _instance(
+    net: Network, inst: BlockInstance, shortcuts: dict[str, list[Node]], uses: set[str]
+) -> Call:
+    template = net.templates[inst.template]
+    args = dict(inst.args)
+    call = Call(template.class_name, str(net.node(inst.input).shape[0]))
+    call.args += [(f"{py_name}=", literal(args[p])) for p, py_name in template.param_names]
+    if inst.name in shortcuts:
+        parts = (_concrete(net, n, uses) for n in shortcuts[inst.name])
+        call.args.append(("downsample=", Call("nn.Sequential", *parts)))
     return call
 
 
-def _concrete(net: Network, node: Node) -> Call:
+def _concrete(net: Network, node: Node, uses: set[str], in_sequential: bool = False) -> Call:
     """The constructor of one IR node, with its values."""
     a = node.arg
     in_shape = net.node(node.inputs[0]).shape
     if node.op == "conv":
-        kw = {"kernel_size": pair(a["kernel"])}
+        kw = {"kernel_size": size(a["kernel"])}
         kw.update({"stride": str(a["stride"])} if a["stride"] != 1 else {})
-        kw.update({"padding": pair(a["pad"])} if a["pad"] != (0, 0) else {})
+        kw.update({"padding": size(a["pad"])} if a["pad"] != (0, 0) else {})
         kw.update({"groups": str(a["groups"])} if a["groups"] != 1 else {})
         kw["bias"] = repr(bool(a["bias"]))
         return Call("nn.Conv2d", str(in_shape[0]), str(a["out"]), **kw)
     if node.op == "bn":
         return Call("nn.BatchNorm2d", str(in_shape[0]))
     if node.op == "relu":
-        return Call("nn.ReLU", inplace="True")
+        source = net.node(node.inputs[0])
+        fresh = source.op in FRESH and net.graph.out_degree(source.name) == 1
+        return Call("nn.ReLU", inplace="True") if fresh else Call("nn.ReLU")
     if node.op == "dropout":
         return Call("nn.Dropout", p=repr(a["p"]))
     if node.op in ("maxpool", "avgpool"):
@@ -333,15 +283,21 @@ def _concrete(net: Network, node: Node) -> Call:
             return Call("nn.AdaptiveAvgPool2d", "1")
         name = "nn.MaxPool2d" if node.op == "maxpool" else "nn.AvgPool2d"
         return Call(
-            name, kernel_size=pair(a["kernel"]), stride=str(a["stride"]), padding=pair(a["pad"])
+            name, kernel_size=size(a["kernel"]), stride=str(a["stride"]), padding=size(a["pad"])
         )
     if node.op == "fc":
+        linear = "nn.Linear"
+        if in_sequential:
+            linear = "FlatLinear"
+            uses.add("FlatLinear")
         features = str(in_shape[0] * in_shape[1] * in_shape[2])
         if a["bias"]:
-            return Call("nn.Linear", features, str(a["out"]))
-        return Call("nn.Linear", features, str(a["out"]), bias="False")
+            return Call(linear, features, str(a["out"]))
+        return Call(linear, features, str(a["out"]), bias="False")
     if node.op == "subsample":
+        uses.add("Subsample")
         return Call("Subsample", str(a["stride"]))
     if node.op == "zeropad":
+        uses.add("ZeroPad")
         return Call("ZeroPad", str(a["channels"]))
     raise TargetError(f"the torch target cannot express `{node.op}`", node.span)

@@ -170,7 +170,7 @@ def projection(channels, stride=1, name=None):
 
 
 def basic_block(x, width, stride, name, downsample=None, zero_init=False):
-    """`block basic(width, stride = 1)` (resdsl/prelude.rds:10)."""
+    """The `basic` block (resdsl/prelude.rds:10)."""
     identity = x
     out = conv2d(x, width, 3, stride=stride, padding=1, name=f"{name}.conv1")
     out = batch_norm(out, name=f"{name}.bn1")

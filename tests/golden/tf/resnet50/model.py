@@ -179,7 +179,7 @@ def projection(channels, stride=1, name=None):
 
 
 def bottleneck_block(x, width, stride, name, downsample=None, zero_init=False):
-    """`block bottleneck(width, stride = 1)` (resdsl/prelude.rds:19)."""
+    """The `bottleneck` block (resdsl/prelude.rds:19)."""
     identity = x
     out = conv2d(x, width, 1, stride=stride, name=f"{name}.conv1")
     out = batch_norm(out, name=f"{name}.bn1")

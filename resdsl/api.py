@@ -1,0 +1,37 @@
+"""The drivers: a spec file to checked networks, in one call each.
+
+``load`` is parse, link, build and check for one network; ``check_spec`` does the same for every
+concrete network a file defines, linking the file once.
+"""
+
+from __future__ import annotations
+
+from .check import check
+from .elaborate import build
+from .errors import ResdslError, raise_all
+from .linker import concrete, link
+from .parser import parse_file
+
+
+def load(path, network: str | None = None, shortcut: str | None = None):
+    """Parse, build and check a spec file: the IR of a sound network, or a ResdslError."""
+    return check(build(parse_file(path), network=network, shortcut=shortcut))
+
+
+def check_spec(path, network: str | None = None, shortcut: str | None = None) -> list:
+    """Check every concrete network a file defines (or just ``network``).
+
+    A file of families only (a library such as specs/cifar.rds) has its imports and definitions
+    checked, and returns no networks.
+    """
+    module = parse_file(path)
+    program = link(module)
+    names = [network] if network else concrete(module)
+    checked, errors = [], []
+    for name in names:
+        try:
+            checked.append(check(build(program, network=name, shortcut=shortcut)))
+        except ResdslError as exc:
+            errors.extend(getattr(exc, "errors", [exc]))
+    raise_all(errors)
+    return checked

@@ -1,0 +1,155 @@
+"""The linker: the prelude, imports, symbol tables, and the choice of a network.
+
+``link()`` reads each file once and returns a :class:`Program`: every block, network and train
+section visible from a root module. The elaborator builds networks from a Program, so a file that
+defines several networks is linked once, not once per network.
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ops
+from . import syntax as ast
+from .errors import ResdslError, Span, SpecError, did_you_mean, raise_all
+from .parser import parse_file
+from .resources import PACKAGE
+
+PRELUDE = PACKAGE / "prelude.rds"
+
+
+@dataclass
+class Program:
+    """Every definition visible from a root module: the prelude, imports, and the root itself."""
+
+    root: ast.Module
+    blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
+    networks: dict[str, ast.NetworkDef | ast.NetworkInst] = field(default_factory=dict)
+    trains: dict[str, ast.TrainDef] = field(default_factory=dict)
+
+
+def link(module: ast.Module) -> Program:
+    """Resolve imports (relative to the importing file) and collect definitions."""
+    program = Program(module)
+    errors: list[ResdslError] = []
+    seen: set[str] = set()
+    modules: list[ast.Module] = []
+
+    def visit(mod: ast.Module) -> None:
+        modules.append(mod)
+        base = Path(mod.source.name).parent
+        for item in mod.items:
+            if not isinstance(item, ast.Import):
+                continue
+            path = (base / item.path).resolve()
+            if str(path) in seen:
+                continue
+            seen.add(str(path))
+            if not path.is_file():
+                errors.append(
+                    SpecError(f'cannot import "{item.path}": no such file {path}', item.span)
+                )
+                continue
+            try:
+                visit(parse_file(_display(path)))
+            except ResdslError as exc:
+                errors.append(exc if exc.span else SpecError(exc.message, item.span))
+
+    visit(parse_file(PRELUDE, builtin=True))
+    root = Path(module.source.name)
+    seen.add(str(root.resolve()))
+    visit(module)
+
+    defined: dict[str, Span] = {}
+    for mod in modules:
+        for item in mod.items:
+            if isinstance(item, ast.TrainDef):
+                if item.name in program.trains:
+                    errors.append(_duplicate("train section for", item, program.trains[item.name]))
+                else:
+                    program.trains[item.name] = item
+                continue
+            if not isinstance(item, (ast.BlockDef, ast.NetworkDef, ast.NetworkInst)):
+                continue
+            problem = _bad_identifier(item.name)
+            if item.name in ops.OPS:
+                problem = f"`{item.name}` is a built-in layer and cannot be redefined"
+            if problem:
+                errors.append(SpecError(problem, item.span))
+            elif item.name in defined:
+                errors.append(_duplicate("definition of", item, defined[item.name]))
+            else:
+                defined[item.name] = item.span
+                table = program.blocks if isinstance(item, ast.BlockDef) else program.networks
+                table[item.name] = item
+            for param in getattr(item, "params", ()):
+                if problem := _bad_identifier(param.name):
+                    errors.append(SpecError(problem, param.span))
+    for name, train in program.trains.items():
+        if name not in program.networks:
+            errors.append(
+                SpecError(
+                    f"train section for unknown network `{name}`",
+                    train.span,
+                    did_you_mean(name, program.networks),
+                )
+            )
+    raise_all(errors)
+    return program
+
+
+def _display(path: Path) -> Path:
+    """A path as people see it: relative to the working directory where it lies below it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _duplicate(what: str, item, first) -> SpecError:
+    first_span = first if isinstance(first, Span) else first.span
+    return SpecError(f"duplicate {what} `{item.name}`", item.span, f"first defined at {first_span}")
+
+
+def _bad_identifier(name: str) -> str | None:
+    if not name.isidentifier() or keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return f"`{name}` cannot be a name: it is a Python keyword"
+    return None
+
+
+def concrete(module: ast.Module) -> list[str]:
+    """The networks a file defines that need no arguments: instances and parameterless ones."""
+    return [
+        item.name
+        for item in module.items
+        if isinstance(item, ast.NetworkInst) or isinstance(item, ast.NetworkDef) and not item.params
+    ]
+
+
+def choose(program: Program, name: str | None) -> ast.NetworkDef | ast.NetworkInst:
+    """The network to build: ``name``, or the file's only concrete network."""
+    if name is not None:
+        if name not in program.networks:
+            raise SpecError(
+                f"no network `{name}` in {program.root.source.name}",
+                hint=did_you_mean(name, program.networks),
+            )
+        return program.networks[name]
+    concrete_ = concrete(program.root)
+    if len(concrete_) == 1:
+        return program.networks[concrete_[0]]
+    start = Span(program.root.source, 1, 1, 1, 1)
+    if not concrete_:
+        families = [i.name for i in program.root.items if isinstance(i, ast.NetworkDef)]
+        hint = (
+            f"instantiate a family, e.g. `network mynet = {families[0]}(...)`" if families else None
+        )
+        raise SpecError(f"{program.root.source.name} defines no concrete network", start, hint)
+    names = ", ".join(concrete_)
+    raise SpecError(
+        f"{program.root.source.name} defines several networks ({names})",
+        program.networks[concrete_[1]].span,
+        "choose one with --network",
+    )

@@ -1,0 +1,96 @@
+"""One namespace for every name generated code defines, in the manner of torch.fx's ``_Namespace``.
+
+A name that comes from a spec (a network, a block kind, a parameter, a nested block) is never
+printed as it stands: :meth:`Namespace.create_name` turns it into an identifier that is not a
+Python keyword, not a builtin, not a name the generated code itself uses, and not taken already.
+A clash is renamed deterministically (``layer2`` -> ``layer2_1``), so equal specs give equal code.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+
+PYTHON = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"None", "True", "False"}
+
+# Module-level names in the generated model.py of every target: imports, helpers and constants.
+MODULE = frozenset(
+    {
+        # imports
+        "math", "np", "torch", "nn", "F", "keras", "layers", "ops",
+        # constants
+        "INPUT_SHAPE", "NUM_CLASSES", "FC_INPUTS", "BRANCH_BNS",
+        # the PyTorch target's helpers
+        "Subsample", "ZeroPad", "FlatLinear", "build_model", "save_npz", "load_npz", "_unwrap",
+        # the TensorFlow target's helpers
+        "he_fan_out", "conv2d", "batch_norm", "relu", "add", "dropout", "global_avg_pool",
+        "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool", "pad_shortcut",
+        "projection", "torch_layout", "_fc_to_torch", "_fc_from_torch",
+    }
+)  # fmt: skip
+
+# Names a generated block class or function uses for itself: a parameter may not shadow them.
+LOCALS = frozenset(
+    {"self", "x", "out", "identity", "downsample", "in_channels", "name", "zero_init", "i", "_"}
+)
+
+# Attributes of torch.nn.Module (checked against the installed torch in the tests), and those
+# the generated block classes define: a submodule under one of these names would replace them.
+MODULE_ATTRIBUTES = frozenset(
+    {
+        "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init",
+        "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr",
+        "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule",
+        "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
+        "named_modules", "named_parameters", "parameters", "register_backward_hook",
+        "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+        "register_full_backward_hook", "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+        "register_module", "register_parameter", "register_state_dict_post_hook",
+        "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule",
+        "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
+        "zero_grad",
+        # the generated classes' own members
+        "downsample", "branch_bns", "last_bn",
+    }
+)  # fmt: skip
+
+GLOBAL_RESERVED = PYTHON | frozenset(dir(builtins)) | MODULE
+ATTRIBUTE_RESERVED = PYTHON | MODULE_ATTRIBUTES
+PARAMETER_RESERVED = GLOBAL_RESERVED | LOCALS
+
+
+class Namespace:
+    """Allocates unique names: ``create_name`` never returns a reserved or a used name."""
+
+    def __init__(self, reserved=frozenset(), numbered: bool = False):
+        self.reserved = frozenset(reserved)
+        self.used: set[str] = set()
+        self.numbered = numbered  # allow "0", "1", ...: torch.nn.Sequential's member names
+
+    def create_name(self, candidate: str) -> str:
+        name = self._sanitize(candidate)
+        base, n = name, 0
+        while name in self.used or name in self.reserved:
+            n += 1
+            name = f"{base}_{n}"
+        self.used.add(name)
+        return name
+
+    def reserve(self, name: str) -> None:
+        self.used.add(name)
+
+    def _sanitize(self, candidate: str) -> str:
+        if self.numbered and candidate.isdigit():
+            return candidate
+        name = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in candidate)
+        if not name or name[0].isdigit():
+            name = "m" + name
+        if name.startswith("_"):  # private attributes belong to the framework
+            name = "m" + name
+        return name
+
+
+def camel(name: str) -> str:
+    """``bottleneck_v1_5`` -> ``BottleneckV15``: the usual spelling of a class name."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Net"
