@@ -86,7 +86,7 @@ def render(dot: str, path: str | Path) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".dot", ".gv", ".svg", ".png"):
-        raise ResdslError(f"cannot write {path}: choose a .dot, .svg or .png file")
+        raise ResdslError(f"cannot write {path}: choose a .dot, .svg or .png file", code="RDS410")
     if suffix in (".dot", ".gv"):
         path.write_text(dot)
         return path
@@ -96,10 +96,11 @@ def render(dot: str, path: str | Path) -> Path:
             f"writing {suffix[1:].upper()} needs Graphviz's `dot`, which is not installed",
             hint="install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew "
             "install graphviz), or write a .dot file",
+            code="RDS410",
         )
     result = subprocess.run(
         [program, f"-T{suffix[1:]}", "-o", str(path)], input=dot, text=True, capture_output=True
     )
     if result.returncode != 0:
-        raise ResdslError(f"dot failed: {result.stderr.strip()}")
+        raise ResdslError(f"dot failed: {result.stderr.strip()}", code="RDS410")
     return path

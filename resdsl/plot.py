@@ -32,6 +32,7 @@ def read_run(path: str | Path) -> RunLog:
         raise RunError(
             f"{path} has no metrics.jsonl",
             hint="pass the --out folder of a train.py run",
+            code="RDS421",
         )
     config = {}
     if (path / "config.json").is_file():
@@ -41,19 +42,19 @@ def read_run(path: str | Path) -> RunLog:
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            raise RunError(f"{metrics}:{number}: not a JSON object") from None
+            raise RunError(f"{metrics}:{number}: not a JSON object", code="RDS421") from None
         {"train": run.train, "eval": run.evals, "event": run.events}.get(
             record.get("kind"), []
         ).append(record)
     if not run.train:
-        raise RunError(f"{metrics} has no training records")
+        raise RunError(f"{metrics} has no training records", code="RDS421")
     return run
 
 
 def _labels(runs: list[RunLog], labels) -> list[str]:
     if labels:
         if len(labels) != len(runs):
-            raise RunError(f"{len(labels)} labels for {len(runs)} runs")
+            raise RunError(f"{len(labels)} labels for {len(runs)} runs", code="RDS421")
         return list(labels)
     names = [r.label for r in runs]
     return [f"{r.label} ({r.path.name})" if names.count(r.label) > 1 else r.label for r in runs]
@@ -109,7 +110,11 @@ def response_curves(paths, labels=None):
     for index, (run, label) in enumerate(zip(runs, _labels(runs, labels), strict=True)):
         file = run.path / "responses.json"
         if not file.is_file():
-            raise RunError(f"{run.path} has no responses.json", hint="train with --log-responses")
+            raise RunError(
+                f"{run.path} has no responses.json",
+                hint="train with --log-responses",
+                code="RDS421",
+            )
         stds = [layer["std"] for layer in json.loads(file.read_text())["layers"]]
         layers = range(1, len(stds) + 1)
         by_layer.plot(layers, stds, marker=".", color=f"C{index}", label=label)

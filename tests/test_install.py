@@ -41,6 +41,8 @@ def test_wheel_holds_the_grammar_and_the_prelude(wheel):
     assert "resdsl/grammars/resdsl.lark" in names
     assert "resdsl/prelude.rds" in names
     assert "resdsl/templates/torch/model.py.j2" in names
+    assert "resdsl/schemas/diagnostics.schema.json" in names
+    assert "resdsl/schemas/summary.schema.json" in names
 
 
 def test_installed_copy_runs_away_from_the_checkout(wheel, tmp_path):
