@@ -258,3 +258,70 @@ def lsp():
             "pip install 'resdsl[lsp]'"
         ) from None
     serve()
+
+
+@main.command("fmt")
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 with a diff if a file would.")
+def fmt_cmd(files, check):
+    """Rewrite each FILE (.rds; folders: every .rds in them; -: stdin to stdout) in the
+    canonical layout, keeping every comment."""
+    from .fmt import diff, format_paths, format_text
+
+    changed = failed = 0
+    for path, text in format_paths(files):
+        if isinstance(text, ResdslError):
+            click.echo(text.render(), err=True)
+            failed += 1
+            continue
+        if path == "-":
+            with click.open_file("-", encoding="utf-8") as stdin:
+                text = stdin.read()
+        old = text
+        try:
+            new = format_text(old, "<stdin>" if path == "-" else path)
+        except ResdslError as exc:
+            click.echo(exc.render(), err=True)
+            failed += 1
+            continue
+        if path == "-" and not check:
+            click.echo(new, nl=False)
+        elif new != old:
+            changed += 1
+            if check:
+                click.echo(diff(old, new, path), nl=False)
+            else:
+                with open(path, "w", encoding="utf-8", newline="\n") as handle:
+                    handle.write(new)
+                click.echo(f"formatted {path}", err=True)
+    if failed or check and changed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("code", required=False)
+@click.option("--list", "list_all", is_flag=True, help="List every code with its title.")
+def explain(code, list_all):
+    """Explain an error CODE (e.g. RDS201): what it means, an example and the fix."""
+    if list_all or code is None:
+        click.echo(diagnostics.listing(), nl=False)
+        return
+    try:
+        click.echo(diagnostics.explain(code), nl=False)
+    except KeyError:
+        raise click.UsageError(
+            f"no error code {code!r}; `resdsl explain --list` lists them"
+        ) from None
+
+
+@main.command()
+def lsp():
+    """Run the language server over stdio (needs the lsp extra: pip install 'resdsl[lsp]')."""
+    try:
+        from .lsp import serve
+    except ImportError as exc:
+        raise click.UsageError(
+            f"resdsl lsp needs pygls and lsprotocol ({exc.name} is missing): "
+            "pip install 'resdsl[lsp]'"
+        ) from None
+    serve()

@@ -211,9 +211,11 @@ class _Formatter:
                 )  # the statement the comment follows on its line
                 if owner is not None and owner.end_line == comment.line:
                     owner.trailing.append(comment.text)
-                else:
+                    continue
+                if open_tok is not None and open_tok.line == comment.line:
                     header.append(comment.text)
-                continue
+                    continue
+                # after a `;` or a line continuation: as if on a line of its own
             after = next((n for n in nodes if n.start > comment.pos), None)
             (after.leading if after is not None else tail).append(comment)
         lines: list[_Line] = []
@@ -317,10 +319,11 @@ class _Formatter:
         return code if len(INDENT * depth + code) + 1 <= WIDTH else None
 
     def _section(self, tree: Tree, depth: int) -> list[_Line]:
-        keyword = tree.data.ljust(getattr(self, "pad", 0))
         inline = self._inline(tree, depth)
         if inline is not None:
+            keyword = tree.data.ljust(getattr(self, "pad", 0))
             return [_Line(depth, keyword + inline[len(tree.data) :])]
+        keyword = tree.data
         open_tok, close_tok = _braces(tree)
         stmts = _between(tree, open_tok, close_tok)
         inner, header = self._body(stmts, open_tok, close_tok, depth + 1, joinable=True)
