@@ -86,6 +86,26 @@ class TrainConfig:
     spans: dict[str, Span] = field(default_factory=dict, compare=False, repr=False)
 
 
+# The recipe when a spec has no train section: a short run that suits the embedded digits data.
+DEFAULT_RECIPE = TrainConfig(
+    name="default",
+    data=Data("digits"),
+    augment=Augment(),
+    normalize=Normalize("pixel_mean"),
+    batch=64,
+    optimizer=Optimizer("sgd", lr=0.1, momentum=0.9, weight_decay=1e-4),
+    schedule=Schedule(),
+    iterations=1000,
+    warmup=None,
+    span=None,
+)
+# K: the paper's warmup watches the running training error of the last K minibatches
+WARMUP_WINDOW = 10
+# how often a run evaluates, checkpoints and logs by default: a share of its iterations, capped
+EVALS, CHECKPOINTS, LOGS = 10, 4, 100
+MAX_EVAL_EVERY, MAX_CKPT_EVERY, MAX_LOG_EVERY = 1000, 5000, 100
+
+
 # For each statement head: its options and what each takes. "name" is the first option after the
 # head, a bare word (a dataset, an optimiser, a schedule kind). Value kinds: int, num (int or
 # float), percent, ratio, metric; a count of "+" means one or more.
