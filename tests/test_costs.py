@@ -12,6 +12,9 @@ REFERENCE = [
     ("resnet34", "C", 22_716_840, None),
     ("resnet50_v1_5", None, 25_557_032, 4_089_184_256),
     ("resnet50", None, 25_557_032, 3_857_973_248),
+    # beyond the paper: torchvision's resnext50_32x4d and wide_resnet50_2
+    ("resnext50_32x4d", None, 25_028_904, 4_230_479_872),
+    ("wide_resnet50_2", None, 68_883_240, 11_398_021_120),
     ("resnet101", None, 44_549_160, 7_570_194_432),
     ("resnet152", None, 60_192_808, 11_282_415_616),
     ("resnet20", None, 269_722, 40_551_040),

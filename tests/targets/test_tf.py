@@ -183,7 +183,7 @@ def test_five_sgd_steps_agree(tmp_path):
         """The TF target's weights after the same steps, relative to PyTorch's."""
         model = k_model.build_model()
         k_model.load_npz(model, tmp_path / "w.npz")
-        opt = optimizer_class(model.trainable_variables)
+        opt = optimizer_class(model.trainable_variables, 0.9, 1e-4)
         for (x, y), lr in zip(batches, lrs, strict=True):
             with tf.GradientTape() as tape:
                 logits = model(x.transpose(0, 2, 3, 1), training=True)
@@ -296,7 +296,7 @@ def test_resume_is_exact(resnet20, tmp_path):
     split = [r for r in records(tmp_path / "split", "train") if r["iter"] == 40]
     assert whole[0]["loss"] == split[0]["loss"]
     assert "resume" in [r["event"] for r in records(tmp_path / "split", "event")]
-    assert len(list((tmp_path / "split" / "checkpoints").glob("ckpt-*.index"))) == 2
+    assert len(list((tmp_path / "split").glob("ckpt-*.npz"))) == 2
 
 
 def test_paper_warmup_returns_to_the_base_lr(tmp_path):
@@ -331,7 +331,7 @@ def test_mirrored_strategy_matches_one_device(resnet20, tmp_path):
     flags = ["--data", "digits", "--batch-size", 32, "--iters", 5, "--log-every", 1]
     train(resnet20, *flags, "--out", tmp_path / "one")
     train(resnet20, *flags, "--out", tmp_path / "two", "--distribute", "--virtual-cpus", 2)
-    assert json.loads((tmp_path / "two" / "config.json").read_text())["replicas"] == 2
+    assert json.loads((tmp_path / "two" / "config.json").read_text())["world_size"] == 2
     one = [r["loss"] for r in records(tmp_path / "one", "train")]
     two = [r["loss"] for r in records(tmp_path / "two", "train")]
     assert len(one) == len(two) == 5
@@ -344,7 +344,7 @@ def test_sigterm_checkpoints(resnet20, tmp_path):
     run_dir = tmp_path / "run"
     stop = run_until_sigterm(resnet20, run_dir)
     assert stop["reason"] == "SIGTERM"
-    assert (run_dir / "checkpoints" / f"ckpt-{stop['iter']}.index").exists()
+    assert (run_dir / f"ckpt-{stop['iter']:09d}.npz").exists()
 
 
 def test_non_finite_loss_and_bad_input(resnet20, tmp_path):

@@ -40,9 +40,11 @@ ALLOWED_IMPORTS = {
     "math",
     "os",
     "pickle",
+    "shutil",
     "signal",
     "sys",
     "tarfile",
+    "threading",
     "time",
     "pathlib",
     "numpy",
@@ -106,8 +108,8 @@ def test_spec_strings_are_emitted_as_literals(tmp_path):
     spec = family_spec(tmp_path / "odd.rds", "odd", "cifar_resnet(1)", "data digits")
     out = compile_to(spec, tmp_path / "out", "torch")
     text = (out / "train.py").read_text()
-    assert 'dataset = "digits"' in text
-    assert 'out_dir = "runs/odd"' in text
+    assert 'data = "digits"' in text
+    assert 'out = "runs/odd"' in text
 
 
 def test_option_a_and_plain_blocks(tmp_path):
@@ -144,7 +146,9 @@ def test_initialisation_and_zero_init_residual():
     assert zeroed.layer1[0].bn1.weight.all()
 
 
-@pytest.mark.parametrize("spec", ["resnet18", "resnet34", "resnet50_v1_5"])
+@pytest.mark.parametrize(
+    "spec", ["resnet18", "resnet34", "resnet50_v1_5", "resnext50_32x4d", "wide_resnet50_2"]
+)
 def test_torchvision_weights_load_and_logits_match(spec):
     torchvision = pytest.importorskip("torchvision")
     reference = getattr(torchvision.models, spec.replace("_v1_5", ""))().eval()
@@ -494,7 +498,7 @@ def test_imagenet_folder_loader(tmp_path):
         "--out",
         tmp_path / "run",
         "--workers",
-        0,
+        1,
     )
     (test,) = [r for r in records(tmp_path / "run", "eval") if r["split"] == "test"]
     assert test["iter"] == 2 and 0 <= test["error"] <= 100

@@ -1,0 +1,59 @@
+"""Pre-activation ResNet-164 (He et al. 2016) compiles and trains on digits in both targets."""
+
+from __future__ import annotations
+
+import pytest
+
+import resdsl
+
+from helpers import SPECS, compile_to, records, summary_json, train
+
+
+def test_preact_structure():
+    """BN and ReLU before each conv, nothing after the add, BN and ReLU before the pooling."""
+    net = resdsl.load(SPECS / "preact_resnet164.rds")
+    ops = [n.op for n in net.nodes() if n.block == "layer2.3"]
+    assert ops == ["bn", "relu", "conv", "bn", "relu", "conv", "bn", "relu", "conv", "add"]
+    head = [n.op for n in net.nodes() if n.section == "head"]
+    assert head == ["bn", "relu", "avgpool", "fc"]
+    # 3 stages of 18 units, 3 convs each, plus the stem conv and the fc: 164 layers
+    convs = sum(n.op == "conv" and n.role != "shortcut" for n in net.nodes())
+    assert convs + 1 == 164
+    # the paper's 1.7M parameters, counted by hand: a unit of width w on c channels has
+    # BN(c), a 1x1 c->w, BN(w), a 3x3 w->w, BN(w) and a 1x1 w->4w; each stage's first unit a
+    # 1x1 projection c->4w with its BN
+    params, c = 3 * 16 * 9, 16
+    for w in (16, 32, 64):
+        for unit in range(18):
+            params += 2 * c + c * w + 2 * w + 9 * w * w + 2 * w + 4 * w * w
+            if unit == 0:
+                params += c * 4 * w + 2 * 4 * w
+            c = 4 * w
+    params += 2 * c + c * 10 + 10
+    assert params == 1_704_154  # the paper: 1.7M
+    assert summary_json(SPECS / "preact_resnet164.rds")["params"] == params
+
+
+@pytest.mark.parametrize("target", ["torch", "tf"])
+def test_preact_resnet164_trains_on_digits(target, tmp_path):
+    pytest.importorskip("torch" if target == "torch" else "tensorflow")
+    folder = compile_to(SPECS / "preact_resnet164.rds", tmp_path / "out", target)
+    run = tmp_path / "run"
+    train(
+        folder,
+        "--data",
+        "digits",
+        "--iters",
+        40,
+        "--batch-size",
+        32,
+        "--out",
+        run,
+        "--log-every",
+        1,
+        timeout=1200,
+    )
+    losses = [r["loss"] for r in records(run, "train")]
+    assert len(losses) >= 20
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.8 * first, (first, last)  # it learns: the loss falls by a fifth or more
