@@ -1,0 +1,307 @@
+"""`resdsl lsp` end to end: pytest-lsp starts the real server over stdio and drives it as an
+editor would. Expected shapes and costs come from the layer formulas, not from resdsl."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest_lsp = pytest.importorskip("pytest_lsp", reason="the lsp tests need the test extra")
+
+from lsprotocol import types as lsp  # noqa: E402
+from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
+
+from resdsl.resources import PACKAGE  # noqa: E402
+
+from helpers import QUIET, SPECS  # noqa: E402
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_lsp.fixture(
+    scope="module",
+    config=ClientServerConfig(
+        server_command=[sys.executable, "-m", "resdsl", "lsp"], server_env=QUIET
+    ),
+)
+async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """A workspace with the CIFAR family beside the documents that import it."""
+    root = tmp_path_factory.mktemp("workspace")
+    shutil.copy(SPECS / "cifar.rds", root / "cifar.rds")
+    return root
+
+
+VERSIONS: dict[str, int] = {}
+
+
+async def open_doc(client: LanguageClient, path: Path, text: str) -> str:
+    """Write ``text`` to ``path``, open it in the server, wait for its diagnostics."""
+    text = textwrap.dedent(text)
+    path.write_text(text)
+    uri = path.as_uri()
+    client.diagnostics.pop(uri, None)
+    VERSIONS[uri] = 1
+    client.text_document_did_open(
+        lsp.DidOpenTextDocumentParams(
+            lsp.TextDocumentItem(uri=uri, language_id="resdsl", version=1, text=text)
+        )
+    )
+    await wait_for_diagnostics(client, uri)
+    return uri
+
+
+async def change_doc(client: LanguageClient, uri: str, text: str) -> None:
+    VERSIONS[uri] += 1
+    client.diagnostics.pop(uri, None)
+    client.text_document_did_change(
+        lsp.DidChangeTextDocumentParams(
+            lsp.VersionedTextDocumentIdentifier(uri=uri, version=VERSIONS[uri]),
+            [lsp.TextDocumentContentChangeWholeDocument(textwrap.dedent(text))],
+        )
+    )
+    await wait_for_diagnostics(client, uri)
+
+
+async def wait_for_diagnostics(client: LanguageClient, uri: str) -> None:
+    while uri not in client.diagnostics:
+        await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+
+
+async def hover_text(client: LanguageClient, uri: str, line: int, character: int) -> str:
+    result = await client.text_document_hover_async(
+        lsp.HoverParams(lsp.TextDocumentIdentifier(uri), lsp.Position(line, character))
+    )
+    assert result is not None, f"no hover at {line}:{character}"
+    return result.contents.value
+
+
+SMALL = textwrap.dedent("""\
+    import "cifar.rds"
+
+    network small = cifar_resnet(n = 3)
+""")
+
+OWN = textwrap.dedent("""\
+    network tiny {
+        input 3x32x32
+        classes 10
+        stem  { conv 16 3x3; bn; relu }
+        stage { basic 16 x 3 }
+        head  { avgpool; fc }
+    }
+""")
+
+# ---------------------------------------------------------------- diagnostics
+
+
+async def test_diagnostics_on_open_with_range_and_code(client, folder):
+    uri = await open_doc(
+        client, folder / "bad.rds", "network n {\n    stem { conv 16 3x3 @ 2 }\n}\n"
+    )
+    (diag,) = client.diagnostics[uri]
+    assert diag.code == "RDS001"
+    assert diag.source == "resdsl"
+    assert diag.severity == lsp.DiagnosticSeverity.Error
+    assert diag.range.start == lsp.Position(1, "    stem { conv 16 3x3 @".index("@"))
+    assert diag.message.startswith("unexpected character '@'")
+
+
+async def test_diagnostics_on_change(client, folder):
+    uri = await open_doc(client, folder / "edit.rds", OWN)
+    assert list(client.diagnostics[uri]) == []
+    await change_doc(client, uri, OWN.replace("bn; relu }", "bn; rleu }"))
+    (diag,) = client.diagnostics[uri]
+    assert "unknown layer or block `rleu`" in diag.message
+    assert "did you mean `relu`?" in diag.message
+    assert diag.range.start.line == 3
+    assert diag.range.start.character == OWN.splitlines()[3].index("relu")
+    await change_doc(client, uri, OWN.replace("classes 10", "classes 10 }"))
+    (diag,) = client.diagnostics[uri]
+    assert diag.code == "RDS002" and diag.range.start.line == 3  # `stem`, after the `}`
+    assert diag.message.startswith("unexpected `stem`")
+    await change_doc(client, uri, OWN)
+    assert list(client.diagnostics[uri]) == []
+
+
+async def test_errors_in_an_imported_file_show_on_the_import(client, folder):
+    (folder / "broken_family.rds").write_text("block b(w) {\n    convv w 3x3\n}\n")
+    uri = await open_doc(
+        client,
+        folder / "imports_broken.rds",
+        'import "broken_family.rds"\nnetwork m {\n  input 3x8x8\n  classes 2\n'
+        "  stage { b 4 }\n  head { avgpool; fc }\n}\n",
+    )
+    (diag,) = client.diagnostics[uri]
+    assert diag.range.start.line == 0  # the import
+    assert "broken_family.rds:2:5" in diag.message and "convv" in diag.message
+    (related,) = diag.related_information
+    assert related.location.uri == (folder / "broken_family.rds").as_uri()
+    assert related.location.range.start == lsp.Position(1, 4)
+
+
+# ---------------------------------------------------------------- hover
+
+
+async def test_hover_on_a_network_shows_its_totals(client, folder):
+    uri = await open_doc(client, folder / "small.rds", SMALL)
+    text = await hover_text(client, uri, 2, 10)
+    assert "**network small**" in text
+    assert "parameters: 269,722" in text  # ResNet-20's 0.27M (He et al. 2015, Table 6)
+    assert "input 3x32x32 → output 10x1x1" in text
+
+
+async def test_hover_on_a_layer_shows_shape_params_and_macs(client, folder):
+    uri = await open_doc(client, folder / "own.rds", OWN)
+    text = await hover_text(client, uri, 3, 13)  # `conv 16 3x3` on 3x32x32
+    # 16 filters of 3x3x3: 432 weights; one MAC per weight per output pixel (32x32)
+    assert "| conv1 | 16x32x32 | 432 | 442,368 |" in text
+    text = await hover_text(client, uri, 5, OWN.splitlines()[5].index("fc"))  # 16 -> 10
+    assert "| fc | 10x1x1 | 170 | 160 |" in text
+
+
+async def test_hover_on_a_block_shows_every_instance_of_its_stage(client, folder):
+    uri = await open_doc(client, folder / "own.rds", OWN)
+    text = await hover_text(client, uri, 4, 13)  # `basic 16 x 3`
+    # each basic block: two 3x3 convs 16 -> 16 (2 x 2,304 weights) and two BNs (2 x 32)
+    per_block, macs = 2 * 16 * 16 * 9 + 2 * 2 * 16, 2 * 16 * 16 * 9 * 32 * 32
+    assert "3 block instance(s)" in text
+    assert f"| layer1.0 … layer1.2 (3x) | stage 1 | 16x32x32 | {per_block:,} | {macs:,} |" in text
+    assert f"| **all 3** | | | {3 * per_block:,} | {3 * macs:,} |" in text
+
+
+async def test_hover_in_a_family_file_uses_the_instances_of_the_file(client, folder):
+    text = (SPECS / "cifar.rds").read_text() + "\nnetwork two = cifar_resnet(n = 2)\n"
+    uri = await open_doc(client, folder / "family_and_instance.rds", text)
+    line = next(i for i, t in enumerate(text.splitlines()) if "basic 32" in t)
+    hover = await hover_text(client, uri, line, 12)
+    # stage 2's first block halves the maps and widens 16 -> 32 (option A: no weights added)
+    first = 16 * 32 * 9 + 32 * 32 * 9 + 2 * 2 * 32
+    assert f"| layer2.0 | stage 2 | 32x16x16 | {first:,} |" in hover
+
+
+async def test_hover_on_train_settings_shows_values_after_inheritance(client, folder):
+    uri = await open_doc(
+        client,
+        folder / "warm.rds",
+        SMALL + "\ntrain small {\n    batch 64\n    warmup lr 0.01 until train_error < 80%\n}\n",
+    )
+    text = await hover_text(client, uri, 5, 6)  # `batch 64`: this file overrides the family
+    assert "`batch`: 64 — from warm.rds:6" in text
+    text = await hover_text(client, uri, 6, 6)
+    assert "`warmup`: Warmup(kind='error', lr=0.01, threshold=80.0" in text
+    text = await hover_text(client, uri, 4, 2)  # the header: every setting, with its origin
+    assert "`optimizer`: Optimizer(name='sgd', lr=0.1, momentum=0.9" in text
+    assert "— from cifar.rds:" in text  # inherited from the family's section
+
+
+async def test_hover_after_a_layout_change_follows_the_moved_lines(client, folder):
+    uri = await open_doc(client, folder / "moving.rds", OWN)
+    await change_doc(client, uri, "# a comment\n\n" + textwrap.dedent(OWN))
+    text = await hover_text(client, uri, 5, 13)  # `conv 16 3x3`, two lines down
+    assert "| conv1 | 16x32x32 | 432 | 442,368 |" in text
+
+
+# ---------------------------------------------------------------- definition
+
+
+async def definition(client, uri, line, character):
+    result = await client.text_document_definition_async(
+        lsp.DefinitionParams(lsp.TextDocumentIdentifier(uri), lsp.Position(line, character))
+    )
+    assert result is not None
+    return result
+
+
+async def test_definition_of_families_blocks_imports_and_parameters(client, folder):
+    uri = await open_doc(client, folder / "small.rds", SMALL)
+    family = await definition(client, uri, 2, 20)  # cifar_resnet
+    assert family.uri == (folder / "cifar.rds").as_uri()
+    line = (folder / "cifar.rds").read_text().splitlines()[family.range.start.line]
+    assert line.startswith("network cifar_resnet(n)")
+    imported = await definition(client, uri, 0, 10)  # "cifar.rds"
+    assert imported.uri == (folder / "cifar.rds").as_uri()
+    own = await open_doc(client, folder / "own.rds", OWN)
+    block = await definition(client, own, 4, 13)  # basic, from the prelude
+    assert block.uri == (PACKAGE / "prelude.rds").resolve().as_uri()
+    prelude = (PACKAGE / "prelude.rds").read_text().splitlines()
+    assert prelude[block.range.start.line].startswith("block basic(")
+    fam = await open_doc(client, folder / "fam.rds", "network f(k) {\n  classes k\n}\n")
+    param = await definition(client, fam, 1, 10)  # k
+    assert param.uri == fam and param.range.start == lsp.Position(0, 10)
+
+
+# ---------------------------------------------------------------- completion
+
+
+async def labels(client, uri, line, character) -> set[str]:
+    result = await client.text_document_completion_async(
+        lsp.CompletionParams(lsp.TextDocumentIdentifier(uri), lsp.Position(line, character))
+    )
+    return {item.label for item in result.items}
+
+
+async def test_completion(client, folder):
+    lines = [
+        "network c {",
+        "    shortcut ",
+        "    stage { ",
+        "    stage { conv 16 3x3 ",
+        "}",
+        "train c {",
+        "    optimizer sgd ",
+        "    ",
+        "}",
+    ]
+    text = "\n".join(lines) + "\n"
+    uri = await open_doc(client, folder / "complete.rds", text)
+    assert await labels(client, uri, 1, len(lines[1])) == {"A", "B", "C", "none"}
+    in_stage = await labels(client, uri, 2, len(lines[2]))
+    assert {"conv", "bn", "relu", "fc", "basic", "bottleneck", "stride"} <= in_stage
+    assert {"stride=", "pad=", "groups=", "bias="} <= await labels(client, uri, 3, len(lines[3]))
+    assert {"lr", "momentum", "weight_decay"} <= await labels(client, uri, 6, len(lines[6]))
+    settings = await labels(client, uri, 7, 4)
+    assert {"data", "batch", "optimizer", "schedule", "warmup"} <= settings
+
+
+# ---------------------------------------------------------------- formatting and symbols
+
+
+async def test_formatting(client, folder):
+    uri = await open_doc(client, folder / "messy.rds", "network  n = f( 1 )   # c\n")
+    edits = await client.text_document_formatting_async(
+        lsp.DocumentFormattingParams(
+            lsp.TextDocumentIdentifier(uri), lsp.FormattingOptions(tab_size=4, insert_spaces=True)
+        )
+    )
+    (edit,) = edits
+    assert edit.new_text == "network n = f(1)  # c\n"
+    assert edit.range.start == lsp.Position(0, 0)
+
+
+async def test_document_symbols(client, folder):
+    text = textwrap.dedent(OWN) + "\nblock twice(w) {\n    conv w 3x3\n}\n\ntrain tiny {\n}\n"
+    uri = await open_doc(client, folder / "symbols.rds", text)
+    result = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(lsp.TextDocumentIdentifier(uri))
+    )
+    names = [(s.name, s.kind) for s in result]
+    assert names == [
+        ("network tiny", lsp.SymbolKind.Class),
+        ("block twice", lsp.SymbolKind.Function),
+        ("train tiny", lsp.SymbolKind.Struct),
+    ]
+    children = [c.name for c in result[0].children]
+    assert children == ["stem", "stage 1", "head"]
+    assert result[0].range.start == lsp.Position(0, 0)
+    assert result[0].range.end.line == 6
