@@ -22,6 +22,8 @@ import contextlib
 import dataclasses
 import os
 import re
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +46,7 @@ NETWORK_WORDS = ("input", "classes", "shortcut", "stem", "stage", "head")
 TOP_WORDS = ("import", "block", "network", "train")
 SHOWN = 8  # ops listed one by one in a hover before the rest are summed
 DEBOUNCE = 0.25  # seconds without an edit before a document's diagnostics are published
+HOVER_WAIT = 0.08  # seconds a hover waits for a running analysis before it answers from the last
 
 # ---------------------------------------------------------------- analysis
 
@@ -66,6 +69,7 @@ class Analysis:
     errors: list[ResdslError] = field(default_factory=list)
     networks: dict[str, Built] = field(default_factory=dict)
     meaning: tuple | None = None  # the module without its spans, and its imports' versions
+    stale: bool = False  # provisional: today's parse, the networks of an earlier text
 
 
 def _key(span: Span) -> tuple:
@@ -321,6 +325,8 @@ def hover(analysis: Analysis, line: int, column: int) -> str | None:
 
 def _network_hover(analysis: Analysis, name: str) -> str | None:
     built = analysis.networks.get(name)
+    if built is None and analysis.stale:
+        return f"network `{name}`: being built"
     if built is None:
         return (
             f"network `{name}`: not built (see its errors)"
@@ -669,42 +675,90 @@ def _symbol(name: str, kind, span: Span, children=None) -> lsp.DocumentSymbol:
 
 
 class ResdslServer(LanguageServer):
+    """Analyses run in one worker thread, so that a long build never holds up a request.
+
+    A hover waits up to :data:`HOVER_WAIT` seconds for the analysis of the current text; past
+    that it answers from the last finished analysis, and says that its figures are from before
+    the edit. Definitions, completion and symbols need only the parse, which is immediate.
+    """
+
     def __init__(self):
         super().__init__("resdsl", resdsl.__version__)
-        self.analyses: dict[str, Analysis] = {}
-
+        self.analyses: dict[str, Analysis] = {}  # the last finished analysis of each document
+        self.running: dict[str, tuple[str, Future]] = {}  # the text being analysed
         self.pending: dict[str, asyncio.TimerHandle] = {}
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="resdsl-analysis")
 
-    def analysis(self, uri: str) -> Analysis:
-        """The analysis of the document as it is now: made on demand, kept until it changes."""
-        document = self.workspace.get_text_document(uri)
-        current = self.analyses.get(uri)
-        if current is None or current.text != document.source:
-            current = analyse(document.source, to_fs_path(uri) or uri, current)
-            self.analyses[uri] = current
-        return current
+    def start(self, uri: str) -> Future:
+        """The analysis of the document's current text: finished, running, or started now."""
+        text = self.workspace.get_text_document(uri).source
+        done = self.analyses.get(uri)
+        if done is not None and done.text == text:
+            future: Future = Future()
+            future.set_result(done)
+            return future
+        running = self.running.get(uri)
+        if running is not None and running[0] == text:
+            return running[1]
+        future = self.worker.submit(analyse, text, to_fs_path(uri) or uri, done)
+        self.running[uri] = (text, future)
+        future.add_done_callback(lambda f: self._finished(uri, text, f))
+        return future
+
+    def _finished(self, uri: str, text: str, future: Future) -> None:
+        if future.exception() is None:
+            self.analyses[uri] = future.result()
+        if self.running.get(uri, (None,))[0] == text:
+            self.running.pop(uri, None)
+
+    def analysis(self, uri: str, wait: float | None = None) -> Analysis:
+        """The analysis of the document as it is now; with ``wait``, at most that many seconds
+        for it, then a provisional one: today's parse with the last finished networks."""
+        future = self.start(uri)
+        try:
+            return future.result(timeout=wait)
+        except TimeoutError:
+            pass
+        text = self.workspace.get_text_document(uri).source
+        path = to_fs_path(uri) or uri
+        provisional = Analysis(path, text, stale=True)
+        with contextlib.suppress(ResdslError):
+            provisional.module = parse(text, path)
+        before = self.analyses.get(uri)
+        if before is not None:
+            provisional.networks = before.networks
+        return provisional
 
     def publish_soon(self, uri: str) -> None:
-        """Publish diagnostics once the edits pause, so typing never waits for builds."""
+        """Publish diagnostics once the edits pause and the analysis is done."""
         if uri in self.pending:
             self.pending.pop(uri).cancel()
         loop = asyncio.get_event_loop()
-        self.pending[uri] = loop.call_later(DEBOUNCE, self._publish_later, uri)
-
-    def _publish_later(self, uri: str) -> None:
-        self.pending.pop(uri, None)
-        if uri in self.workspace.text_documents:
-            self.publish(uri)
+        self.pending[uri] = loop.call_later(DEBOUNCE, self.publish, uri)
 
     def publish(self, uri: str) -> None:
-        analysis = self.analysis(uri)
-        self.text_document_publish_diagnostics(
-            lsp.PublishDiagnosticsParams(
-                uri=uri,
-                version=self.workspace.get_text_document(uri).version,
-                diagnostics=[to_diagnostic(e, analysis) for e in analysis.errors],
+        self.pending.pop(uri, None)
+        if uri not in self.workspace.text_documents:
+            return
+        version = self.workspace.get_text_document(uri).version
+        loop = asyncio.get_event_loop()
+
+        def send(future: Future) -> None:
+            if future.exception() is not None:
+                return
+            analysis = future.result()
+            document = self.workspace.text_documents.get(uri)
+            if document is None or document.source != analysis.text:
+                return  # the document changed since: its own analysis will publish
+            self.text_document_publish_diagnostics(
+                lsp.PublishDiagnosticsParams(
+                    uri=uri,
+                    version=version,
+                    diagnostics=[to_diagnostic(e, analysis) for e in analysis.errors],
+                )
             )
-        )
+
+        self.start(uri).add_done_callback(lambda f: loop.call_soon_threadsafe(send, f))
 
 
 server = ResdslServer()
@@ -723,6 +777,7 @@ def did_change(ls: ResdslServer, params: lsp.DidChangeTextDocumentParams):
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
 def did_save(ls: ResdslServer, params: lsp.DidSaveTextDocumentParams):
     ls.analyses.clear()  # an imported file may have changed
+    ls.running.clear()
     for uri in list(ls.workspace.text_documents):
         ls.publish(uri)
 
@@ -738,7 +793,10 @@ def did_close(ls: ResdslServer, params: lsp.DidCloseTextDocumentParams):
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
 def on_hover(ls: ResdslServer, params: lsp.HoverParams) -> lsp.Hover | None:
     position = params.position
-    text = hover(ls.analysis(params.text_document.uri), position.line + 1, position.character + 1)
+    analysis = ls.analysis(params.text_document.uri, wait=HOVER_WAIT)
+    text = hover(analysis, position.line + 1, position.character + 1)
+    if text is not None and analysis.stale:
+        text += "\n\n*(figures from before the last edit: the new build is still running)*"
     if text is None:
         return None
     return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text))
@@ -748,7 +806,7 @@ def on_hover(ls: ResdslServer, params: lsp.HoverParams) -> lsp.Hover | None:
 def on_definition(ls: ResdslServer, params: lsp.DefinitionParams) -> lsp.Location | None:
     position = params.position
     found = definition(
-        ls.analysis(params.text_document.uri), position.line + 1, position.character + 1
+        ls.analysis(params.text_document.uri, wait=0), position.line + 1, position.character + 1
     )
     if found is None:
         return None
@@ -761,7 +819,7 @@ def on_definition(ls: ResdslServer, params: lsp.DefinitionParams) -> lsp.Locatio
 
 @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[" ", "\n"]))
 def on_completion(ls: ResdslServer, params: lsp.CompletionParams) -> lsp.CompletionList:
-    analysis = ls.analysis(params.text_document.uri)
+    analysis = ls.analysis(params.text_document.uri, wait=0)
     document = ls.workspace.get_text_document(params.text_document.uri)
     offset = document.offset_at_position(params.position)
     return lsp.CompletionList(is_incomplete=False, items=completions(analysis, offset))
@@ -782,9 +840,12 @@ def on_formatting(ls: ResdslServer, params: lsp.DocumentFormattingParams):
 
 @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
 def on_symbols(ls: ResdslServer, params: lsp.DocumentSymbolParams):
-    return symbols(ls.analysis(params.text_document.uri))
+    return symbols(ls.analysis(params.text_document.uri, wait=0))
 
 
 def serve() -> None:
     """Serve over stdin and stdout until the client says exit."""
+    # the worker thread builds while this one answers: hand the GIL over more often than every
+    # 5 ms, so that a request waits for at most a few of its slices
+    sys.setswitchinterval(0.0005)
     server.start_io()
