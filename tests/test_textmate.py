@@ -1,0 +1,115 @@
+"""The VS Code extension's TextMate grammar, run by vscode-textmate and vscode-oniguruma (the
+engine VS Code uses) over the real specs, with the scopes of chosen tokens checked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from helpers import ROOT, SPECS
+
+EXTENSION = ROOT / "editors" / "vscode"
+
+
+@pytest.fixture(scope="module")
+def tokenize():
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are not installed: the TextMate grammar is tested with Node")
+    if not (EXTENSION / "node_modules" / "vscode-textmate").is_dir():
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=EXTENSION,
+            check=True,
+            timeout=600,
+        )
+
+    def run(*paths) -> dict:
+        result = subprocess.run(
+            [node, "test/tokenize.mjs", *map(str, paths)],
+            cwd=EXTENSION,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return json.loads(result.stdout)
+
+    return run
+
+
+def scopes_of(tokens: dict, path, line: int, text: str, nth: int = 0) -> list[str]:
+    """The scopes of the ``nth`` token spelled ``text`` on ``line`` of ``path``."""
+    (row,) = [r for number, r in tokens[str(path)] if number == line]
+    found = [t[1:] for t in row if t[0] == text]
+    assert len(found) > nth, f"no token {text!r} on line {line}: {[t[0] for t in row]}"
+    return found[nth]
+
+
+def line_of(path, fragment: str) -> int:
+    return next(i for i, t in enumerate(path.read_text().splitlines(), 1) if fragment in t)
+
+
+def test_every_spec_tokenises(tokenize):
+    paths = sorted(SPECS.glob("*.rds"))
+    tokens = tokenize(*paths)
+    for path in paths:
+        rows = tokens[str(path)]
+        assert len(rows) == len(path.read_text().split("\n"))
+        for _, row in rows:
+            assert all(t[1] == "source.resdsl" for t in row)
+
+
+def test_scopes_in_the_cifar_family(tokenize):
+    cifar = SPECS / "cifar.rds"
+    tokens = tokenize(cifar)
+    header = line_of(cifar, "network cifar_resnet")
+
+    def scope(fragment, text, nth=0):
+        return scopes_of(tokens, cifar, line_of(cifar, fragment), text, nth)[-1]
+
+    assert scopes_of(tokens, cifar, header, "network")[-1] == "keyword.control.network.resdsl"
+    assert scopes_of(tokens, cifar, header, "cifar_resnet")[-1] == "entity.name.type.network.resdsl"
+    assert scope("input 3x32x32", "input") == "keyword.other.setting.resdsl"
+    assert scope("input 3x32x32", "3x32x32") == "constant.numeric.size.resdsl"
+    assert scope("shortcut A", "A") == "constant.language.policy.resdsl"
+    assert scope("stem", "stem") == "keyword.other.section.resdsl"
+    assert scope("stem", "conv") == "support.function.layer.resdsl"
+    assert scope("stem", "3x3") == "constant.numeric.size.resdsl"
+    assert scope("stem", "16") == "constant.numeric.integer.resdsl"
+    assert scope("basic 16 x n", "basic") == "support.class.block.resdsl"
+    assert scope("basic 16 x n", "x") == "keyword.operator.repeat.resdsl"
+    # a comment's text stays a comment, sizes and all
+    comment = scopes_of(tokens, cifar, line_of(cifar, "# 32x32 maps"), " 32x32 maps")
+    assert comment[-1] == "comment.line.number-sign.resdsl"
+    assert scope("split 45000/5000", "45000/5000") == "constant.numeric.ratio.resdsl"
+    assert scope("split 45000/5000", "data") == "support.type.setting.resdsl"
+    assert scope("weight_decay", "1e-4") == "constant.numeric.float.resdsl"
+    assert scope("weight_decay", "0.1") == "constant.numeric.float.resdsl"
+    assert "meta.train.resdsl" in scopes_of(tokens, cifar, line_of(cifar, "batch 128"), "128")
+
+
+def test_scopes_of_imports_instances_warmups_and_arguments(tokenize):
+    resnet, imagenet = SPECS / "resnet1202.rds", SPECS / "imagenet.rds"
+    tokens = tokenize(resnet, imagenet)
+    line = line_of(resnet, "import")
+    assert scopes_of(tokens, resnet, line, "import")[-1] == "keyword.control.import.resdsl"
+    assert scopes_of(tokens, resnet, line, '"cifar.rds"')[-1] == "string.quoted.double.resdsl"
+    line = line_of(resnet, "network resnet1202")
+    assert scopes_of(tokens, resnet, line, "n")[-1] == "variable.parameter.resdsl"
+    assert scopes_of(tokens, resnet, line, "200")[-1] == "constant.numeric.integer.resdsl"
+    family = scopes_of(tokens, resnet, line, "cifar_resnet")
+    assert family[-1] == "entity.name.function.family.resdsl"
+    line = line_of(resnet, "warmup lr")
+    assert scopes_of(tokens, resnet, line, "80%")[-1] == "constant.numeric.percent.resdsl"
+    assert scopes_of(tokens, resnet, line, "until")[-1] == "keyword.control.until.resdsl"
+    assert scopes_of(tokens, resnet, line, "warmup")[-1] == "support.type.setting.resdsl"
+    line = line_of(imagenet, "maxpool")
+    assert scopes_of(tokens, imagenet, line, "stride")[-1] == "variable.parameter.resdsl"
+    assert scopes_of(tokens, imagenet, line, "maxpool")[-1] == "support.function.layer.resdsl"
+    assert scopes_of(tokens, imagenet, line, "7x7")[-1] == "constant.numeric.size.resdsl"
+    line = line_of(imagenet, "shortcut B")
+    assert scopes_of(tokens, imagenet, line, "B")[-1] == "constant.language.policy.resdsl"
