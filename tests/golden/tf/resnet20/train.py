@@ -62,9 +62,11 @@ DIGITS_TEST = 360  # digits keeps a fixed, stratified 20% test split
 TARGET, CKPT = "tf", ".npz"
 DEVICE = None  # the strategy's choice
 STRATEGY = None  # set by setup()
-DEVICE_HELP = "e.g. /CPU:0 or /GPU:1: train on this one device"
-AMP_HELP = "the mixed_bfloat16 policy (mixed_float16 on GPUs without bfloat16)"
-COMPILE_HELP = "XLA: jit_compile the training step"
+HELP = {
+    "--device": "e.g. /CPU:0 or /GPU:1: train on this one device",
+    "--amp": "the mixed_bfloat16 policy (mixed_float16 on GPUs without bfloat16)",
+    "--compile": "XLA: jit_compile the training step",
+}
 
 
 def parse_args(argv=None):
@@ -88,9 +90,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=seed)
     p.add_argument("--out", type=str, default=out)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--device", default=DEVICE, help=DEVICE_HELP)
-    p.add_argument("--amp", action="store_true", help=AMP_HELP)
-    p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    p.add_argument("--device", default=DEVICE, help=HELP["--device"])
+    p.add_argument("--amp", action="store_true", help=HELP["--amp"])
+    p.add_argument("--compile", action="store_true", help=HELP["--compile"])
     p.add_argument("--tensorboard", action="store_true", help="TensorBoard events too")
     p.add_argument("--init-weights", metavar="FILE.npz", help="start from these")
     p.add_argument("--export-weights", metavar="FILE.npz", help="write them at the end")
@@ -245,6 +247,18 @@ def load_arrays(args):
     mean = splits["train"][0].mean(0, keepdims=True) if args.normalize != "none" else 0
     std = 1
     return {k: ((x - mean) / std, y) for k, (x, y) in splits.items()}
+
+
+class Arrays:
+    """Splits held as tensors on the device; the target's subclass makes training batches."""
+
+    def size(self, name):
+        return len(self.splits[name][1])
+
+    def eval_batches(self, name, size):
+        x, y = self.splits[name]
+        for start in range(0, self.size(name), size):
+            yield x[start : start + size], y[start : start + size]
 
 
 def fit_input(x):
@@ -418,7 +432,7 @@ def main(argv=None):
         sys.exit(f"error: --batch-size {args.batch_size} does not divide among {world}")
     run = Run(args, rank == 0)
     try:
-        data = make_data(args, processes)
+        data = ArrayData(args)
     except DataError as exc:
         sys.exit(f"error: {exc}")
     sizes = {name: data.size(name) for name in ("train", "val", "test")}
@@ -596,7 +610,7 @@ def resize(x, height, width):
     return x.numpy().transpose(0, 3, 1, 2)
 
 
-class ArrayData:
+class ArrayData(Arrays):
     """The splits as NHWC tensors; training batches are gathered and augmented by a
     tf.function."""
 
@@ -608,9 +622,6 @@ class ArrayData:
         }
         # digits are not mirror-symmetric: flipping them costs accuracy, so never flip them
         self.flip = args.flip and args.data != "digits"
-
-    def size(self, name):
-        return int(self.splits[name][1].shape[0])
 
     @tf.function
     def batch(self, indices, u):
@@ -626,15 +637,6 @@ class ArrayData:
         if self.flip:
             x = tf.where(u[:, 2, None, None, None] < 0.5, tf.reverse(x, [2]), x)
         return x, y
-
-    def eval_batches(self, name, size):
-        x, y = self.splits[name]
-        for start in range(0, self.size(name), size):
-            yield x[start : start + size], y[start : start + size]
-
-
-def make_data(args, processes):
-    return ArrayData(args)
 
 
 def cross_entropy(y, logits):

@@ -61,9 +61,11 @@ DIGITS_TEST = 360  # digits keeps a fixed, stratified 20% test split
 TARGET, CKPT = "tf", ".npz"
 DEVICE = None  # the strategy's choice
 STRATEGY = None  # set by setup()
-DEVICE_HELP = "e.g. /CPU:0 or /GPU:1: train on this one device"
-AMP_HELP = "the mixed_bfloat16 policy (mixed_float16 on GPUs without bfloat16)"
-COMPILE_HELP = "XLA: jit_compile the training step"
+HELP = {
+    "--device": "e.g. /CPU:0 or /GPU:1: train on this one device",
+    "--amp": "the mixed_bfloat16 policy (mixed_float16 on GPUs without bfloat16)",
+    "--compile": "XLA: jit_compile the training step",
+}
 
 
 def parse_args(argv=None):
@@ -87,9 +89,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=seed)
     p.add_argument("--out", type=str, default=out)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--device", default=DEVICE, help=DEVICE_HELP)
-    p.add_argument("--amp", action="store_true", help=AMP_HELP)
-    p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    p.add_argument("--device", default=DEVICE, help=HELP["--device"])
+    p.add_argument("--amp", action="store_true", help=HELP["--amp"])
+    p.add_argument("--compile", action="store_true", help=HELP["--compile"])
     p.add_argument("--workers", type=int, default=4, help="image loading threads")
     p.add_argument("--tensorboard", action="store_true", help="TensorBoard events too")
     p.add_argument("--init-weights", metavar="FILE.npz", help="start from these")
@@ -201,18 +203,45 @@ def image_folders(args):
     return files
 
 
-def crop_box(width, height, u, train):
-    """Where an image is cut, and its size before: a random scale and crop, else centred."""
-    _, out_h, out_w = INPUT_SHAPE
-    side = max(out_h, out_w) * 8 // 7
-    if train and scale:
-        side = scale[0] + int(u[0] * (scale[1] - scale[0] + 1))
-    ratio = side / min(width, height)
-    w, h = max(out_w, round(width * ratio)), max(out_h, round(height * ratio))
-    top, left = (h - out_h) // 2, (w - out_w) // 2
-    if train:
-        top, left = int(u[1] * (h - out_h + 1)), int(u[2] * (w - out_w + 1))
-    return (w, h), (left, top, left + out_w, top + out_h)
+class ImageFiles:
+    """Batches of an ImageFolder tree; the target's subclass loads and stacks the images."""
+
+    def __init__(self, args):
+        self.files, self.args = image_folders(args), args
+        self.pool = ThreadPoolExecutor(args.workers)
+
+    def placement(self, width, height, u):
+        """Where an image is cut, its size before, its flip and contrast: drawn from u to
+        train (a random scale, crop, flip, contrast), else a centred crop."""
+        args, (_, out_h, out_w) = self.args, INPUT_SHAPE
+        side = max(out_h, out_w) * 8 // 7
+        if u is not None and args.scale:
+            side = args.scale[0] + int(u[0] * (args.scale[1] - args.scale[0] + 1))
+        ratio = side / min(width, height)
+        w, h = max(out_w, round(width * ratio)), max(out_h, round(height * ratio))
+        top, left = (h - out_h) // 2, (w - out_w) // 2
+        mirror, contrast = False, 1.0
+        if u is not None:
+            top, left = int(u[1] * (h - out_h + 1)), int(u[2] * (w - out_w + 1))
+            mirror = args.flip and u[3] < 0.5
+            contrast = 0.6 + 0.8 * float(u[4]) if args.color else 1.0
+        return (w, h), (left, top, left + out_w, top + out_h), mirror, contrast
+
+    def images(self, items, u):
+        """Images loaded in --workers threads; u is None to evaluate (centred crops)."""
+        rows = u if u is not None else [None] * len(items)
+        loaded = self.pool.map(self.load, [path for path, _ in items], rows)
+        return self.stack(list(loaded), [label for _, label in items])
+
+    def size(self, name):
+        return len(self.files[name])
+
+    def batch(self, indices, u):
+        return self.images([self.files["train"][i] for i in indices], u)
+
+    def eval_batches(self, name, size):
+        for start in range(0, self.size(name), size):
+            yield self.images(self.files[name][start : start + size], None)
 
 
 def draws(seed, it, n):
@@ -389,7 +418,7 @@ def main(argv=None):
         sys.exit(f"error: --batch-size {args.batch_size} does not divide among {world}")
     run = Run(args, rank == 0)
     try:
-        data = make_data(args, processes)
+        data = ImageFolderData(args)
     except DataError as exc:
         sys.exit(f"error: {exc}")
     sizes = {name: data.size(name) for name in ("train", "val", "test")}
@@ -563,17 +592,14 @@ def tensorboard(folder):
     return write
 
 
-class ImageFolderData:
+class ImageFolderData(ImageFiles):
     """An ImageFolder tree, decoded by tf.image in --workers threads."""
 
     def __init__(self, args):
-        self.files, self.args, self.mean = image_folders(args), args, 0.0
-        self.pool = ThreadPoolExecutor(args.workers)
+        super().__init__(args)
+        self.mean = 0.0
         sample = [self.load(path, None) for path, _ in self.files["train"][:256]]
         self.mean = tf.reduce_mean(tf.stack(sample), axis=(0, 1, 2))  # per channel
-
-    def size(self, name):
-        return len(self.files[name])
 
     def load(self, path, u):
         """One image as HxWxC in [0, 1]: scaled and cropped at random to train, else centred."""
@@ -583,31 +609,15 @@ class ImageFolderData:
             problem = f"{path} cannot be read as an image: {exc.message}"
             raise DataError(problem) from None
         height, width = image.shape[:2]
-        (w, h), (left, top, right, bottom) = crop_box(width, height, u, u is not None)
+        (w, h), (left, top, right, bottom), mirror, contrast = self.placement(
+            width, height, u
+        )
         image = tf.image.resize(tf.cast(image, tf.float32) / 255, (h, w))
         image = image[top:bottom, left:right]
-        if u is not None and self.args.flip and u[3] < 0.5:
-            image = tf.reverse(image, [1])
-        if u is not None and self.args.color:
-            image = image * (0.6 + 0.8 * float(u[4]))  # a random contrast
-        return image
+        return (tf.reverse(image, [1]) if mirror else image) * contrast
 
-    def images(self, items, u):
-        rows = u if u is not None else [None] * len(items)
-        loaded = list(self.pool.map(self.load, [path for path, _ in items], rows))
-        labels = tf.constant([label for _, label in items], tf.int32)
-        return tf.stack(loaded) - self.mean, labels
-
-    def batch(self, indices, u):
-        return self.images([self.files["train"][i] for i in indices], u)
-
-    def eval_batches(self, name, size):
-        for start in range(0, self.size(name), size):
-            yield self.images(self.files[name][start : start + size], None)
-
-
-def make_data(args, processes):
-    return ImageFolderData(args)
+    def stack(self, images, labels):
+        return tf.stack(images) - self.mean, tf.constant(labels, tf.int32)
 
 
 def cross_entropy(y, logits):

@@ -62,9 +62,11 @@ WARMUP_WINDOW = 10  # K: the running training error is over K batches
 DIGITS_TEST = 360  # digits keeps a fixed, stratified 20% test split
 TARGET, CKPT = "torch", ".pt"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-DEVICE_HELP = "cpu, cuda, cuda:1, mps, ..."
-AMP_HELP = "bfloat16 autocast"
-COMPILE_HELP = "torch.compile the model"
+HELP = {
+    "--device": "cpu, cuda, cuda:1, mps, ...",
+    "--amp": "bfloat16 autocast",
+    "--compile": "torch.compile the model",
+}
 
 
 def parse_args(argv=None):
@@ -88,9 +90,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=seed)
     p.add_argument("--out", type=str, default=out)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--device", default=DEVICE, help=DEVICE_HELP)
-    p.add_argument("--amp", action="store_true", help=AMP_HELP)
-    p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    p.add_argument("--device", default=DEVICE, help=HELP["--device"])
+    p.add_argument("--amp", action="store_true", help=HELP["--amp"])
+    p.add_argument("--compile", action="store_true", help=HELP["--compile"])
     p.add_argument("--tensorboard", action="store_true", help="TensorBoard events too")
     p.add_argument("--init-weights", metavar="FILE.npz", help="start from these")
     p.add_argument("--export-weights", metavar="FILE.npz", help="write them at the end")
@@ -243,6 +245,18 @@ def load_arrays(args):
     mean = splits["train"][0].mean(0, keepdims=True) if args.normalize != "none" else 0
     std = 1
     return {k: ((x - mean) / std, y) for k, (x, y) in splits.items()}
+
+
+class Arrays:
+    """Splits held as tensors on the device; the target's subclass makes training batches."""
+
+    def size(self, name):
+        return len(self.splits[name][1])
+
+    def eval_batches(self, name, size):
+        x, y = self.splits[name]
+        for start in range(0, self.size(name), size):
+            yield x[start : start + size], y[start : start + size]
 
 
 def fit_input(x):
@@ -416,7 +430,7 @@ def main(argv=None):
         sys.exit(f"error: --batch-size {args.batch_size} does not divide among {world}")
     run = Run(args, rank == 0)
     try:
-        data = make_data(args, processes)
+        data = ArrayData(args)
     except DataError as exc:
         sys.exit(f"error: {exc}")
     sizes = {name: data.size(name) for name in ("train", "val", "test")}
@@ -578,7 +592,7 @@ def resize(x, height, width):
     return x.numpy()
 
 
-class TensorData:
+class ArrayData(Arrays):
     """The splits as tensors on the device; training batches are augmented there."""
 
     def __init__(self, args):
@@ -589,9 +603,6 @@ class TensorData:
         }
         # digits are not mirror-symmetric: flipping them costs accuracy, so never flip them
         self.flip = args.flip and args.data != "digits"
-
-    def size(self, name):
-        return len(self.splits[name][1])
 
     def batch(self, indices, u):
         """Training images, padded and cropped at random, flipped with p = 0.5."""
@@ -610,15 +621,6 @@ class TensorData:
             mirror = torch.from_numpy(u[:, 2] < 0.5).to(x.device)
             x = torch.where(mirror[:, None, None, None], x.flip(3), x)
         return x, y
-
-    def eval_batches(self, name, size):
-        x, y = self.splits[name]
-        for start in range(0, len(y), size):
-            yield x[start : start + size], y[start : start + size]
-
-
-def make_data(args, processes):
-    return TensorData(args)
 
 
 class Trainer:

@@ -61,9 +61,11 @@ WARMUP_WINDOW = 10  # K: the running training error is over K batches
 DIGITS_TEST = 360  # digits keeps a fixed, stratified 20% test split
 TARGET, CKPT = "torch", ".pt"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-DEVICE_HELP = "cpu, cuda, cuda:1, mps, ..."
-AMP_HELP = "bfloat16 autocast"
-COMPILE_HELP = "torch.compile the model"
+HELP = {
+    "--device": "cpu, cuda, cuda:1, mps, ...",
+    "--amp": "bfloat16 autocast",
+    "--compile": "torch.compile the model",
+}
 
 
 def parse_args(argv=None):
@@ -87,9 +89,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=seed)
     p.add_argument("--out", type=str, default=out)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--device", default=DEVICE, help=DEVICE_HELP)
-    p.add_argument("--amp", action="store_true", help=AMP_HELP)
-    p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    p.add_argument("--device", default=DEVICE, help=HELP["--device"])
+    p.add_argument("--amp", action="store_true", help=HELP["--amp"])
+    p.add_argument("--compile", action="store_true", help=HELP["--compile"])
     p.add_argument("--workers", type=int, default=4, help="image loading threads")
     p.add_argument("--tensorboard", action="store_true", help="TensorBoard events too")
     p.add_argument("--init-weights", metavar="FILE.npz", help="start from these")
@@ -199,18 +201,45 @@ def image_folders(args):
     return files
 
 
-def crop_box(width, height, u, train):
-    """Where an image is cut, and its size before: a random scale and crop, else centred."""
-    _, out_h, out_w = INPUT_SHAPE
-    side = max(out_h, out_w) * 8 // 7
-    if train and scale:
-        side = scale[0] + int(u[0] * (scale[1] - scale[0] + 1))
-    ratio = side / min(width, height)
-    w, h = max(out_w, round(width * ratio)), max(out_h, round(height * ratio))
-    top, left = (h - out_h) // 2, (w - out_w) // 2
-    if train:
-        top, left = int(u[1] * (h - out_h + 1)), int(u[2] * (w - out_w + 1))
-    return (w, h), (left, top, left + out_w, top + out_h)
+class ImageFiles:
+    """Batches of an ImageFolder tree; the target's subclass loads and stacks the images."""
+
+    def __init__(self, args):
+        self.files, self.args = image_folders(args), args
+        self.pool = ThreadPoolExecutor(args.workers)
+
+    def placement(self, width, height, u):
+        """Where an image is cut, its size before, its flip and contrast: drawn from u to
+        train (a random scale, crop, flip, contrast), else a centred crop."""
+        args, (_, out_h, out_w) = self.args, INPUT_SHAPE
+        side = max(out_h, out_w) * 8 // 7
+        if u is not None and args.scale:
+            side = args.scale[0] + int(u[0] * (args.scale[1] - args.scale[0] + 1))
+        ratio = side / min(width, height)
+        w, h = max(out_w, round(width * ratio)), max(out_h, round(height * ratio))
+        top, left = (h - out_h) // 2, (w - out_w) // 2
+        mirror, contrast = False, 1.0
+        if u is not None:
+            top, left = int(u[1] * (h - out_h + 1)), int(u[2] * (w - out_w + 1))
+            mirror = args.flip and u[3] < 0.5
+            contrast = 0.6 + 0.8 * float(u[4]) if args.color else 1.0
+        return (w, h), (left, top, left + out_w, top + out_h), mirror, contrast
+
+    def images(self, items, u):
+        """Images loaded in --workers threads; u is None to evaluate (centred crops)."""
+        rows = u if u is not None else [None] * len(items)
+        loaded = self.pool.map(self.load, [path for path, _ in items], rows)
+        return self.stack(list(loaded), [label for _, label in items])
+
+    def size(self, name):
+        return len(self.files[name])
+
+    def batch(self, indices, u):
+        return self.images([self.files["train"][i] for i in indices], u)
+
+    def eval_batches(self, name, size):
+        for start in range(0, self.size(name), size):
+            yield self.images(self.files[name][start : start + size], None)
 
 
 def draws(seed, it, n):
@@ -387,7 +416,7 @@ def main(argv=None):
         sys.exit(f"error: --batch-size {args.batch_size} does not divide among {world}")
     run = Run(args, rank == 0)
     try:
-        data = make_data(args, processes)
+        data = ImageFolderData(args)
     except DataError as exc:
         sys.exit(f"error: {exc}")
     sizes = {name: data.size(name) for name in ("train", "val", "test")}
@@ -545,7 +574,7 @@ def tensorboard(folder):
     return write
 
 
-class ImageFolderData:
+class ImageFolderData(ImageFiles):
     """An ImageFolder tree, decoded with Pillow in --workers threads."""
 
     def __init__(self, args):
@@ -553,46 +582,26 @@ class ImageFolderData:
             from PIL import Image
         except ImportError as exc:
             raise DataError("--data imagenet needs Pillow: pip install pillow") from exc
-        self.files, self.image, self.args = image_folders(args), Image, args
-        self.pool = ThreadPoolExecutor(args.workers)
+        super().__init__(args)
+        self.image = Image
         sample = [self.load(path, None) for path, _ in self.files["train"][:256]]
         self.mean = torch.stack(sample).mean((0, 2, 3)).view(1, -1, 1, 1)  # per channel
-
-    def size(self, name):
-        return len(self.files[name])
 
     def load(self, path, u):
         """One image as CxHxW in [0, 1]: scaled and cropped at random to train, else centred."""
         try:
             with self.image.open(path) as image:
                 image = image.convert("RGB")
-                size, box = crop_box(*image.size, u, u is not None)
+                size, box, mirror, contrast = self.placement(*image.size, u)
                 image = image.resize(size).crop(box)
         except OSError as exc:
-            raise DataError(f"{path} cannot be read as an image: {exc}") from exc
+            raise DataError(f"{path} cannot be read as an image: {exc}") from None
         x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)
-        if u is not None and self.args.flip and u[3] < 0.5:
-            x = x.flip(2)
-        if u is not None and self.args.color:
-            x = x * (0.6 + 0.8 * float(u[4]))  # a random contrast
-        return x
+        return (x.flip(2) if mirror else x) * contrast
 
-    def images(self, items, u):
-        rows = u if u is not None else [None] * len(items)
-        x = torch.stack(list(self.pool.map(self.load, [p for p, _ in items], rows)))
-        y = torch.tensor([label for _, label in items])
-        return (x - self.mean).to(self.args.device), y.to(self.args.device)
-
-    def batch(self, indices, u):
-        return self.images([self.files["train"][i] for i in indices], u)
-
-    def eval_batches(self, name, size):
-        for start in range(0, self.size(name), size):
-            yield self.images(self.files[name][start : start + size], None)
-
-
-def make_data(args, processes):
-    return ImageFolderData(args)
+    def stack(self, images, labels):
+        x, y = torch.stack(images) - self.mean, torch.tensor(labels)
+        return x.to(self.args.device), y.to(self.args.device)
 
 
 class Trainer:
