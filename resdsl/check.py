@@ -6,7 +6,9 @@ Every problem is collected with its span, then all are raised together as one
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import math
 
 from . import names, ops
 from .errors import ResdslError, ShapeError, TrainError, raise_all
@@ -39,6 +41,8 @@ def lint(net: Network) -> list[ResdslError]:
             raise AssertionError(f"IR node {node.name}: inputs disagree with the graph's edges")
         if any(position[i] >= position[node.name] for i in node.inputs):
             raise AssertionError(f"IR node {node.name} comes before one of its inputs")
+        if node.op not in ops.OPS:
+            raise AssertionError(f"IR node {node.name}: unknown op {node.op!r}")
         if node.op == "add" and len(node.inputs) != 2:
             raise AssertionError(f"IR add {node.name} has {len(node.inputs)} inputs")
         _lint_attribute(node.local, node.name)
@@ -92,8 +96,40 @@ def output(net: Network) -> list[ResdslError]:
             f"(expected {ops.fmt(want)})",
             last.span,
             "end the head with `avgpool; fc`, or an fc of `classes` outputs",
+            code="RDS210",
         )
     ]
+
+
+# the code of a train section's error, by the setting (or setting.option) at fault
+TRAIN_CODES = {
+    "data": "RDS310",
+    "data.split": "RDS311",
+    "augment": "RDS312",
+    "normalize": "RDS313",
+    "batch": "RDS314",
+    "iterations": "RDS314",
+    "optimizer": "RDS315",
+    "schedule": "RDS316",
+    "schedule.at": "RDS316",
+    "schedule.by": "RDS317",
+    "schedule.min_lr": "RDS317",
+    "schedule.patience": "RDS317",
+    "warmup": "RDS318",
+}
+
+
+def _numbers(cfg):
+    """Every number of a train section, as (setting.option, value)."""
+    for part in dataclasses.fields(cfg):
+        value = getattr(cfg, part.name)
+        if not dataclasses.is_dataclass(value):
+            continue
+        for item in dataclasses.fields(value):
+            field = getattr(value, item.name)
+            for number in field if isinstance(field, tuple) else (field,):
+                if isinstance(number, float):
+                    yield f"{part.name}.{item.name}", number
 
 
 def train(net: Network) -> list[ResdslError]:
@@ -104,7 +140,14 @@ def train(net: Network) -> list[ResdslError]:
 
     def fail(key: str, message: str, hint: str | None = None) -> None:
         span = cfg.spans.get(key) or cfg.spans.get(key.split(".")[0]) or cfg.span
-        errors.append(TrainError(message, span, hint))
+        code = TRAIN_CODES.get(key) or TRAIN_CODES[key.split(".")[0]]
+        errors.append(TrainError(message, span, hint, code=code))
+
+    for key, value in _numbers(cfg):
+        if not math.isfinite(value):
+            fail(key, f"{key.split('.')[-1]} {value} is not a finite number")
+    if errors:
+        return errors  # the checks below compare these values
 
     dataset = DATASETS[cfg.data.name]
     if dataset["classes"] and dataset["classes"] != net.classes:

@@ -1065,37 +1065,6 @@ _code(
     command=("api:emit", "{spec}", "target=onnx"),
 )  # fmt: skip
 _code(
-    "RDS402", "a construct the target cannot express", "targets/",
-    """
-    The spec is sound, but the chosen target cannot yet generate code for one of its
-    constructs, such as a block nested in another block, or a parameter named like a name
-    the generated code uses itself.
-    """,
-    """
-    block inner(width, stride = 1) {
-        conv width 3x3 stride=stride; bn; relu
-    }
-
-    block outer(width, stride = 1) {
-        inner width stride=stride
-        add
-    }
-
-    network nested {
-        input 3x32x32
-        classes 10
-        stem { conv 16 3x3 }
-        stage { outer 16 }
-        head { avgpool; fc }
-    }
-    """,
-    "cannot",
-    """
-    Write the inner block's layers out in the outer block.
-    """,
-    command=("compile", "{spec}", "--target", "torch", "-o", "{dir}/out"),
-)  # fmt: skip
-_code(
     "RDS410", "cannot draw the graph", "graph.py",
     """
     `resdsl graph` writes .dot, .svg or .png; the latter two need Graphviz's `dot` program, and

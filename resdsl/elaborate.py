@@ -23,7 +23,7 @@ import networkx as nx
 
 from . import ops, recipe
 from . import syntax as ast
-from .errors import ResdslError, Span, SpecError, did_you_mean, raise_all, unknown
+from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all, unknown
 from .ir import (
     IN_CHANNELS,
     BlockInstance,
@@ -77,7 +77,9 @@ def build(
     every shortcut policy in it (A, B, C or none).
     """
     if shortcut is not None and shortcut not in POLICIES:
-        raise SpecError(f"unknown shortcut policy {shortcut!r}; choose A, B, C or none")
+        raise SpecError(
+            f"unknown shortcut policy {shortcut!r}; choose A, B, C or none", code="RDS113"
+        )
     if isinstance(spec, Program):
         program = spec
     else:
@@ -197,6 +199,7 @@ class _Elaborator:
                             if isinstance(d, ast.NetworkDef) and d.params
                         ],
                     ),
+                    code="RDS112",
                 )
             env = self._bind(family.name, family.params, item.args, item.kwargs, {}, item.span)
             policy = item.shortcut
@@ -209,7 +212,9 @@ class _Elaborator:
         for stmt in family.body:
             if isinstance(stmt, ast.Setting):
                 if stmt.key in settings:
-                    self.errors.append(SpecError(f"`{stmt.key}` is given twice", stmt.span))
+                    self.errors.append(
+                        SpecError(f"`{stmt.key}` is given twice", stmt.span, code="RDS122")
+                    )
                 settings[stmt.key] = stmt
             else:
                 sections.append(stmt)
@@ -221,6 +226,7 @@ class _Elaborator:
                         f"network `{family.name}` has no `{key}`",
                         family.span,
                         f"add a line such as `{example}`",
+                        code="RDS128",
                     )
                 )
         raise_all(self.errors)
@@ -230,6 +236,7 @@ class _Elaborator:
             raise SpecError(
                 "input must be CxHxW with every dimension at least 1, e.g. 3x32x32",
                 settings["input"].span,
+                code="RDS144",
             )
         self.classes = self._int(settings["classes"].value, env, "classes", minimum=1)
         net_policy = policy or (settings["shortcut"].value if "shortcut" in settings else "B")
@@ -283,7 +290,7 @@ class _Elaborator:
                 Section(section.kind, None, None, tuple(entries), self._site(section.span))
             )
         train = self._train(item, family)
-        raise_all(self.errors)
+        raise_all(_unique(self.errors))
         templates, class_name = self._name_templates(item.name)
         return Network(
             name=item.name,
@@ -324,9 +331,11 @@ class _Elaborator:
         for call in calls:
             resolved = self._resolve(call, env)
             if resolved is None:
+                stride = None  # the call's own error says enough
                 continue
             kind, count = resolved
-            for _ in range(count):
+            for index in range(count):
+                before = self.count
                 extra = {}
                 if stride is not None and kind in self.program.blocks:
                     if "stride" not in {p.name for p in self.program.blocks[kind].params}:
@@ -335,14 +344,19 @@ class _Elaborator:
                                 f"the stage's stride cannot be applied: block `{kind}` has no "
                                 "`stride` parameter",
                                 stride[1],
+                                code="RDS125",
                             )
                         )
                     else:
                         extra["stride"] = stride[0]
                     stride = None
                 self._call(kind, call, env, scope, policy, extra)
+                if index == 0:
+                    self._runaway(call, env, count, self.count - before)
         if stride is not None:
-            self.errors.append(SpecError("the stage's stride has no block to apply to", stride[1]))
+            self.errors.append(
+                SpecError("the stage's stride has no block to apply to", stride[1], code="RDS125")
+            )
         return policy
 
     def _runs(self, entries: list[Entry]) -> list[Entry]:
@@ -376,8 +390,32 @@ class _Elaborator:
         if resolved is None:
             return
         kind, count = resolved
-        for _ in range(count):
+        for index in range(count):
+            before = self.count
             self._call(kind, stmt, env, scope, policy, {})
+            if index == 0:
+                self._runaway(stmt, env, count, self.count - before)
+
+    def _runaway(self, stmt: ast.Call, env: dict, count: int, each: int) -> None:
+        """Refuse a repeat count that would pass the op limit, before expanding the rest."""
+        if count > 1 and each * (count - 1) > MAX_OPS - self.count:
+            raise self._at_argument(
+                stmt.repeat,
+                env,
+                f"`x {count:,}` of {each:,} ops each would make the network larger than "
+                f"{MAX_OPS:,} ops",
+                "resdsl builds networks up to this size; check the repeat counts",
+                "RDS129",
+            )
+
+    def _at_argument(self, expr: ast.Expr, env: dict, message: str, hint: str, code: str):
+        """An error at the argument that gave ``expr`` its value, with a note at ``expr``."""
+        origin = getattr(env, "spans", {}).get(expr.id) if isinstance(expr, ast.Name) else None
+        if origin is None:
+            return SpecError(message, self._site(expr.span), hint, code=code)
+        return SpecError(
+            message, origin, hint, code=code, related=[Related(expr.span, "repeated here")]
+        )
 
     def _call(
         self, kind: str, stmt: ast.Call, env: dict, scope: _Scope, policy: str, extra: dict
@@ -417,6 +455,7 @@ class _Elaborator:
                 stmt.name,
                 known,
                 "layers and blocks",
+                code="RDS101",
             )
         )
         return None
@@ -426,10 +465,12 @@ class _Elaborator:
             return 1
         count = self._int(stmt.repeat, env, "a repeat count", minimum=1)
         if count > MAX_OPS - self.count:
-            raise SpecError(
+            raise self._at_argument(
+                stmt.repeat,
+                env,
                 f"a repeat count of {count:,} would make the network larger than {MAX_OPS:,} ops",
-                self._site(stmt.repeat.span),
                 "resdsl builds networks up to this size; check the repeat counts",
+                "RDS129",
             )
         return count
 
@@ -455,7 +496,9 @@ class _Elaborator:
         if len(stmt.args) > len(positional):
             extra = stmt.args[len(positional)]
             takes = ", ".join(a.name for a in positional) or "no positional values"
-            raise SpecError(f"too many values for `{opdef.name}` (it takes: {takes})", extra.span)
+            raise SpecError(
+                f"too many values for `{opdef.name}` (it takes: {takes})", extra.span, code="RDS120"
+            )
         values = {}
         for arg, expr in zip(positional, stmt.args, strict=False):
             values[arg.name] = expr
@@ -468,16 +511,20 @@ class _Elaborator:
                     kw.name,
                     by_name,
                     "arguments",
+                    code="RDS121",
                 )
             if kw.name in values:
-                raise SpecError(f"`{kw.name}` is given twice", kw.span)
+                raise SpecError(f"`{kw.name}` is given twice", kw.span, code="RDS122")
             values[kw.name] = kw.value
         out = {}
         for arg in opdef.args:
             if arg.name not in values:
                 if arg.default is ops.REQUIRED:
                     raise SpecError(
-                        f"`{opdef.name}` needs `{arg.name}`", stmt.span, _USAGE.get(opdef.name)
+                        f"`{opdef.name}` needs `{arg.name}`",
+                        stmt.span,
+                        _USAGE.get(opdef.name),
+                        code="RDS123",
                     )
                 out[arg.name] = (None, arg.default, arg.default)
                 continue
@@ -527,15 +574,17 @@ class _Elaborator:
                 return (value, value)
             if isinstance(value, tuple) and len(value) == 2:
                 return value
-            raise SpecError(f"{what} must be an integer or HxW, got {_show(value)}", span)
+            raise SpecError(
+                f"{what} must be an integer or HxW, got {_show(value)}", span, code="RDS140"
+            )
         if arg.type == "float":
             if isinstance(value, (int, float)):
                 return float(value)
-            raise SpecError(f"{what} must be a number, got {_show(value)}", span)
+            raise SpecError(f"{what} must be a number, got {_show(value)}", span, code="RDS140")
         if not isinstance(value, int):
-            raise SpecError(f"{what} must be an integer, got {_show(value)}", span)
+            raise SpecError(f"{what} must be an integer, got {_show(value)}", span, code="RDS140")
         if arg.type == "flag" and value not in (0, 1):
-            raise SpecError(f"{what} must be 0 or 1, got {value}", span)
+            raise SpecError(f"{what} must be 0 or 1, got {value}", span, code="RDS140")
         return value
 
     # ------------------------------------------------------------ blocks
@@ -553,7 +602,9 @@ class _Elaborator:
         definition = self.program.blocks[kind]
         if kind in self.stack:
             chain = " → ".join((*self.stack[self.stack.index(kind) :], kind))
-            self.errors.append(SpecError(f"recursive block `{kind}`: {chain}", call.span))
+            self.errors.append(
+                SpecError(f"recursive block `{kind}`: {chain}", call.span, code="RDS126")
+            )
             return
         try:
             values = self._bind(
@@ -564,7 +615,9 @@ class _Elaborator:
             return
         adds = [s for s in definition.body if isinstance(s, ast.Add)]
         for dup in adds[1:]:
-            self.errors.append(SpecError(f"block `{kind}` has more than one `add`", dup.span))
+            self.errors.append(
+                SpecError(f"block `{kind}` has more than one `add`", dup.span, code="RDS127")
+            )
         policy = self.override or policy
         scope.trace = _Trace()
         scope.symbols = {p.name: Param(p.name) for p in definition.params}
@@ -781,6 +834,7 @@ class _Elaborator:
                 f"the network has more than {MAX_OPS:,} ops",
                 self._site(span),
                 "resdsl builds networks up to this size; check the repeat counts",
+                code="RDS129",
             )
         name, path, local = scope.name(op)
         inputs = inputs or (self.current,)
@@ -847,26 +901,38 @@ class _Elaborator:
         seen = set()
         for p in params:
             if p.name in seen:
-                raise SpecError(f"parameter `{p.name}` is listed twice", p.span)
+                raise SpecError(f"parameter `{p.name}` is listed twice", p.span, code="RDS122")
             seen.add(p.name)
         if len(args) > len(params):
             raise SpecError(
-                f"`{owner}` takes {len(params)} value(s), got {len(args)}", args[len(params)].span
+                f"`{owner}` takes {len(params)} value(s), got {len(args)}",
+                args[len(params)].span,
+                code="RDS124",
             )
         given = {p.name: self._eval(a, env) for p, a in zip(params, args, strict=False)}
+        origins = {p.name: _origin(a, env) for p, a in zip(params, args, strict=False)}
         for kw in kwargs:
             if kw.name not in names:
                 raise unknown(
-                    f"`{owner}` has no parameter `{kw.name}`", kw.span, kw.name, names, "parameters"
+                    f"`{owner}` has no parameter `{kw.name}`",
+                    kw.span,
+                    kw.name,
+                    names,
+                    "parameters",
+                    code="RDS121",
                 )
             if kw.name in given:
-                raise SpecError(f"`{kw.name}` is given twice", kw.span)
+                raise SpecError(f"`{kw.name}` is given twice", kw.span, code="RDS122")
             given[kw.name] = self._eval(kw.value, env)
+            origins[kw.name] = _origin(kw.value, env)
         for key, value in (extra or {}).items():
             if key in given:
-                raise SpecError(f"`{key}` is given both here and by the stage's `stride`", span)
+                raise SpecError(
+                    f"`{key}` is given both here and by the stage's `stride`", span, code="RDS125"
+                )
             given[key] = value
-        local: dict = {}
+        local = _Env()
+        local.spans = origins
         for p in params:
             if p.name in given:
                 local[p.name] = given[p.name]
@@ -877,6 +943,7 @@ class _Elaborator:
                     f"`{owner}` needs a value for `{p.name}`",
                     span,
                     f"e.g. `{owner} ... {p.name}=...`",
+                    code="RDS123",
                 )
         return local
 
@@ -895,11 +962,14 @@ class _Elaborator:
                 expr.span,
                 did_you_mean(expr.id, env)
                 or ("parameters here: " + ", ".join(env) if env else None),
+                code="RDS102",
             )
         left, right = self._eval(expr.left, env), self._eval(expr.right, env)
         for side, value in ((expr.left, left), (expr.right, right)):
             if not isinstance(value, int):
-                raise SpecError(f"`{expr.op}` works on integers, got {_show(value)}", side.span)
+                raise SpecError(
+                    f"`{expr.op}` works on integers, got {_show(value)}", side.span, code="RDS141"
+                )
         if expr.op == "+":
             return left + right
         if expr.op == "-":
@@ -907,15 +977,19 @@ class _Elaborator:
         if expr.op == "*":
             return left * right
         if right == 0:
-            raise SpecError("division by zero", expr.right.span)
+            raise SpecError("division by zero", expr.right.span, code="RDS142")
         return left // right
 
     def _int(self, expr, env: dict, what: str, minimum: int) -> int:
         value = self._eval(expr, env)
         if not isinstance(value, int):
-            raise SpecError(f"{what} must be an integer, got {_show(value)}", expr.span)
+            raise SpecError(
+                f"{what} must be an integer, got {_show(value)}", expr.span, code="RDS140"
+            )
         if value < minimum:
-            raise SpecError(f"{what} must be at least {minimum}, got {value}", expr.span)
+            raise SpecError(
+                f"{what} must be at least {minimum}, got {value}", expr.span, code="RDS143"
+            )
         return value
 
     # ------------------------------------------------------------ training
@@ -947,6 +1021,30 @@ def _show(value) -> str:
     if isinstance(value, Symbol):
         return f"the name `{value.name}`"
     return repr(value)
+
+
+def _unique(errors: list[ResdslError]) -> list[ResdslError]:
+    """Each error once: a family's mistake repeats in every stage that uses it."""
+    seen, out = set(), []
+    for error in errors:
+        key = (str(error.span), error.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(error)
+    return out
+
+
+class _Env(dict):
+    """Parameter values, and for each the span of the argument a person wrote for it."""
+
+    spans: dict[str, Span]
+
+
+def _origin(expr: ast.Expr, env: dict) -> Span:
+    """Where a value came from: a parameter passed on points back to its own argument."""
+    if isinstance(expr, ast.Name) and expr.id in getattr(env, "spans", {}):
+        return env.spans[expr.id]
+    return expr.span
 
 
 def _coerce(sym: Expr | None, raw, value) -> Expr | None:

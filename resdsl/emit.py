@@ -47,7 +47,9 @@ def targets() -> list[str]:
 def emit(net: Network, target: str) -> dict[str, str]:
     """The files of ``net`` for ``target``, as {filename: text}. ``net`` must have been checked."""
     if target not in targets():
-        raise TargetError(f"unknown target {target!r}; choose from {', '.join(targets())}")
+        raise TargetError(
+            f"unknown target {target!r}; choose from {', '.join(targets())}", code="RDS401"
+        )
     return TARGETS[target](net)
 
 

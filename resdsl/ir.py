@@ -77,13 +77,12 @@ def substitute(expr: Expr, env: dict[str, Expr]) -> Expr:
 
 def binop(op: str, left: Expr, right: Expr) -> Expr:
     """``left op right``, folded where both sides are constants or one is a neutral element."""
-    if isinstance(left, Const) and isinstance(right, Const):
-        return Const(evaluate(BinOp(op, left, right), {}))
-    if op == "*" and Const(1) in (left, right):
-        return right if left == Const(1) else left
-    if op in ("//",) and right == Const(1):
-        return left
-    if op in ("+", "-") and right == Const(0):
+    if isinstance(left, Const):
+        if isinstance(right, Const):
+            return Const(evaluate(BinOp(op, left, right), {}))
+        if op == "*" and left.value == 1:
+            return right
+    elif isinstance(right, Const) and right.value == (1 if op in ("*", "//") else 0):
         return left
     return BinOp(op, left, right)
 

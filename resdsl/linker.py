@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import ops
 from . import syntax as ast
-from .errors import ResdslError, Span, SpecError, did_you_mean, raise_all
+from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all
 from .parser import parse_file
 from .resources import PACKAGE
 
@@ -49,13 +49,17 @@ def link(module: ast.Module) -> Program:
             seen.add(str(path))
             if not path.is_file():
                 errors.append(
-                    SpecError(f'cannot import "{item.path}": no such file {path}', item.span)
+                    SpecError(
+                        f'cannot import "{item.path}": no such file {path}',
+                        item.span,
+                        code="RDS107",
+                    )
                 )
                 continue
             try:
                 visit(parse_file(_display(path)))
             except ResdslError as exc:
-                errors.append(exc if exc.span else SpecError(exc.message, item.span))
+                errors.append(exc if exc.span else SpecError(exc.message, item.span, code=exc.code))
 
     visit(parse_file(PRELUDE, builtin=True))
     root = Path(module.source.name)
@@ -67,26 +71,29 @@ def link(module: ast.Module) -> Program:
         for item in mod.items:
             if isinstance(item, ast.TrainDef):
                 if item.name in program.trains:
-                    errors.append(_duplicate("train section for", item, program.trains[item.name]))
+                    errors.append(
+                        _duplicate("train section for", item, program.trains[item.name], "RDS104")
+                    )
                 else:
                     program.trains[item.name] = item
                 continue
             if not isinstance(item, (ast.BlockDef, ast.NetworkDef, ast.NetworkInst)):
                 continue
-            problem = _bad_identifier(item.name)
+            problem, code = _bad_identifier(item.name), "RDS105"
             if item.name in ops.OPS:
                 problem = f"`{item.name}` is a built-in layer and cannot be redefined"
+                code = "RDS106"
             if problem:
-                errors.append(SpecError(problem, item.span))
+                errors.append(SpecError(problem, item.span, code=code))
             elif item.name in defined:
-                errors.append(_duplicate("definition of", item, defined[item.name]))
+                errors.append(_duplicate("definition of", item, defined[item.name], "RDS103"))
             else:
                 defined[item.name] = item.span
                 table = program.blocks if isinstance(item, ast.BlockDef) else program.networks
                 table[item.name] = item
             for param in getattr(item, "params", ()):
                 if problem := _bad_identifier(param.name):
-                    errors.append(SpecError(problem, param.span))
+                    errors.append(SpecError(problem, param.span, code="RDS105"))
     for name, train in program.trains.items():
         if name not in program.networks:
             errors.append(
@@ -94,6 +101,7 @@ def link(module: ast.Module) -> Program:
                     f"train section for unknown network `{name}`",
                     train.span,
                     did_you_mean(name, program.networks),
+                    code="RDS108",
                 )
             )
     raise_all(errors)
@@ -108,9 +116,14 @@ def _display(path: Path) -> Path:
         return path
 
 
-def _duplicate(what: str, item, first) -> SpecError:
+def _duplicate(what: str, item, first, code: str) -> SpecError:
     first_span = first if isinstance(first, Span) else first.span
-    return SpecError(f"duplicate {what} `{item.name}`", item.span, f"first defined at {first_span}")
+    return SpecError(
+        f"duplicate {what} `{item.name}`",
+        item.span,
+        related=[Related(first_span, "first defined here")],
+        code=code,
+    )
 
 
 def _bad_identifier(name: str) -> str | None:
@@ -135,6 +148,7 @@ def choose(program: Program, name: str | None) -> ast.NetworkDef | ast.NetworkIn
             raise SpecError(
                 f"no network `{name}` in {program.root.source.name}",
                 hint=did_you_mean(name, program.networks),
+                code="RDS109",
             )
         return program.networks[name]
     concrete_ = concrete(program.root)
@@ -146,10 +160,13 @@ def choose(program: Program, name: str | None) -> ast.NetworkDef | ast.NetworkIn
         hint = (
             f"instantiate a family, e.g. `network mynet = {families[0]}(...)`" if families else None
         )
-        raise SpecError(f"{program.root.source.name} defines no concrete network", start, hint)
+        raise SpecError(
+            f"{program.root.source.name} defines no concrete network", start, hint, code="RDS110"
+        )
     names = ", ".join(concrete_)
     raise SpecError(
         f"{program.root.source.name} defines several networks ({names})",
         program.networks[concrete_[1]].span,
         "choose one with --network",
+        code="RDS111",
     )

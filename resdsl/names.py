@@ -81,6 +81,8 @@ class Namespace:
         self.used.add(name)
 
     def _sanitize(self, candidate: str) -> str:
+        if candidate.isidentifier() and candidate.isascii() and candidate[0] != "_":
+            return candidate  # the usual case, kept fast: a network has thousands of names
         if self.numbered and candidate.isdigit():
             return candidate
         name = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in candidate)

@@ -48,8 +48,8 @@ HINTS = {
     "unknown_block": "did you mean `basic`?",
     "unknown_layer": "did you mean `relu`?",
     "unknown_train_option": "did you mean `momentum`?",
-    "duplicate_block": "first defined at",
 }
+NOTES = {"duplicate_block": ":1:1: note: first defined here"}
 
 
 def test_every_broken_spec_is_listed():
@@ -74,6 +74,8 @@ def test_broken_spec(name, line, column, fragments):
     assert lines[2].index("^") - 4 == column - 1
     if name in HINTS:
         assert lines[3].startswith(f"hint: {HINTS[name]}")
+    if name in NOTES:
+        assert lines[3] == f"{path}{NOTES[name]}"
     assert "Traceback" not in result.stderr
 
 
@@ -82,12 +84,12 @@ def test_errors_are_collected_across_files():
     path = BROKEN / "milestone_past_end.rds"
     result = run("check", path)
     assert result.exit_code == 1
-    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    errors = [line for line in result.stderr.splitlines() if ": error[RDS" in line]
     assert len(errors) == 2
     family = next(e for e in errors if e.startswith("specs/cifar.rds:"))
-    assert family.startswith("specs/cifar.rds:21:19: error: milestones must lie between 1 and")
+    assert family.startswith("specs/cifar.rds:21:19: error[RDS316]: milestones must lie between 1")
     assert "iteration count (30000)" in family
-    assert f"{path}:7:19: error: lr 0 must be above 0" in errors
+    assert f"{path}:7:19: error[RDS315]: lr 0 must be above 0" in errors
 
 
 def test_check_reports_each_file_and_fails_if_any_fails():

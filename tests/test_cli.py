@@ -118,7 +118,7 @@ def test_network_flag(tmp_path):
     spec.write_text(f'import "{cifar}"\nnetwork a = cifar_resnet(1)\nnetwork b = cifar_resnet(2)\n')
     result = run("summary", "--json", spec)
     assert result.exit_code == 1
-    assert f"{spec}:3:1: error:" in result.stderr
+    assert f"{spec}:3:1: error[RDS111]:" in result.stderr
     assert "hint: choose one with --network" in result.stderr
     assert summary_json(spec, "--network", "b")["network"] == "b"
     result = run("summary", spec, "--network", "c")

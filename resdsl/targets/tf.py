@@ -11,8 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..emit import Call, TargetError, lay_out, literal, register, render, where
-from ..ir import BlockInstance, BlockTemplate, Const, Network, Node, TemplateOp
+from ..emit import Call, lay_out, literal, register, render, where
+from ..ir import (
+    IN_CHANNELS,
+    BlockInstance,
+    BlockTemplate,
+    Const,
+    Network,
+    Node,
+    TemplateOp,
+    params_of,
+)
 from .python import flag, is_default, param_names, py, size
 from .training import train_view
 
@@ -160,6 +169,8 @@ def _block_function(
         body += tensor.apply(op.op, _Op(op.name, make))
     body += tensor.spatial()
     body.append(f"return {tensor.value}")
+    if _reads_in_channels(template):  # Keras layers infer their inputs; an expression may not
+        body.insert(0, "in_channels = x.shape[-1]")
     fn.body = [
         line
         for item in body
@@ -172,6 +183,16 @@ def _block_function(
         signature.args.append(("zero_init=", "False"))
     fn.signature = lay_out(signature, 0, "", ":")
     return fn
+
+
+def _reads_in_channels(template: BlockTemplate) -> bool:
+    """Whether an argument the function prints is an expression of its input's channels."""
+
+    def reads(op: TemplateOp) -> bool:
+        exprs = [e for _, e in op.args if e is not None]
+        return any(IN_CHANNELS in params_of(e) for e in exprs) or any(map(reads, op.shortcut))
+
+    return any(reads(op) for op in template.ops)
 
 
 def _template_op(net, op: TemplateOp, value, names, layer_name, zero, zero_init, uses) -> Call:
@@ -211,7 +232,7 @@ def _template_op(net, op: TemplateOp, value, names, layer_name, zero, zero_init,
         if op.template in zero_init:
             call.args.append(("zero_init=", "zero_init"))
         return call
-    raise TargetError(f"the tf target cannot express `{op.op}`", op.span)
+    raise AssertionError(f"the tf target cannot express `{op.op}`: not an op of ops.py")
 
 
 def _symbolic_shortcut(op: TemplateOp, names, layer_name, uses: set[str]) -> Call:
@@ -334,4 +355,4 @@ def _concrete(net: Network, node: Node, value: str) -> Call:
     if node.op == "fc":
         kw = {} if a["bias"] else {"bias": "False"}
         return Call("dense", value, str(a["out"]), **kw, name=name)
-    raise TargetError(f"the tf target cannot express `{node.op}` here", node.span)
+    raise AssertionError(f"the tf target cannot express `{node.op}`: not an op of ops.py")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..emit import LINE, Call, TargetError, lay_out, literal, register, render, where
+from ..emit import LINE, Call, lay_out, literal, register, render, where
 from ..ir import BlockInstance, BlockTemplate, Const, Network, Node, TemplateOp
 from .python import FRESH, flag, is_default, param_names, py, relu_in_place, size
 from .training import train_view
@@ -195,7 +195,7 @@ def _template_op(
             parts = [_template_op(net, s, names, False, uses) for s in op.shortcut]
             call.args.append(("downsample=", Call("nn.Sequential", *parts)))
         return call
-    raise TargetError(f"the torch target cannot express `{op.op}`", op.span)
+    raise AssertionError(f"the torch target cannot express `{op.op}`: not an op of ops.py")
 
 
 # ---------------------------------------------------------------- the network class (concrete)
@@ -300,4 +300,4 @@ def _concrete(net: Network, node: Node, uses: set[str], in_sequential: bool = Fa
     if node.op == "zeropad":
         uses.add("ZeroPad")
         return Call("ZeroPad", str(a["channels"]))
-    raise TargetError(f"the torch target cannot express `{node.op}`", node.span)
+    raise AssertionError(f"the torch target cannot express `{node.op}`: not an op of ops.py")

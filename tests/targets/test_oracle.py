@@ -29,6 +29,7 @@ from helpers import module_from
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
 
 EXAMPLES = int(os.environ.get("RESDSL_ORACLE_EXAMPLES", "12"))
 ORACLE = settings(
@@ -223,6 +224,7 @@ def check_network(net, tmp_path) -> None:
     logits = keras_model(x.transpose(0, 2, 3, 1), training=False).numpy()
     scale = np.maximum(1.0, np.abs(reference))
     assert (np.abs(logits - reference) / scale).max() <= 1e-4
+    keras.backend.clear_session()  # free the graph: hundreds of models are built in one run
 
 
 @ORACLE
@@ -315,6 +317,19 @@ CASES = {
             stage { basic 6 x 2; stride 2; shortcut C }
             stage { bottleneck 2 x 2; shortcut none }
             head { avgpool; fc }
+        }
+    """,
+    # channels that come from a nested block's input (TF's functions have no in_channels)
+    "nested_projection_of_input_channels": """
+        block b0(w, stride = 1) { add; bn x 2 }
+        block b1(w, stride = 1) { add; b0 w x 2 }
+        network n {
+            input 1x3x3
+            classes 1
+            shortcut C
+            stem { conv 8 3x3; bn; relu }
+            stage { relu; b1 1 }
+            head { maxpool 2x2 stride=2; avgpool; dropout 0.5; fc }
         }
     """,
     # a block whose add joins its own input (the branch is empty)
