@@ -185,6 +185,26 @@ _code(
     files={"latin1.rds": "# caf\udce9\n"},
 )  # fmt: skip
 
+_code(
+    "RDS006", "a number or expression beyond resdsl's limits", "parser.py",
+    """
+    An integer literal has more than 15 digits, or an expression more than 100 operators in a
+    row. resdsl's values are sizes, counts and iterations; the limits stop runaway inputs
+    before any work grows with them.
+    """,
+    """
+    network n {
+        input 3x32x32
+        classes 10000000000000000000
+        head { avgpool; fc }
+    }
+    """,
+    "more than 15 digits",
+    """
+    Check the number: ResNet-1202's largest value, its iteration count, has 5 digits.
+    """,
+)  # fmt: skip
+
 # ---------------------------------------------------------------- RDS1xx: names and structure
 
 _code(

@@ -53,6 +53,8 @@ from .parser import parse_file
 
 POLICIES = ("A", "B", "C", "none")
 MAX_OPS = 1_000_000  # ResNet-1202 has 4,210; a 12,002-layer net 42,010
+MAX_NESTING = 64  # blocks inside blocks
+MAX_VALUE = 10**15  # what arithmetic may reach: sizes and counts, far below
 FRESH = ("conv", "bn", "fc", "add")  # ops whose output is a new tensor
 
 
@@ -408,14 +410,14 @@ class _Elaborator:
                 "RDS129",
             )
 
-    def _at_argument(self, expr: ast.Expr, env: dict, message: str, hint: str, code: str):
+    def _at_argument(
+        self, expr: ast.Expr, env: dict, message: str, hint: str, code: str, note="repeated here"
+    ):
         """An error at the argument that gave ``expr`` its value, with a note at ``expr``."""
         origin = getattr(env, "spans", {}).get(expr.id) if isinstance(expr, ast.Name) else None
         if origin is None:
             return SpecError(message, self._site(expr.span), hint, code=code)
-        return SpecError(
-            message, origin, hint, code=code, related=[Related(expr.span, "repeated here")]
-        )
+        return SpecError(message, origin, hint, code=code, related=[Related(expr.span, note)])
 
     def _call(
         self, kind: str, stmt: ast.Call, env: dict, scope: _Scope, policy: str, extra: dict
@@ -445,6 +447,18 @@ class _Elaborator:
         kind = stmt.name
         if isinstance(env.get(kind), Symbol):
             kind = env[kind].name
+        elif kind in env:  # a parameter that holds a number or a size, not a kind
+            self.errors.append(
+                self._at_argument(
+                    ast.Name(kind, stmt.name_span),
+                    env,
+                    f"`{kind}` is {_show(env[kind])}, not a layer or block",
+                    "pass a layer or block name here, e.g. `basic`",
+                    "RDS101",
+                    note="used as a layer or block here",
+                )
+            )
+            return None
         if kind in self.program.blocks or (kind in ops.OPS and ops.OPS[kind].user):
             return kind
         known = list(self.program.blocks) + [k for k, o in ops.OPS.items() if o.user]
@@ -600,6 +614,15 @@ class _Elaborator:
         local: str,
     ) -> None:
         definition = self.program.blocks[kind]
+        if len(self.stack) >= MAX_NESTING:
+            self.errors.append(
+                SpecError(
+                    f"blocks nest more than {MAX_NESTING} deep here",
+                    self._site(call.span),
+                    code="RDS126",
+                )
+            )
+            return
         if kind in self.stack:
             chain = " → ".join((*self.stack[self.stack.index(kind) :], kind))
             self.errors.append(
@@ -970,15 +993,19 @@ class _Elaborator:
                 raise SpecError(
                     f"`{expr.op}` works on integers, got {_show(value)}", side.span, code="RDS141"
                 )
-        if expr.op == "+":
-            return left + right
-        if expr.op == "-":
-            return left - right
-        if expr.op == "*":
-            return left * right
-        if right == 0:
+        if expr.op == "//" and right == 0:
             raise SpecError("division by zero", expr.right.span, code="RDS142")
-        return left // right
+        value = {"+": int.__add__, "-": int.__sub__, "*": int.__mul__, "//": int.__floordiv__}[
+            expr.op
+        ](left, right)
+        if abs(value) > MAX_VALUE:
+            raise SpecError(
+                f"this comes to more than {MAX_VALUE:,}",
+                expr.span,
+                "resdsl's values are sizes and counts; check the arithmetic",
+                code="RDS143",
+            )
+        return value
 
     def _int(self, expr, env: dict, what: str, minimum: int) -> int:
         value = self._eval(expr, env)

@@ -7,6 +7,7 @@ defines several networks is linked once, not once per network.
 
 from __future__ import annotations
 
+import contextlib
 import keyword
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from .parser import parse_file
 from .resources import PACKAGE
 
 PRELUDE = PACKAGE / "prelude.rds"
+MAX_IMPORT_DEPTH = 32
 
 
 @dataclass
@@ -37,17 +39,37 @@ def link(module: ast.Module) -> Program:
     seen: set[str] = set()
     modules: list[ast.Module] = []
 
-    def visit(mod: ast.Module) -> None:
-        modules.append(mod)
+    def visit(mod: ast.Module, depth: int) -> None:
         base = Path(mod.source.name).parent
         for item in mod.items:
             if not isinstance(item, ast.Import):
                 continue
-            path = (base / item.path).resolve()
-            if str(path) in seen:
+            if depth >= MAX_IMPORT_DEPTH:
+                errors.append(
+                    SpecError(
+                        f"imports nest more than {MAX_IMPORT_DEPTH} files deep",
+                        item.span,
+                        code="RDS107",
+                    )
+                )
                 continue
-            seen.add(str(path))
-            if not path.is_file():
+            try:
+                path = (base / item.path).resolve()
+                key = str(path)
+                if key in seen:
+                    continue
+                seen.add(key)
+                module = parse_file(_display(path)) if path.is_file() else None
+            except (OSError, ValueError, RuntimeError) as exc:  # NUL, too long, a symlink loop
+                reason = getattr(exc, "strerror", None) or exc
+                errors.append(
+                    SpecError(f'cannot import "{item.path}": {reason}', item.span, code="RDS107")
+                )
+                continue
+            except ResdslError as exc:
+                errors.append(exc if exc.span else SpecError(exc.message, item.span, code=exc.code))
+                continue
+            if module is None:
                 errors.append(
                     SpecError(
                         f'cannot import "{item.path}": no such file {path}',
@@ -56,15 +78,13 @@ def link(module: ast.Module) -> Program:
                     )
                 )
                 continue
-            try:
-                visit(parse_file(_display(path)))
-            except ResdslError as exc:
-                errors.append(exc if exc.span else SpecError(exc.message, item.span, code=exc.code))
+            visit(module, depth + 1)
+        modules.append(mod)  # after its imports: a redefinition is reported where it is made
 
-    visit(parse_file(PRELUDE, builtin=True))
-    root = Path(module.source.name)
-    seen.add(str(root.resolve()))
-    visit(module)
+    visit(parse_file(PRELUDE, builtin=True), 0)
+    with contextlib.suppress(OSError, ValueError, RuntimeError):  # text parsed from a string
+        seen.add(str(Path(module.source.name).resolve()))
+    visit(module, 0)
 
     defined: dict[str, Span] = {}
     for mod in modules:
@@ -84,16 +104,16 @@ def link(module: ast.Module) -> Program:
                 problem = f"`{item.name}` is a built-in layer and cannot be redefined"
                 code = "RDS106"
             if problem:
-                errors.append(SpecError(problem, item.span, code=code))
+                errors.append(SpecError(problem, _name_span(item), code=code))
             elif item.name in defined:
                 errors.append(_duplicate("definition of", item, defined[item.name], "RDS103"))
             else:
-                defined[item.name] = item.span
+                defined[item.name] = _name_span(item)
                 table = program.blocks if isinstance(item, ast.BlockDef) else program.networks
                 table[item.name] = item
             for param in getattr(item, "params", ()):
                 if problem := _bad_identifier(param.name):
-                    errors.append(SpecError(problem, param.span, code="RDS105"))
+                    errors.append(SpecError(problem, _name_span(param), code="RDS105"))
     for name, train in program.trains.items():
         if name not in program.networks:
             errors.append(
@@ -116,11 +136,15 @@ def _display(path: Path) -> Path:
         return path
 
 
+def _name_span(item) -> Span:
+    return getattr(item, "name_span", None) or item.span
+
+
 def _duplicate(what: str, item, first, code: str) -> SpecError:
-    first_span = first if isinstance(first, Span) else first.span
+    first_span = first if isinstance(first, Span) else _name_span(first)
     return SpecError(
         f"duplicate {what} `{item.name}`",
-        item.span,
+        _name_span(item),
         related=[Related(first_span, "first defined here")],
         code=code,
     )

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
+from lark.visitors import Transformer_NonRecursive
 
 from . import syntax as ast
 from .errors import ParseError, Related, ResdslError, Source, Span
 from .resources import resource
+
+MAX_BYTES = 1 << 20  # a spec is a page of text; ResNet-1202's is 300 bytes
+MAX_DIGITS = 15  # integer literals: sizes, counts and iterations, never 10**15 or more
+MAX_DEPTH = 100  # operators in one expression, so no stage recurses without bound
 
 # How the parser's expected-terminal names read in an error message.
 _TERMINAL_WORDS = {
@@ -59,13 +66,42 @@ def parse(text: str, name: str = "<string>", *, builtin: bool = False) -> ast.Mo
 
 
 def parse_file(path: str | Path, *, builtin: bool = False) -> ast.Module:
+    """Parse a spec file: a regular file of at most MAX_BYTES bytes of UTF-8."""
+    return parse(read(path), str(path), builtin=builtin)
+
+
+def read(path: str | Path) -> str:
+    """The text of a spec file, or a ParseError: never a hang on a FIFO, never /dev/zero whole."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ParseError(f"cannot read {path}: not a regular file", code="RDS005")
+        if info.st_size > MAX_BYTES:
+            raise ParseError(
+                f"cannot read {path}: {info.st_size:,} bytes, more than a spec's {MAX_BYTES:,}",
+                code="RDS005",
+            )
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise ParseError(f"cannot read {path}: {reason}", code="RDS005") from None
-    return parse(text, str(path), builtin=builtin)
+    if len(data) > MAX_BYTES:
+        raise ParseError(f"cannot read {path}: more than {MAX_BYTES:,} bytes", code="RDS005")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        source = Source(str(path), data.decode("utf-8", "replace"))
+        raise ParseError(
+            f"cannot read this file as UTF-8: byte 0x{data[exc.start]:02x} is not UTF-8 here",
+            Span(source, line, column, line, column + 1),
+            "save the file as UTF-8",
+            code="RDS005",
+        ) from None
 
 
 def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
@@ -129,7 +165,7 @@ def _expected_hint(exc: UnexpectedInput) -> str | None:
 
 
 @v_args(meta=True, inline=True)
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):
     """Tree to dataclasses. Values are converted here; the grammar only shapes."""
 
     def __init__(self, source: Source):
@@ -144,20 +180,38 @@ class _ToAst(Transformer):
 
     # ------------------------------------------------------------ expressions
     def int_(self, meta, tok):
-        return ast.Num(int(tok), self._tok(tok))
+        return ast.Num(self._int(tok, str(tok)), self._tok(tok))
+
+    def _int(self, tok: Token, digits: str) -> int:
+        if len(digits.lstrip("0")) > MAX_DIGITS:
+            raise ParseError(
+                f"the integer {digits[:12]}... has more than {MAX_DIGITS} digits",
+                self._tok(tok),
+                "resdsl's values are sizes and counts; check this number",
+                code="RDS006",
+            )
+        return int(digits)
 
     def float_(self, meta, tok):
         return ast.Num(float(tok), self._tok(tok))
 
     def dims(self, meta, tok):
-        return ast.Dims(tuple(int(v) for v in tok.split("x")), self._tok(tok))
+        return ast.Dims(tuple(self._int(tok, v) for v in tok.split("x")), self._tok(tok))
 
     def name(self, meta, tok):
         return ast.Name(str(tok), self._tok(tok))
 
     def _binop(op):  # noqa: N805 - a factory used in the class body
         def method(self, meta, left, right):
-            return ast.BinOp(op, left, right, self._span(meta))
+            depth = 1 + max(getattr(left, "depth", 0), getattr(right, "depth", 0))
+            if depth > MAX_DEPTH:
+                raise ParseError(
+                    f"an expression of more than {MAX_DEPTH} operators in a row",
+                    self._span(meta),
+                    "resdsl's expressions are short arithmetic on parameters",
+                    code="RDS006",
+                )
+            return ast.BinOp(op, left, right, self._span(meta), depth)
 
         return method
 
@@ -206,17 +260,18 @@ class _ToAst(Transformer):
     def param(self, meta, children):
         name = children[0]
         default = children[1] if len(children) > 1 else None
-        return ast.Param(str(name), default, self._span(meta))
+        return ast.Param(str(name), default, self._span(meta), self._tok(name))
 
     @v_args(meta=True, inline=False)
     def block_def(self, meta, children):
         name, *rest = children
         params = rest.pop(0) if rest and isinstance(rest[0], tuple) else ()
-        return ast.BlockDef(str(name), params, tuple(rest), self._span(meta))
+        return ast.BlockDef(str(name), params, tuple(rest), self._span(meta), self._tok(name))
 
     # ------------------------------------------------------------ networks
     def input(self, meta, tok):
-        return ast.Setting("input", tuple(int(v) for v in tok.split("x")), self._span(meta))
+        dims = tuple(self._int(tok, v) for v in tok.split("x"))
+        return ast.Setting("input", dims, self._span(meta))
 
     def classes(self, meta, expr):
         return ast.Setting("classes", expr, self._span(meta))
@@ -242,7 +297,7 @@ class _ToAst(Transformer):
     def network_def(self, meta, children):
         name, *rest = children
         params = rest.pop(0) if rest and isinstance(rest[0], tuple) else ()
-        return ast.NetworkDef(str(name), params, tuple(rest), self._span(meta))
+        return ast.NetworkDef(str(name), params, tuple(rest), self._span(meta), self._tok(name))
 
     @v_args(meta=True, inline=False)
     def network_inst(self, meta, children):
@@ -271,6 +326,7 @@ class _ToAst(Transformer):
             shortcut,
             self._span(meta),
             self._tok(family),
+            self._tok(name),
         )
 
     # ------------------------------------------------------------ training
@@ -300,11 +356,11 @@ class _ToAst(Transformer):
     @v_args(meta=True, inline=False)
     def train_def(self, meta, children):
         name, *settings = children
-        return ast.TrainDef(str(name), tuple(settings), self._span(meta))
+        return ast.TrainDef(str(name), tuple(settings), self._span(meta), self._tok(name))
 
     # ------------------------------------------------------------ files
     def import_(self, meta, tok):
-        return ast.Import(str(tok)[1:-1], self._span(meta))
+        return ast.Import(str(tok)[1:-1], self._tok(tok))
 
     @v_args(meta=True, inline=False)
     def start(self, meta, children):

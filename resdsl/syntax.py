@@ -35,6 +35,7 @@ class BinOp:
     left: Expr
     right: Expr
     span: Span
+    depth: int = 1  # operators on the longest path down: the parser limits it
 
 
 Expr = Num | Dims | Name | BinOp
@@ -73,6 +74,7 @@ class Param:
     name: str
     default: Expr | None
     span: Span
+    name_span: Span | None = None  # the name alone, where errors about it point
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class BlockDef:
     params: tuple[Param, ...]
     body: tuple[Call | Add, ...]
     span: Span
+    name_span: Span | None = None  # the name alone, where errors about it point
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class NetworkDef:
     params: tuple[Param, ...]
     body: tuple[Setting | Section, ...]
     span: Span
+    name_span: Span | None = None  # the name alone, where errors about it point
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class NetworkInst:
     shortcut: str | None
     span: Span
     family_span: Span
+    name_span: Span | None = None
 
 
 # ---------------------------------------------------------------- training
@@ -146,6 +151,7 @@ class TrainDef:
     name: str
     settings: tuple[tuple[Option, ...], ...]
     span: Span
+    name_span: Span | None = None  # the name alone, where errors about it point
 
 
 # ---------------------------------------------------------------- files

@@ -200,7 +200,7 @@ def test_missing_import(tmp_path):
     spec.write_text('import "nowhere.rds"\n')
     (error,) = errors_of(spec.read_text(), str(spec))
     assert 'cannot import "nowhere.rds"' in error.message
-    assert (error.span.line, error.span.column) == (1, 1)
+    assert (error.span.line, error.span.column) == (1, 8)  # the path, not the keyword
 
 
 @pytest.mark.parametrize(

@@ -19,14 +19,14 @@ CASES = [
         13,
         ["stage 2 › block 1 › shortcut", "cannot shrink channels from 32 to 16"],
     ),
-    ("duplicate_block", 5, 1, ["duplicate definition of `twice`"]),
+    ("duplicate_block", 5, 7, ["duplicate definition of `twice`"]),
     (
         "kernel_too_large",
         4,
         13,
         ["stem › conv 1", "kernel 9x9 is larger than its padded input 7x7", "1x5x5"],
     ),
-    ("python_keyword", 1, 1, ["`class` cannot be a name"]),
+    ("python_keyword", 1, 7, ["`class` cannot be a name"]),
     ("recursive_block", 6, 5, ["recursive block `ping`", "ping → pong → ping"]),
     ("split_too_large", 6, 18, ["48000/5000 needs 53000 images", "has 50000"]),
     ("stride_without_param", 11, 28, ["block `plain_pair` has no `stride` parameter"]),
@@ -49,7 +49,7 @@ HINTS = {
     "unknown_layer": "did you mean `relu`?",
     "unknown_train_option": "did you mean `momentum`?",
 }
-NOTES = {"duplicate_block": ":1:1: note: first defined here"}
+NOTES = {"duplicate_block": ":1:7: note: first defined here"}
 
 
 def test_every_broken_spec_is_listed():
