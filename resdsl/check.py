@@ -21,7 +21,7 @@ def check(net: Network) -> Network:
     enabled = gc.isenabled()
     gc.disable()  # the IR holds no cycles; see resdsl.elaborate.without_gc
     try:
-        errors = lint(net) + shapes(net) + output(net) + train(net)
+        errors = lint(net) + shapes(net) + sizes(net) + output(net) + train(net)
     finally:
         if enabled:
             gc.enable()
@@ -83,6 +83,31 @@ def shapes(net: Network) -> list[ResdslError]:
         for node in net.nodes()
         if node.problem is not None
     ]
+
+
+MAX_TENSOR = 2**31 - 1  # elements of one weight or one sample's activation the targets allocate
+
+
+def sizes(net: Network) -> list[ResdslError]:
+    """Ops whose weights or outputs no framework would allocate (the shapes themselves fit)."""
+    errors: list[ResdslError] = []
+    for node in net.nodes():
+        if node.shape is None:
+            continue
+        ins = [net.node(i).shape for i in node.inputs]
+        params = ops.OPS[node.op].params(node.arg, ins)
+        elements = node.shape[0] * node.shape[1] * node.shape[2]
+        if max(params, elements) > MAX_TENSOR:
+            what = f"{params:,} parameters" if params > MAX_TENSOR else f"{elements:,} outputs"
+            errors.append(
+                ShapeError(
+                    f"{node.path}: {what}, more than the {MAX_TENSOR:,} a tensor may hold",
+                    node.span,
+                    "check the widths and the input size",
+                    code="RDS208",
+                )
+            )
+    return errors
 
 
 def output(net: Network) -> list[ResdslError]:

@@ -10,7 +10,7 @@ import click
 
 from . import diagnostics, load, summary
 from .api import check_spec
-from .emit import emit, targets, write
+from .emit import check_output, emit, targets, write
 from .errors import ResdslError
 
 spec_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False))
@@ -149,6 +149,8 @@ def summary_cmd(spec, shortcut, network, as_json):
 @reports_errors
 def compile_cmd(spec, target, out, shortcut, network):
     """Write model.py and train.py for SPEC's network, standalone for the TARGET framework."""
+    if out is not None:
+        check_output(out)
     net = load(spec, network=network, shortcut=shortcut)
     files = emit(net, target)
     for path in write(files, out or f"build/{net.name}-{target}"):

@@ -882,6 +882,27 @@ _code(
     """,
 )  # fmt: skip
 _code(
+    "RDS208", "a tensor too large to allocate", "check.py",
+    """
+    One op's weights, or its output for one image, would have more than 2,147,483,647
+    elements: the shapes fit together, but no framework would allocate the tensor.
+    """,
+    """
+    network n {
+        input 3x8x8
+        classes 10
+        stem { conv 60000 1x1; conv 60000 1x1 }
+        head { avgpool; fc }
+    }
+    """,
+    "more than the",
+    """
+    Check the widths: ResNet-152's largest weight has 2,359,296 elements.
+    """,
+)  # fmt: skip
+
+
+_code(
     "RDS210", "the output does not match the classes", "check.py",
     """
     A classifier ends in `classes x 1 x 1`. The head ends in another shape: an fc of another
@@ -1084,6 +1105,22 @@ _code(
     """,
     command=("api:emit", "{spec}", "target=onnx"),
 )  # fmt: skip
+_code(
+    "RDS403", "cannot write the generated files", "emit.py",
+    """
+    `resdsl compile -o DIR` needs a folder it can create or write: DIR, or a folder above it,
+    is a file or is not writable. Nothing is written, and no temporary file is left behind.
+    """,
+    _CIFAR,
+    "cannot write to",
+    """
+    Choose another output folder, or remove the file that stands in its way.
+    """,
+    command=("compile", "{spec}", "--target", "torch", "-o", "{dir}/taken/out"),
+    files={"taken": "a file, not a folder\n"},
+)  # fmt: skip
+
+
 _code(
     "RDS410", "cannot draw the graph", "graph.py",
     """

@@ -6,6 +6,7 @@ templates in templates/<name>/. The target computes a view-model; its templates 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
@@ -54,18 +55,55 @@ def emit(net: Network, target: str) -> dict[str, str]:
 
 
 def write(files: dict[str, str], directory: str | Path) -> list[Path]:
-    """Write each file atomically (a temporary file, then a rename) and return the paths."""
+    """Write the files into ``directory``, all or none, and return their paths.
+
+    Each is written to a temporary file beside its place, with the permissions the umask gives a
+    new file, then all are renamed into place; if any write fails, every temporary file is
+    removed and a ResdslError says why.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in files.items():
-        path = directory / name
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-        written.append(path)
-    return written
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ResdslError(f"cannot write to {directory}: {reason}", code="RDS403") from None
+    mode = 0o666 & ~_umask()
+    staged: list[tuple[str, Path]] = []
+    try:
+        for name, text in files.items():
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+            staged.append((tmp, directory / name))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+            os.chmod(tmp, mode)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except OSError as exc:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise ResdslError(
+            f"cannot write to {directory}: {exc.strerror or exc}", code="RDS403"
+        ) from None
+    return [path for _, path in staged]
+
+
+def check_output(directory: str | Path) -> None:
+    """Refuse an output folder that cannot be one, before anything is compiled or written."""
+    path = Path(directory)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise ResdslError(f"cannot write to {path}: {part} is not a folder", code="RDS403")
+            if not os.access(part, os.W_OK | os.X_OK):
+                raise ResdslError(f"cannot write to {path}: {part} is not writable", code="RDS403")
+            return
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @functools.cache
