@@ -126,13 +126,18 @@ def render(target: str, template: str, **view) -> str:
 
 def where(span: Span, root: Span) -> str:
     """``file:line`` for a generated comment, relative to the root spec so output is portable."""
+    return f"{source_file(span, root)}:{span.line}"
+
+
+def source_file(span: Span, root: Span) -> str:
+    """The file of ``span`` as a generated comment cites it: relative to the root spec."""
     source = span.source
     if source.builtin:
         name = f"resdsl/{Path(source.name).name}"
     else:
         base = Path(root.source.name).parent
         name = os.path.relpath(source.name, base) if base != Path("") else source.name
-    return f"{cite(Path(name).as_posix())}:{span.line}"
+    return cite(Path(name).as_posix())
 
 
 def cite(text: str) -> str:

@@ -47,8 +47,8 @@ def to_dot(net: Network, expand: bool = False) -> str:
     top = {}  # block name -> the outermost block that contains it
     for name in blocks:
         outer = name
-        while "." in outer and outer.rsplit(".", 1)[0] in blocks:
-            outer = outer.rsplit(".", 1)[0]
+        while blocks[outer].parent is not None:
+            outer = blocks[outer].parent
         top[name] = outer
     units: list[tuple[str, str]] = []  # (unit id, label), in order
     seen = set()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..emit import Call, lay_out, literal, register, render, where
+from ..emit import Call, lay_out, literal, register, render, source_file, where
 from ..ir import (
     IN_CHANNELS,
     BlockInstance,
@@ -67,7 +67,7 @@ class ModelView:
         functions = [_block_function(net, t, zero_init, uses) for t in net.templates.values()]
         return cls(
             network=net.name,
-            source=where(net.span, net.span).rsplit(":", 1)[0],
+            source=source_file(net.span, net.span),
             input_shape=net.input_shape,
             classes=net.classes,
             blocks=functions,

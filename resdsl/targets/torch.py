@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..emit import LINE, Call, lay_out, literal, register, render, where
+from ..emit import LINE, Call, lay_out, literal, register, render, source_file, where
 from ..ir import BlockInstance, BlockTemplate, Const, Network, Node, TemplateOp
 from .python import FRESH, flag, is_default, param_names, py, relu_in_place, size
 from .training import train_view
@@ -67,7 +67,7 @@ class ModelView:
         return cls(
             network=net.name,
             class_name=net.class_name,
-            source=where(net.span, net.span).rsplit(":", 1)[0],
+            source=source_file(net.span, net.span),
             input_shape=net.input_shape,
             classes=net.classes,
             blocks=blocks,

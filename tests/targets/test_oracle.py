@@ -40,6 +40,13 @@ ORACLE = settings(
 )
 STATS = {"generated": 0, "accepted": 0}
 
+
+@pytest.fixture(scope="module", autouse=True)
+def report():
+    """How many generated specs `check` accepted (run with -s to see it)."""
+    yield
+    print(f"\noracle: {STATS['accepted']} of {STATS['generated']} generated specs accepted")
+
 # ---------------------------------------------------------------- the strategy
 
 
