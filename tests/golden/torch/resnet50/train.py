@@ -553,7 +553,9 @@ def setup(args):
 
 
 def tensorboard_available():
-    try:
+    import torch._dynamo  # noqa: F401  (first: it crashes once TensorFlow is loaded)
+
+    try:  # tensorboard loads TensorFlow where it is installed
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError:
         return False

@@ -1,0 +1,387 @@
+"""The generated train.py of both targets, from one skeleton: what a person sees, the flags, the
+run folder, and faults (damaged or foreign checkpoints and data, bad flags, oversized batches).
+
+Tiny networks (ResNet-8 on digits) keep each run to a few seconds; the runs that need a real
+network (digits accuracy, exact resume, warmup, DDP and MirroredStrategy, five-step parity) live
+in test_torch.py and test_tf.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from helpers import (
+    QUIET,
+    SPECS,
+    compile_to,
+    family_spec,
+    records,
+    summary_json,
+    train,
+    write_cifar,
+    write_image_folder,
+)
+
+TARGETS = ["torch", "tf"]
+TINY = "data digits\nbatch 16"  # the family's 64,000 iterations; runs pass --iters
+
+
+def framework(target):
+    return pytest.importorskip("torch" if target == "torch" else "tensorflow")
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def tiny(request, tmp_path_factory):
+    """ResNet-8 (cifar_resnet(n = 1)) on digits, compiled for each target."""
+    framework(request.param)
+    folder = tmp_path_factory.mktemp(f"tiny-{request.param}")
+    spec = family_spec(folder / "tiny.rds", "tiny", "cifar_resnet(n = 1)", TINY)
+    return compile_to(spec, folder / "code", request.param), request.param
+
+
+def ckpts(run_dir):
+    return sorted(p for p in run_dir.iterdir() if p.name.startswith("ckpt-"))
+
+
+def no_traceback(result):
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- only what the spec uses
+
+
+def generated(spec: str, target: str) -> str:
+    import resdsl
+    from resdsl.emit import emit
+
+    return emit(resdsl.load(SPECS / f"{spec}.rds"), target)["train.py"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_train_py_holds_only_the_specs_schedule_and_warmup(target):
+    text = generated("resnet110", target)  # step schedule, the paper's warmup, cifar10
+    assert "warmup_lr = 0.01" in text and "milestones = (32000, 48000)" in text
+    for absent in ("cosine", "plateau", "warmup_iters", "min_lr", "imagenet", "scale ="):
+        assert absent not in text, absent
+    assert "warmup" not in generated("resnet20", target).split("# config")[1].split("# --")[0]
+    resnet50 = generated("resnet50", target)  # imagenet, plateau, no warmup
+    assert "plateau_drops" in resnet50 and "milestones" not in resnet50
+    assert "load_cifar10" not in resnet50 and "image_folders" in resnet50
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_config_value_has_a_flag_of_the_same_name(target):
+    text = generated("resnet110", target)
+    block = text.split("# config, from the spec")[1].split("# -----")[0]
+    names = re.findall(r"^(\w+) = ", block, re.MULTILINE)
+    assert {"data", "batch_size", "lr", "iters", "warmup_threshold", "out"} <= set(names)
+    for name in names:
+        if name.isupper():
+            continue  # NETWORK and RECIPE say what the config is, and are not flags
+        flag = "--" + name.replace("_", "-")
+        assert f'p.add_argument("{flag}"' in text, flag
+        assert f"default={name})" in text or f"default={name}," in text, name
+
+
+# ---------------------------------------------------------------- what a person sees
+
+
+def test_banner_progress_and_summary(tiny, tmp_path):
+    code, target = tiny
+    run_dir = tmp_path / "run"
+    result = train(code, "--iters", 4, "--out", run_dir, "--log-every", 2)
+    lines = result.stdout.strip().splitlines()
+    banner = lines[0]
+    params = summary_json(code.parent / "tiny.rds")["params"]  # the compiler's count
+    assert banner.startswith(f"tiny: {params:,} parameters on ")
+    for part in ("digits: 1,294 train, 143 val, 360 test images", "batch 16", "4 iterations"):
+        assert part in banner
+    assert f"run folder {run_dir}" in banner
+    progress = [line for line in lines if line.startswith("iter ")]
+    assert [line.split()[1] for line in progress][-2:] == ["2/4", "4/4"]
+    evals = {r["split"]: r["error"] for r in records(run_dir, "eval")}
+    done, folder = lines[-2], lines[-1]
+    assert done.startswith("done: 4 iterations in 0:00:")
+    assert f"val {evals['val']:.2f}%, test {evals['test']:.2f}%" in done
+    running = records(run_dir, "train")[-1]["error"]
+    assert f"train {running:.2f}% (the last 10 batches)" in done
+    assert folder == f"run folder: {run_dir}; draw its curves with: resdsl plot {run_dir}"
+
+
+def test_the_same_keys_in_both_targets(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    spec = family_spec(tmp_path / "tiny.rds", "tiny", "cifar_resnet(n = 1)", TINY)
+    found = {}
+    for target in TARGETS:
+        code = compile_to(spec, tmp_path / target, target)
+        train(code, "--iters", 2, "--out", tmp_path / f"run-{target}", "--log-every", 1)
+        config = json.loads((tmp_path / f"run-{target}" / "config.json").read_text())
+        assert config["target"] == target and config["world_size"] == 1
+        kinds = {r["kind"]: set(r) for r in records(tmp_path / f"run-{target}")}
+        found[target] = (config, kinds)
+    (torch_config, torch_kinds), (tf_config, tf_kinds) = found["torch"], found["tf"]
+    assert torch_kinds == tf_kinds
+    only = {"torch": {"channels_last"}, "tf": {"channels_last", "distribute", "virtual_cpus"}}
+    shared = set(torch_config) - only["torch"]
+    assert shared == set(tf_config) - only["tf"]
+    differ = {k for k in shared if torch_config[k] != tf_config[k]}
+    assert differ == {"target", "device", "out"}
+
+
+def tensorboard_scalars(folder):
+    """{tag: [(step, value)]} from the event files in a folder, as TensorBoard reads them."""
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    from tensorboard.util import tensor_util
+
+    events = accumulator.EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = events.Tags()
+    out = {t: [(e.step, e.value) for e in events.Scalars(t)] for t in tags["scalars"]}
+    for tag in tags["tensors"]:
+        out[tag] = [
+            (e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)
+        ]
+    return out
+
+
+def test_tensorboard_holds_the_metrics(tiny, tmp_path):
+    code, target = tiny
+    run_dir = tmp_path / "run"
+    train(code, "--iters", 4, "--out", run_dir, "--log-every", 1, "--tensorboard")
+    scalars = tensorboard_scalars(run_dir)
+    losses = [(r["iter"], r["loss"]) for r in records(run_dir, "train")]
+    assert [s for s, _ in scalars["train/loss"]] == [s for s, _ in losses]
+    assert np.allclose([v for _, v in scalars["train/loss"]], [v for _, v in losses], rtol=1e-6)
+    (test,) = [r for r in records(run_dir, "eval") if r["split"] == "test"]
+    assert scalars["test/error"][-1][1] == pytest.approx(test["error"], rel=1e-6)
+    assert {"train/lr", "train/images_per_s", "val/loss"} <= set(scalars)
+
+
+def test_compile_matches_eager(tiny, tmp_path):
+    """torch.compile and XLA train the tiny network like eager execution, to 1e-3."""
+    code, target = tiny
+    flags = ["--iters", 3, "--log-every", 1, "--eval-every", 100]
+    train(code, *flags, "--out", tmp_path / "eager")
+    train(code, *flags, "--out", tmp_path / "compiled", "--compile")
+    eager = [r["loss"] for r in records(tmp_path / "eager", "train")]
+    compiled = [r["loss"] for r in records(tmp_path / "compiled", "train")]
+    assert len(eager) == 3 and eager[0] != eager[2]
+    assert compiled == pytest.approx(eager, rel=1e-3)
+    assert json.loads((tmp_path / "compiled" / "config.json").read_text())["compile"] is True
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def first_run(code, run_dir):
+    """Four iterations with checkpoints at 2 and 4."""
+    train(code, "--iters", 4, "--ckpt-every", 2, "--out", run_dir)
+    assert [int(re.findall(r"\d+", p.name)[0]) for p in ckpts(run_dir)] == [2, 4]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
+def test_a_damaged_checkpoint_falls_back_to_the_previous_one(tiny, tmp_path, damage):
+    code, target = tiny
+    run_dir = tmp_path / "run"
+    first_run(code, run_dir)
+    latest = ckpts(run_dir)[-1]
+    blob = latest.read_bytes()
+    latest.write_bytes({"truncated": blob[: len(blob) // 2], "empty": b""}.get(damage, b"x" * 999))
+    result = train(code, "--iters", 5, "--out", run_dir, "--resume")
+    assert (
+        f"note: {latest} cannot be read" in result.stdout and "trying an older one" in result.stdout
+    )
+    resume = [r for r in records(run_dir, "event") if r["event"] == "resume"]
+    assert resume[-1]["iter"] == 2  # from the older checkpoint
+    assert [r["iter"] for r in records(run_dir, "train")][-1] == 5
+    no_traceback(result)
+
+
+def test_another_networks_checkpoint_is_refused(tiny, tmp_path):
+    code, target = tiny
+    other = family_spec(tmp_path / "other.rds", "other", "cifar_resnet(n = 2)", TINY)
+    other_code = compile_to(other, tmp_path / "other", target)
+    train(other_code, "--iters", 1, "--out", tmp_path / "other-run")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (foreign,) = ckpts(tmp_path / "other-run")
+    (run_dir / foreign.name).write_bytes(foreign.read_bytes())
+    result = train(code, "--iters", 4, "--out", run_dir, "--resume", check=False)
+    assert result.returncode == 1
+    assert f"error: {run_dir / foreign.name} is not a checkpoint of this network" in result.stderr
+    assert "'other'" in result.stderr
+    no_traceback(result)
+
+
+def test_resume_with_nothing_to_resume_starts_afresh_and_says_so(tiny, tmp_path):
+    code, _ = tiny
+    result = train(code, "--iters", 2, "--log-every", 1, "--out", tmp_path / "run", "--resume")
+    assert f"note: nothing to resume in {tmp_path / 'run'}; starting afresh" in result.stdout
+    assert [r["iter"] for r in records(tmp_path / "run", "train")] == [1, 2]
+
+
+def test_a_diverging_run_stops_and_keeps_only_finite_checkpoints(tiny, tmp_path):
+    code, target = tiny
+    run_dir = tmp_path / "run"
+    flags = ["--iters", 100, "--lr", "1e12", "--ckpt-every", 1, "--out", run_dir]
+    result = train(code, *flags, check=False)
+    assert result.returncode == 1 and "error: the loss became" in result.stderr
+    no_traceback(result)
+    kept = ckpts(run_dir)
+    assert kept, "a checkpoint of the finite iterations remains"
+    for path in kept:
+        if target == "torch":
+            import torch
+
+            state = torch.load(path, weights_only=True)["model"]
+            arrays = [v.numpy() for v in state.values() if v.is_floating_point()]
+        else:
+            with np.load(path) as ckpt:
+                arrays = [ckpt[k] for k in ckpt.files if k.startswith(("model/", "momentum/"))]
+        assert all(np.isfinite(a).all() for a in arrays), path.name
+    last = int(re.findall(r"\d+", kept[-1].name)[0])
+    train(code, "--iters", last + 1, "--lr", "0.01", "--out", run_dir, "--resume")
+    resume = [r for r in records(run_dir, "event") if r["event"] == "resume"]
+    assert resume[-1]["iter"] == last  # the last finite checkpoint is what --resume takes
+
+
+# ---------------------------------------------------------------- flags, data, batches
+
+
+def parse(code, target, *flags):
+    """Run train.py's flag checks alone (no training): its exit status and stderr."""
+    script = f"import sys; sys.argv[0] = 'train.py'; import train; train.parse_args({flags!r})"
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=code, capture_output=True, text=True, env=QUIET
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--lr", "nan"], "--lr must be a finite number, not nan"),
+        (["--lr", "inf"], "--lr must be a finite number, not inf"),
+        (["--momentum=-inf"], "--momentum must be a finite number"),
+        (["--seed", "-1"], "--seed must be in [0, 2**32)"),
+        (["--device", "bogus"], "--device bogus"),
+        (["--init-weights", "/nonexistent/w.npz"], "is not a readable file"),
+        (["--export-weights", "/nonexistent/dir/w.npz"], "cannot be written"),
+        (["--out", "/dev/null/run"], "--out /dev/null/run cannot be made"),
+    ],
+)
+def test_flags_are_checked_before_anything_starts(tiny, flags, message):
+    code, target = tiny
+    result = parse(code, target, *map(str, flags))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "usage: train.py" in result.stderr and message in result.stderr
+    no_traceback(result)
+
+
+def test_a_batch_larger_than_the_split_is_refused_at_start(tiny, tmp_path):
+    code, _ = tiny
+    result = train(code, "--batch-size", 5000, "--out", tmp_path / "run", check=False)
+    assert result.returncode == 1
+    assert "--batch-size 5000 is larger than the training split (1294 images)" in result.stderr
+    no_traceback(result)
+
+
+def test_resuming_with_a_larger_batch_does_not_hang(tiny, tmp_path):
+    """Digits' 1,294 training images hold 80 batches of 16 but 2 of 600: the position the
+    first run reached lies past the end of the new epoch, which must then start afresh."""
+    code, _ = tiny
+    run_dir = tmp_path / "run"
+    train(code, "--iters", 3, "--out", run_dir)
+    train(code, "--iters", 6, "--batch-size", 600, "--out", run_dir, "--resume", timeout=300)
+    assert [r["iter"] for r in records(run_dir, "train")][-1] == 6
+
+
+@pytest.mark.parametrize("damage", ["garbage pickle", "foreign pickle", "truncated tar"])
+def test_damaged_cifar_files_are_named(tiny, tmp_path, damage):
+    _, target = tiny
+    spec = family_spec(tmp_path / "c.rds", "c", "cifar_resnet(n = 1)", "batch 16")
+    code = compile_to(spec, tmp_path / "code", target)
+    packed = damage == "truncated tar"
+    data = write_cifar(tmp_path / "data", per_batch=4, packed=packed)
+    if packed:
+        archive = data / "cifar-10-python.tar.gz"
+        archive.write_bytes(archive.read_bytes()[:300])
+        named = str(archive)
+    else:
+        batch = data / "cifar-10-batches-py" / "data_batch_3"
+        import pickle
+
+        batch.write_bytes(b"\x80\x04garbage" if damage == "garbage pickle" else pickle.dumps([1]))
+        named = "data_batch_3"
+    result = train(code, "--data-dir", data, "--out", tmp_path / "r", check=False)
+    assert result.returncode == 1 and named in result.stderr
+    no_traceback(result)
+
+
+def test_an_empty_imagenet_train_folder_is_named(tmp_path):
+    """image_folders is the skeleton's, so one target shows it for both."""
+    pytest.importorskip("torch")
+    pytest.importorskip("PIL.Image")
+    spec = family_spec(
+        tmp_path / "small.rds",
+        "small",
+        "imagenet_resnet(basic, 1, 1, 1, 1)",
+        "data imagenet\nbatch 4",
+    )
+    code = compile_to(spec, tmp_path / "code", "torch", "--shortcut", "B")
+    root = write_image_folder(tmp_path / "data")
+    for image in (root / "train").rglob("*.JPEG"):
+        image.unlink()
+    result = train(
+        code, "--data", "imagenet", "--data-dir", root, "--out", tmp_path / "r", check=False
+    )
+    assert result.returncode == 1
+    assert f"{root / 'train'} holds no .JPEG, .jpg or .png images" in result.stderr
+    no_traceback(result)
+
+
+def test_stopped_runs_exit_128_plus_the_signal(tiny, tmp_path):
+    """SIGINT too (SIGTERM is in test_torch.py and test_tf.py): 130, after its checkpoint."""
+    import signal
+    import time
+
+    code, target = tiny
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "train.py",
+            "--iters",
+            "100000",
+            "--log-every",
+            "1",
+            "--out",
+            str(run_dir),
+        ],
+        cwd=code,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=QUIET,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not (
+        (run_dir / "metrics.jsonl").exists() and records(run_dir, "train")
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
+    assert stop["reason"] == "SIGINT"
+    assert int(re.findall(r"\d+", ckpts(run_dir)[-1].name)[0]) == stop["iter"]
+    assert math.isfinite(stop["iter"]) and "continue with --resume" in out
+    assert os.path.exists(run_dir / "config.json")
