@@ -10,7 +10,7 @@ import click
 
 from . import diagnostics, load, summary
 from .api import check_spec
-from .emit import check_output, emit, targets, write
+from .emit import check_output, emit, targets, write, write_text
 from .errors import ResdslError
 
 spec_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False))
@@ -229,8 +229,12 @@ def fmt_cmd(files, check):
             if check:
                 click.echo(diff(old, new, path), nl=False)
             else:
-                with open(path, "w", encoding="utf-8", newline="\n") as handle:
-                    handle.write(new)
+                try:
+                    write_text(path, new)
+                except ResdslError as exc:
+                    click.echo(exc.render(), err=True)
+                    failed += 1
+                    continue
                 click.echo(f"formatted {path}", err=True)
     if failed or check and changed:
         sys.exit(1)

@@ -88,8 +88,16 @@ def write(files: dict[str, str], directory: str | Path) -> list[Path]:
     return [path for _, path in staged]
 
 
+def write_text(path: str | Path, text: str) -> None:
+    """Replace one file's text atomically; a ResdslError where it cannot be written."""
+    path = Path(path)
+    write({path.name: text}, path.parent)
+
+
 def check_output(directory: str | Path) -> None:
     """Refuse an output folder that cannot be one, before anything is compiled or written."""
+    if not str(directory).strip():
+        raise ResdslError("the output folder is empty: give -o a folder", code="RDS403")
     path = Path(directory)
     for part in (path, *path.parents):
         if part.exists():

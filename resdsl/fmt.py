@@ -28,7 +28,7 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 
 from .errors import ParseError, ResdslError
-from .parser import parse
+from .parser import parse, read
 from .resources import resource
 
 WIDTH = 100
@@ -70,10 +70,9 @@ def format_paths(paths) -> list[tuple[str, str | ResdslError]]:
         files = sorted(path.rglob("*.rds")) if path.is_dir() else [path]
         for file in files:
             try:
-                out.append((str(file), file.read_text(encoding="utf-8")))
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = getattr(exc, "strerror", None) or exc
-                out.append((str(file), ParseError(f"cannot read {file}: {reason}", code="RDS005")))
+                out.append((str(file), read(file)))
+            except ParseError as exc:  # not a regular file, too large, not UTF-8, ...
+                out.append((str(file), exc))
     return out
 
 

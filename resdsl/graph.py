@@ -88,7 +88,12 @@ def render(dot: str, path: str | Path) -> Path:
     if suffix not in (".dot", ".gv", ".svg", ".png"):
         raise ResdslError(f"cannot write {path}: choose a .dot, .svg or .png file", code="RDS410")
     if suffix in (".dot", ".gv"):
-        path.write_text(dot)
+        try:
+            path.write_text(dot)
+        except OSError as exc:
+            raise ResdslError(
+                f"cannot write {path}: {exc.strerror or exc}", code="RDS410"
+            ) from None
         return path
     program = shutil.which("dot")
     if program is None:

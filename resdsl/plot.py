@@ -35,14 +35,21 @@ def read_run(path: str | Path) -> RunLog:
             code="RDS421",
         )
     config = {}
-    if (path / "config.json").is_file():
-        config = json.loads((path / "config.json").read_text())
-    run = RunLog(path, config.get("network") or path.name)
-    for number, line in enumerate(metrics.read_text().splitlines(), start=1):
+    try:
+        if (path / "config.json").is_file():
+            config = json.loads((path / "config.json").read_text())
+        lines = metrics.read_text().splitlines()
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"cannot read the run in {path}: {exc}", code="RDS421") from None
+    name = config.get("network") if isinstance(config, dict) else None
+    run = RunLog(path, name if isinstance(name, str) else path.name)
+    for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            raise RunError(f"{metrics}:{number}: not a JSON object", code="RDS421") from None
+            record = None
+        if not isinstance(record, dict):
+            raise RunError(f"{metrics}:{number}: not a JSON object", code="RDS421")
         {"train": run.train, "eval": run.evals, "event": run.events}.get(
             record.get("kind"), []
         ).append(record)
@@ -131,6 +138,9 @@ def response_curves(paths, labels=None):
 
 def save(figure, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=120)
+    except (OSError, ValueError) as exc:  # an unwritable folder, an unknown image format
+        raise RunError(f"cannot write {path}: {exc}", code="RDS421") from None
     return path

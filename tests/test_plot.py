@@ -82,7 +82,7 @@ def test_a_folder_without_metrics_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     result = run("plot", tmp_path / "empty", "-o", tmp_path / "f.png")
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: {tmp_path / 'empty'} has no metrics.jsonl")
+    assert result.stderr.startswith(f"error[RDS421]: {tmp_path / 'empty'} has no metrics.jsonl")
     assert "Traceback" not in result.stderr
     no_responses = make_run(tmp_path / "a", "plain20", [50])
     result = run("plot", no_responses, "-o", tmp_path / "r.png", "--responses")

@@ -1,0 +1,202 @@
+"""Hostile input to the compiler: any file, any bytes, any path, any flag, and never a traceback.
+
+Each case is a file or a flag a person (or a fuzzer) could give; each must end in a message with a
+code and, where the problem is in a file, the line and column at fault, and must take no longer
+than a real spec takes.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+import pytest
+
+import resdsl
+
+from helpers import SPECS, errors_of, run
+
+CIFAR = SPECS / "cifar.rds"
+
+
+def only_error(result, code: str) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    first = result.stderr.splitlines()[0]
+    assert f"error[{code}]" in first, result.stderr
+    return result.stderr
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "spec.rds"
+    os.mkfifo(fifo)
+    assert "not a regular file" in only_error(run("check", fifo), "RDS005")
+
+
+@pytest.mark.parametrize("command", ["check", "fmt", "summary"])
+def test_dev_zero_is_refused_not_read(command):
+    assert "not a regular file" in only_error(run(command, "/dev/zero"), "RDS005")
+
+
+def test_a_file_larger_than_any_spec(tmp_path):
+    spec = tmp_path / "big.rds"
+    spec.write_text("# padding\n" * 200_000)
+    assert "more than a spec's" in only_error(run("check", spec), "RDS005")
+
+
+def test_invalid_utf8_is_reported_at_its_first_bad_byte(tmp_path):
+    spec = tmp_path / "latin1.rds"
+    spec.write_bytes(b"network n {\n    input 3x8x8  # caf\xe9\n}\n")
+    text = only_error(run("check", spec), "RDS005")
+    assert text.startswith(f"{spec}:2:23: error[RDS005]: cannot read this file as UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "column"),
+    [
+        ("1" + "0" * 5000, "RDS006", 13),  # beyond Python's int-to-string limit
+        ("+".join(["1"] * 500), "RDS006", 13),  # deeper than the transformer's recursion
+        ("99999999 * 99999999", "RDS143", 13),  # arithmetic that runs away
+    ],
+)
+def test_numbers_beyond_the_limits(value, code, column, tmp_path):
+    spec = tmp_path / "n.rds"
+    spec.write_text(f"network n {{\n    input 3x8x8\n    classes {value}\n}}\n")
+    text = only_error(run("check", spec), code)
+    assert text.startswith(f"{spec}:3:{column}:")
+
+
+def test_a_runaway_repeat_count_points_at_the_argument_and_returns_at_once(tmp_path):
+    spec = tmp_path / "big.rds"
+    spec.write_text(f'import "{CIFAR}"\nnetwork big = cifar_resnet(n = 999999999999999)\n')
+    text = only_error(run("check", spec), "RDS129")
+    assert text.startswith(f"{spec}:2:32: error[RDS129]: a repeat count of 999,999,999,999,999")
+    assert f"{CIFAR.relative_to(SPECS.parent)}:9:24: note: repeated here" in text or (
+        f"{CIFAR}:9:24: note: repeated here" in text
+    )
+    assert text.count("error[") == 1  # one error, not one per stage
+
+
+def test_a_repeat_count_that_passes_the_op_limit_only_by_its_size(tmp_path):
+    spec = tmp_path / "wide.rds"
+    spec.write_text(
+        "network n {\n    input 3x8x8\n    classes 10\n"
+        "    stage { basic 16 x 200000 }\n    head { avgpool; fc }\n}\n"
+    )
+    text = only_error(run("check", spec), "RDS129")
+    assert text.startswith(f"{spec}:4:24: error[RDS129]: `x 200,000` of 9 ops each")
+
+
+def test_a_number_where_a_block_kind_goes_is_one_error_at_the_argument(tmp_path):
+    spec = tmp_path / "r.rds"
+    spec.write_text(
+        f'import "{SPECS / "imagenet.rds"}"\nnetwork r = imagenet_resnet(3, 3, 4, 6, 3)\n'
+    )
+    text = only_error(run("check", spec), "RDS101")
+    assert text.startswith(f"{spec}:2:29: error[RDS101]: `kind` is 3, not a layer or block")
+    assert text.count("error[") == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["loop.rds", "x" * 5000 + ".rds", "nowhere.rds"],
+    ids=["symlink-loop", "name-too-long", "missing"],
+)
+def test_imports_that_cannot_be_read(path, tmp_path):
+    (tmp_path / "loop.rds").symlink_to(tmp_path / "loop2.rds")
+    (tmp_path / "loop2.rds").symlink_to(tmp_path / "loop.rds")
+    spec = tmp_path / "s.rds"
+    spec.write_text(f'import "{path}"\n')
+    text = only_error(run("check", spec), "RDS107")
+    assert text.startswith(f"{spec}:1:8: error[RDS107]: cannot import")
+
+
+def test_imports_that_nest_without_end(tmp_path):
+    for i in range(40):
+        (tmp_path / f"f{i}.rds").write_text(f'import "f{i + 1}.rds"\n')
+    (tmp_path / "f40.rds").write_text("")
+    text = only_error(run("check", tmp_path / "f0.rds"), "RDS107")
+    assert "imports nest more than 32 files deep" in text
+
+
+def test_a_redefinition_is_reported_once_where_it_is_made(tmp_path):
+    (tmp_path / "lib.rds").write_text("block twice(w) { conv w 3x3 }\n")
+    spec = tmp_path / "s.rds"
+    spec.write_text('import "lib.rds"\nblock twice(w) { conv w 1x1 }\n')
+    (error,) = errors_of(spec.read_text(), str(spec))
+    assert (error.span.source.name, error.span.line, error.span.column) == (str(spec), 2, 7)
+    assert error.related[0].span.source.name.endswith("lib.rds")
+
+
+def test_a_block_whose_add_joins_its_own_input_is_checked_not_asserted():
+    text = """
+        block twice(width) { add }
+        network n {
+            input 3x8x8
+            classes 10
+            shortcut B
+            stem { conv 4 3x3 }
+            stage { twice 4 }
+            head { avgpool; fc }
+        }
+    """
+    net = resdsl.check(resdsl.build(resdsl.parse(textwrap.dedent(text), "t.rds")))
+    assert [n.op for n in net.nodes() if n.block == "layer1.0"] == ["add"]
+
+
+def test_non_finite_values_are_refused_by_check(tmp_path):
+    spec = tmp_path / "s.rds"
+    spec.write_text(
+        f'import "{CIFAR}"\nnetwork r = cifar_resnet(1)\n'
+        "train r {\n    optimizer sgd lr 1e400\n}\n"
+    )
+    text = only_error(run("check", spec), "RDS315")
+    assert text.startswith(f"{spec}:4:19: error[RDS315]: lr inf is not a finite number")
+
+
+def test_a_tensor_no_framework_allocates(tmp_path):
+    spec = tmp_path / "s.rds"
+    spec.write_text(
+        "network n {\n    input 3x8x8\n    classes 10\n"
+        "    stem { conv 60000 1x1; conv 60000 1x1 }\n    head { avgpool; fc }\n}\n"
+    )
+    assert "more than the 2,147,483,647" in only_error(run("check", spec), "RDS208")
+
+
+# ---------------------------------------------------------------- compile -o
+
+
+@pytest.mark.parametrize("out", ["file", "file/below", ""], ids=["a-file", "under-a-file", "empty"])
+def test_compile_output_is_checked_before_anything_is_written(out, tmp_path):
+    (tmp_path / "file").write_text("keep me\n")
+    target = str(tmp_path / out) if out else ""
+    result = run("compile", SPECS / "resnet20.rds", "--target", "torch", "-o", target)
+    if out == "file":  # click's own check of a folder option: a usage error
+        assert result.exit_code == 2 and "is a file" in result.stderr
+    else:
+        only_error(result, "RDS403")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing left behind
+    assert (tmp_path / "file").read_text() == "keep me\n"
+
+
+def test_generated_files_get_the_umask_permissions(tmp_path):
+    old = os.umask(0o027)
+    try:
+        result = run("compile", SPECS / "resnet20.rds", "--target", "torch", "-o", tmp_path / "o")
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    for name in ("model.py", "train.py"):
+        assert (tmp_path / "o" / name).stat().st_mode & 0o777 == 0o640
+    assert not [p for p in (tmp_path / "o").iterdir() if p.name.startswith(".")]
+
+
+def test_graph_and_plot_paths_that_cannot_be_written(tmp_path):
+    only_error(run("graph", SPECS / "resnet20.rds", "-o", tmp_path / "no" / "g.dot"), "RDS410")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text("[1, 2]\n")
+    only_error(run("plot", run_dir, "-o", tmp_path / "p.png"), "RDS421")
+    (run_dir / "metrics.jsonl").write_text('{"kind": "train", "iter": 1}\n')
+    (run_dir / "config.json").write_text("{not json")
+    only_error(run("plot", run_dir, "-o", tmp_path / "p.png"), "RDS421")
