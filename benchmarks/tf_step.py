@@ -43,7 +43,7 @@ def load(folder: Path, name: str):
 
 def custom_step_rate(model_module, train_module, x, y, iters, xla) -> float:
     model = model_module.build_model()
-    opt = train_module.TorchSGD(model.trainable_variables)
+    opt = train_module.TorchSGD(model.trainable_variables, momentum=0.9, weight_decay=1e-4)
 
     @tf.function(jit_compile=xla)
     def step(xb, yb, lr):
