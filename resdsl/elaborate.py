@@ -698,25 +698,26 @@ class _Elaborator:
         channels = parent.trace.channels
         env = {**{k: v for k, v in bound.items() if v is not None}, IN_CHANNELS: channels}
         out = substitute(template.out_channels, env)
+        join = substitute(template.join_channels, env)  # what the shortcut must match
         stride = substitute(template.stride, env)
         shortcut = []
         for op, local in made:
             if op == "conv":
                 args = {
-                    "out": out,
+                    "out": join,
                     "kernel": Const((1, 1)),
                     "stride": stride,
                     "pad": Const((0, 0)),
                     "groups": Const(1),
                     "bias": Const(0),
                 }
-                ins, outs = channels, out
+                ins, outs = channels, join
             elif op == "bn":
-                args, ins, outs = {}, out, out
+                args, ins, outs = {}, join, join
             elif op == "subsample":
                 args, ins, outs = {"stride": stride}, channels, channels
             else:  # zeropad
-                args, ins, outs = {"channels": out}, channels, out
+                args, ins, outs = {"channels": join}, channels, join
             args = tuple(args.items())
             shortcut.append(TemplateOp(local, op, args, ins, "shortcut", call.span, None, (), outs))
         op = TemplateOp(
@@ -758,6 +759,9 @@ class _Elaborator:
                 residual=residual,
                 has_add=has_add,
                 out_channels=trace.channels,
+                join_channels=next(
+                    (op.in_channels for op in trace.ops if op.op == "add"), trace.channels
+                ),
                 stride=trace.branch_stride,
                 total_stride=trace.total_stride,
                 span=definition.span,

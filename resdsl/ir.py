@@ -158,6 +158,7 @@ class BlockTemplate:
     residual: bool  # its shortcut joins at an add (false for plain blocks and policy none)
     has_add: bool  # its definition has an add (a plain variant drops it under policy none)
     out_channels: Expr  # the channels it returns
+    join_channels: Expr  # the channels where the shortcut joins (what a projection makes)
     stride: Expr  # the product of its branch's strides (what its own projection strides by)
     total_stride: Expr  # the product of every op's stride (what an enclosing block's sees)
     span: Span  # the definition

@@ -339,6 +339,21 @@ CASES = {
             head { maxpool 2x2 stride=2; avgpool; dropout 0.5; fc }
         }
     """,
+    # a nested block whose shortcut joins before its last ops change the channels: the
+    # projection matches the join, not the block's output
+    "nested_join_before_width_change": """
+        block b0(w, stride = 1) { add; bn x 2; maxpool 3x3 stride=1 x 2; conv w 3x3 x 2 }
+        block b1(w, stride = 1) { b0 w x 2 }
+        network n {
+            input 1x3x3
+            classes 1
+            shortcut A
+            stem { conv 8 3x3; bn; relu }
+            stage { relu; b0 4 }
+            stage { relu; b1 1; stride 1; shortcut C }
+            head { avgpool; fc }
+        }
+    """,
     # a block whose add joins its own input (the branch is empty)
     "empty_branch": """
         block twice(w) { add }
