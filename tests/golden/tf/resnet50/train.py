@@ -604,7 +604,8 @@ class ImageFolderData(ImageFiles):
     def load(self, path, u):
         """One image as HxWxC in [0, 1]: scaled and cropped at random to train, else centred."""
         try:
-            image = tf.io.decode_image(tf.io.read_file(path), 3, expand_animations=0)
+            blob = tf.io.read_file(path)
+            image = tf.io.decode_image(blob, 3, expand_animations=False)
         except tf.errors.OpError as exc:
             problem = f"{path} cannot be read as an image: {exc.message}"
             raise DataError(problem) from None
