@@ -348,12 +348,14 @@ class Progress:
     plain line every --log-every iterations, and one early, once the first seconds have passed.
     """
 
-    def __init__(self, args, run):
+    def __init__(self, args, run, first):
         self.args, self.run, self.start = args, run, time.time()
         self.live = run.main and sys.stdout.isatty()
-        self.timed, self.printed, self.done = None, False, 0.0
-        self.line, self.lock = "", threading.Lock()
+        self.timed, self.printed, self.done = None, False, first / args.iters
+        self.line = f"iter {first}/{args.iters}  (the first step warms up)"
+        self.lock = threading.Lock()
         if self.live:
+            self.draw()
             threading.Thread(target=self.tick, daemon=True).start()
 
     def step(self, it, lr, loss, error):
@@ -381,6 +383,8 @@ class Progress:
 
     def draw(self):
         with self.lock:
+            if not self.live:
+                return
             width = shutil.get_terminal_size().columns - 1
             bar = "#" * int(20 * self.done) + "." * (20 - int(20 * self.done))
             text = f"[{bar}] {self.line}  {clock(time.time() - self.start)}"
@@ -389,8 +393,7 @@ class Progress:
     def tick(self):
         while self.live:
             time.sleep(1)
-            if self.line:
-                self.draw()
+            self.draw()
 
     def close(self):
         if self.live:
@@ -452,7 +455,7 @@ def train(args, run, data, trainer, state, rank, processes):
     start = time.time()
     n_train, share = data.size("train"), args.batch_size // processes
     mine = slice(rank * share, (rank + 1) * share)  # this process's part of each batch
-    progress, caught = Progress(args, run), []
+    progress, caught = Progress(args, run, state["iter"]), []
     for number in (signal.SIGTERM, signal.SIGINT):  # stop after this iteration, saved
         signal.signal(number, lambda signum, frame: caught.append(signum))
     running, errors, order, order_epoch = math.nan, {}, None, None
