@@ -170,6 +170,7 @@ def statements(train: ast.TrainDef) -> dict[str, tuple[ast.Option, ...]]:
                         option.name,
                         SCHEMAS,
                         "settings",
+                        code="RDS301",
                     )
                 )
                 break
@@ -177,7 +178,11 @@ def statements(train: ast.TrainDef) -> dict[str, tuple[ast.Option, ...]]:
             head = group[0]
             if head.name in found:
                 errors.append(
-                    SpecError(f"`{head.name}` is given twice in this train section", head.span)
+                    SpecError(
+                        f"`{head.name}` is given twice in this train section",
+                        head.span,
+                        code="RDS302",
+                    )
                 )
             found[head.name] = tuple(group)
     if errors:
@@ -199,6 +204,7 @@ def interpret(name: str, stmts: dict[str, tuple[ast.Option, ...]], span: Span) -
                     f"train section `{name}` has no `{head}` setting",
                     span,
                     _EXAMPLES[head],
+                    code="RDS303",
                 )
             )
     if errors:
@@ -215,7 +221,11 @@ def interpret(name: str, stmts: dict[str, tuple[ast.Option, ...]], span: Span) -
         normalize = Normalize("pixel_mean")
     elif "mean" in norm or "std" in norm:
         if "mean" not in norm or "std" not in norm:
-            raise SpecError("`normalize mean ...` needs both `mean` and `std`", spans["normalize"])
+            raise SpecError(
+                "`normalize mean ...` needs both `mean` and `std`",
+                spans["normalize"],
+                code="RDS305",
+            )
         normalize = Normalize("mean_std", tuple(norm["mean"]), tuple(norm["std"]))
     warmup = None
     if warm is not None:
@@ -231,6 +241,7 @@ def interpret(name: str, stmts: dict[str, tuple[ast.Option, ...]], span: Span) -
             raise SpecError(
                 "a warmup is `warmup lr 0.01 until train_error < 80%` or `warmup linear 400`",
                 spans["warmup"],
+                code="RDS305",
             )
     return TrainConfig(
         name=name,
@@ -281,7 +292,9 @@ def _options(head: str, group, spans, errors) -> dict:
     if head not in schema:  # the head itself takes no values; the rest are options
         rest = rest[1:]
         if group[0].values:
-            errors.append(SpecError(f"`{head}` takes no value here", group[0].values[0].span))
+            errors.append(
+                SpecError(f"`{head}` takes no value here", group[0].values[0].span, code="RDS304")
+            )
     if "name" in schema:
         if not rest or rest[0].name not in schema["name"] or rest[0].values:
             where = rest[0].span if rest else group[0].span
@@ -292,6 +305,7 @@ def _options(head: str, group, spans, errors) -> dict:
                     f"`{head}` needs one of {', '.join(sorted(schema['name']))}; got {got}",
                     where,
                     hint or "choices: " + ", ".join(sorted(schema["name"])),
+                    code="RDS304",
                 )
             )
             return out
@@ -307,18 +321,21 @@ def _options(head: str, group, spans, errors) -> dict:
                     option.name,
                     choices,
                     "options",
+                    code="RDS301",
                 )
             )
             continue
         if option.name in out:
-            errors.append(SpecError(f"`{option.name}` is given twice", option.span))
+            errors.append(SpecError(f"`{option.name}` is given twice", option.span, code="RDS302"))
             continue
         kind, count = spec
         values = option.values
         if count == "+" and not values or count != "+" and len(values) != count:
             want = "one or more values" if count == "+" else f"{count} value(s)"
             errors.append(
-                SpecError(f"`{option.name}` takes {want}, got {len(values)}", option.span)
+                SpecError(
+                    f"`{option.name}` takes {want}, got {len(values)}", option.span, code="RDS304"
+                )
             )
             continue
         bad = [v for v in values if not _fits(kind, v)]
@@ -328,6 +345,7 @@ def _options(head: str, group, spans, errors) -> dict:
                     f"`{option.name}` takes {_KIND_WORDS[kind]}, "
                     f"got {bad[0].kind} `{_show(bad[0])}`",
                     bad[0].span,
+                    code="RDS304",
                 )
             )
             continue
@@ -338,6 +356,7 @@ def _options(head: str, group, spans, errors) -> dict:
                     SpecError(
                         "a warmup condition reads `until train_error < 80%`",
                         option.span,
+                        code="RDS305",
                     )
                 )
                 continue
