@@ -47,6 +47,7 @@ def report():
     yield
     print(f"\noracle: {STATS['accepted']} of {STATS['generated']} generated specs accepted")
 
+
 # ---------------------------------------------------------------- the strategy
 
 
