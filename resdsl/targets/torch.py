@@ -222,8 +222,10 @@ def _network_body(net: Network, uses: set[str]) -> tuple[list[str], list[str]]:
                 starred = f"*[{ctor} for _ in range({entry.count})],"
                 if entry.count > 1 and len(starred) + 12 <= LINE:
                     init.append(" " * 12 + starred)
-                elif entry.count > 1:
-                    init += lay_out(ctor, 12, "*[", f" for _ in range({entry.count})],")
+                elif entry.count > 1:  # as ruff lays out a long comprehension
+                    init.append(" " * 12 + "*[")
+                    init += lay_out(ctor, 16)
+                    init += [" " * 16 + f"for _ in range({entry.count})", " " * 12 + "],"]
                 else:
                     init += lay_out(ctor, 12, "", ",")
             init.append("        )")

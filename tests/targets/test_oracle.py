@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import resdsl
 from resdsl.emit import emit
 
-from helpers import module_from
+from helpers import module_from, ruff
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
@@ -375,3 +375,19 @@ def test_chosen_cases(name, tmp_path):
     net = accepted(textwrap.dedent(CASES[name]))
     assert net is not None, name
     check_network(net, tmp_path)
+
+
+def test_generated_code_is_ruff_clean_across_the_language(tmp_path):
+    """Every model.py the strategy's accepted specs give passes ruff format and ruff check."""
+    texts = [specs().example() for _ in range(60)] + [textwrap.dedent(t) for t in CASES.values()]
+    written = 0
+    for index, text in enumerate(texts):
+        net = accepted(text)
+        if net is None:
+            continue
+        for target in ("torch", "tf"):
+            (tmp_path / f"m{index}_{target}.py").write_text(emit(net, target)["model.py"])
+            written += 1
+    assert written >= 40
+    assert ruff("format", "--isolated", "--check", str(tmp_path)).returncode == 0
+    assert ruff("check", "--isolated", str(tmp_path)).returncode == 0
