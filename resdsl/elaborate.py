@@ -55,7 +55,6 @@ POLICIES = ("A", "B", "C", "none")
 MAX_OPS = 1_000_000  # ResNet-1202 has 4,210; a 12,002-layer net 42,010
 MAX_NESTING = 64  # blocks inside blocks
 MAX_VALUE = 10**15  # what arithmetic may reach: sizes and counts, far below
-FRESH = ("conv", "bn", "fc", "add")  # ops whose output is a new tensor
 
 
 @dataclass(frozen=True)
