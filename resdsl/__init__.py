@@ -7,7 +7,7 @@ The pipeline is four functions a user can call one by one::
     net = resdsl.build(module)                           # AST -> IR (a networkx graph)
     resdsl.check(net)                                    # shapes, additions, train section
     resdsl.summary(net)                                  # parameters and MACs
-    files = resdsl.emit(net, "torch")                    # {"model.py": ..., "train.py": ...}
+    files = resdsl.emit(net, "torch")                    # {"model.py": ..., "train.py": ..., ...}
 """
 
 from .api import check_spec, load

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 BROKEN = Path(__file__).resolve().parent / "broken"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+# what `resdsl compile` writes for each target, in this order
+GENERATED = ("model.py", "data.py", "runfolder.py", "train.py")
 # every spec file that defines a network to build (library files define only families)
 NETWORK_SPECS = [
     p for p in sorted(SPECS.glob("*.rds")) if resdsl.linker.concrete(resdsl.parse_file(p))
@@ -116,7 +118,7 @@ def compile_to(spec, out: Path, target: str, *flags) -> Path:
 
 def check_golden(target: str, spec: str, out: Path) -> None:
     """Diff generated files against reviewed copies; RESDSL_UPDATE_GOLDEN=1 rewrites them."""
-    for name in ("model.py", "train.py"):
+    for name in GENERATED:
         golden = GOLDEN / target / spec / name
         if os.environ.get("RESDSL_UPDATE_GOLDEN"):
             golden.parent.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,13 @@ import pytest
 import resdsl
 from resdsl.emit import emit, targets
 
-from helpers import ROOT, run
+from helpers import GENERATED, ROOT, SPECS, run
 
 EMITTERS = sorted((ROOT / "resdsl" / "targets").glob("*.py")) + [ROOT / "resdsl" / "emit.py"]
 BEFORE_THE_IR = {"syntax", "parser", "linker", "elaborate"}
+STDLIB = {"argparse", "concurrent", "json", "math", "os", "pathlib", "pickle", "shutil", "signal"}
+STDLIB |= {"sys", "tarfile", "threading", "time"}
+FRAMEWORK = {"torch": {"torch"}, "tf": {"tensorflow", "keras"}}
 
 
 @pytest.mark.parametrize("path", EMITTERS, ids=[p.name for p in EMITTERS])
@@ -28,6 +31,27 @@ def test_emitters_import_nothing_before_the_ir(path):
         elif isinstance(node, ast.Import):
             imported |= {alias.name.split(".")[-1] for alias in node.names}
     assert not imported & BEFORE_THE_IR, imported & BEFORE_THE_IR
+
+
+@pytest.mark.parametrize("target", sorted(FRAMEWORK))
+@pytest.mark.parametrize("spec", ["resnet20", "resnet50"])  # CIFAR-10 arrays; ImageNet files
+def test_generated_files_import_only_their_framework_and_numpy(spec, target):
+    """At module level, each generated file imports the standard library, numpy, its framework
+    and the files generated beside it; nothing else (sklearn and Pillow only where they are used,
+    inside the function that needs them)."""
+    siblings = {name.removesuffix(".py") for name in GENERATED}
+    files = emit(resdsl.load(SPECS / f"{spec}.rds"), target)
+    assert list(files) == list(GENERATED)
+    for name, text in files.items():
+        top = set()
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.Import):
+                top |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                top.add(node.module.split(".")[0])
+        extra = top - STDLIB - FRAMEWORK[target] - {"numpy"} - siblings
+        assert not extra, (name, extra)
+        assert top & FRAMEWORK[target], name
 
 
 PAYLOAD = 'os.system("echo pwned")'

@@ -14,7 +14,7 @@ import pytest
 
 import resdsl
 
-from helpers import SPECS, errors_of, run
+from helpers import GENERATED, SPECS, errors_of, run
 
 CIFAR = SPECS / "cifar.rds"
 
@@ -186,7 +186,7 @@ def test_generated_files_get_the_umask_permissions(tmp_path):
     finally:
         os.umask(old)
     assert result.exit_code == 0, result.output
-    for name in ("model.py", "train.py"):
+    for name in GENERATED:
         assert (tmp_path / "o" / name).stat().st_mode & 0o777 == 0o640
     assert not [p for p in (tmp_path / "o").iterdir() if p.name.startswith(".")]
 

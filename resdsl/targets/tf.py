@@ -23,7 +23,7 @@ from ..ir import (
     params_of,
 )
 from .python import flag, is_default, param_names, py, size
-from .training import train_view
+from .training import train_files
 
 TARGET = "tf"
 
@@ -32,7 +32,7 @@ TARGET = "tf"
 def files(net: Network) -> dict[str, str]:
     return {
         "model.py": render(TARGET, "model.py.j2", m=ModelView.of(net)),
-        "train.py": render(TARGET, "train.py.j2", t=train_view(net)),
+        **train_files(TARGET, net),
     }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..emit import LINE, Call, lay_out, literal, register, render, source_file, where
 from ..ir import BlockInstance, BlockTemplate, Const, Network, Node, TemplateOp
 from .python import FRESH, flag, is_default, param_names, py, relu_in_place, size
-from .training import train_view
+from .training import train_files
 
 TARGET = "torch"
 
@@ -22,7 +22,7 @@ TARGET = "torch"
 def files(net: Network) -> dict[str, str]:
     return {
         "model.py": render(TARGET, "model.py.j2", m=ModelView.of(net)),
-        "train.py": render(TARGET, "train.py.j2", t=train_view(net)),
+        **train_files(TARGET, net),
     }
 
 

@@ -1,5 +1,5 @@
 """train.py's view-model, the same for every target: the recipe as config literals, their flags,
-and which parts of the skeleton (templates/common/skeleton.py.j2) the spec uses.
+and which parts of the skeletons (templates/common/*_skeleton.py.j2) the spec uses.
 
 A generated train.py holds only what its spec names: its schedule and warmup, its augmentation and
 normalisation, and its dataset besides the embedded digits and synthetic data. Every config value
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import recipe
-from ..emit import Call, lay_out, literal, where
+from ..emit import Call, lay_out, literal, render, where
 from ..ir import Network
 
 
@@ -132,7 +132,7 @@ def train_view(net: Network) -> dict:
         "flags": [line for s in settings for line in s.flag()],
         "dataset": dataset,
         "datasets": datasets,
-        "arrays": dataset != "imagenet",  # datasets held in memory as arrays
+        "images": "imagenet" in datasets,  # image files, decoded as batches are drawn
         "split": cfg.data.split is not None,
         "pad": bool(cfg.augment.pad),
         "flip": cfg.augment.flip,
@@ -146,3 +146,13 @@ def train_view(net: Network) -> dict:
         "digits_test": recipe.DATASETS["digits"]["test"],
         "nesterov": cfg.optimizer.nesterov,
     }
+
+
+def train_files(target: str, net: Network) -> dict[str, str]:
+    """train.py and the two files beside it, each from its skeleton: data.py (the datasets) and
+    runfolder.py (the run folder and the progress display)."""
+    view = train_view(net)
+    return {name: render(target, f"{name}.j2", t=view) for name in TRAIN_FILES}
+
+
+TRAIN_FILES = ("data.py", "runfolder.py", "train.py")  # in the order they are written

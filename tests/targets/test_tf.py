@@ -16,6 +16,7 @@ import resdsl
 from resdsl.emit import emit
 
 from helpers import (
+    GENERATED,
     NETWORK_SPECS,
     SPECS,
     check_golden,
@@ -47,7 +48,7 @@ def trainable(model) -> int:
 def test_compile_every_spec(spec, tmp_path):
     first = compile_to(spec, tmp_path / "a", "tf")
     again = compile_to(spec, tmp_path / "b", "tf")
-    for name in ("model.py", "train.py"):
+    for name in GENERATED:
         assert (first / name).read_bytes() == (again / name).read_bytes()
     assert ruff("check", "--isolated", str(first)).returncode == 0
     assert ruff("format", "--isolated", "--check", str(first)).returncode == 0
@@ -128,21 +129,21 @@ def test_logits_agree_both_ways_through_npz(spec, tmp_path):
 
 
 def load_train_module(folder, name):
-    """Import a generated train.py with its own model.py (both targets call theirs `model`)."""
-    saved = sys.modules.get("model")
-    model_spec = importlib.util.spec_from_file_location("model", folder / "model.py")
-    model = importlib.util.module_from_spec(model_spec)
-    model_spec.loader.exec_module(model)
-    sys.modules["model"] = model
+    """Import a generated train.py with the files beside it (both targets call theirs `model`,
+    `data` and `runfolder`), leaving sys.modules and sys.path as they were."""
+    siblings = [n.removesuffix(".py") for n in GENERATED if n != "train.py"]
+    saved = {n: sys.modules.pop(n) for n in siblings if n in sys.modules}
+    sys.path.insert(0, str(folder))
     try:
         spec = importlib.util.spec_from_file_location(name, folder / "train.py")
         train = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(train)
+        model = sys.modules["model"]
     finally:
-        if saved is None:
-            sys.modules.pop("model", None)
-        else:
-            sys.modules["model"] = saved
+        sys.path.remove(str(folder))
+        for n in siblings:
+            sys.modules.pop(n, None)
+        sys.modules.update(saved)
     return model, train
 
 

@@ -9,30 +9,29 @@ Keras' decoupled weight_decay) and PyTorch's momentum (v = m*v + g; p -= lr*v). 
 the global batch, split among the replicas.
 
 Every value in the config block below has a flag of the same name (--batch-size for batch_size).
-The run folder (--out) holds config.json, metrics.jsonl (one JSON object per line), the last two
-checkpoints, and with --tensorboard, TensorBoard event files. --resume continues the run in --out
-exactly (and starts afresh, saying so, when there is nothing to resume). A run stopped by SIGTERM
-or SIGINT checkpoints and exits with status 128 + the signal number; a non-finite loss stops it
-with status 1, and only finite checkpoints are ever written.
+The network is in model.py, the data in data.py. The run folder (--out) holds config.json,
+metrics.jsonl (one JSON object per line), the last two checkpoints, and with --tensorboard,
+TensorBoard event files (runfolder.py). --resume continues the run in --out exactly (and starts
+afresh, saying so, when there is nothing to resume). A run stopped by SIGTERM or SIGINT
+checkpoints and exits with status 128 + the signal number; a non-finite loss stops it with
+status 1, and only finite checkpoints are ever written.
 """
 
 import argparse
 import json
 import math
 import os
-import pickle
-import shutil
 import signal
 import sys
-import tarfile
-import threading
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from model import BRANCH_BNS, INPUT_SHAPE, NUM_CLASSES, build_model, load_npz, save_npz
+from data import ArrayData, DataError, draws
+from model import BRANCH_BNS, build_model, load_npz, save_npz
+from runfolder import Progress, Run, clock, tensorboard_available
 
 # -----------------------------------------------------------------------------
 # config, from the spec: every value has a flag of the same name
@@ -58,8 +57,7 @@ seed = 0  # the data order and augmentation; initialisation too
 out = "runs/resnet20"  # the run folder
 # -----------------------------------------------------------------------------
 WARMUP_WINDOW = 10  # K: the running training error is over K batches
-DIGITS_TEST = 360  # digits keeps a fixed, stratified 20% test split
-TARGET, CKPT = "tf", ".npz"
+TARGET = "tf"
 DEVICE = None  # the strategy's choice
 STRATEGY = None  # set by setup()
 HELP = {
@@ -102,6 +100,8 @@ def parse_args(argv=None):
     p.add_argument("--distribute", action="store_true", help="MirroredStrategy")
     p.add_argument("--virtual-cpus", type=int, default=0, help="N CPUs, to try it")
     args = p.parse_args(argv)
+    if args.data != data:  # the split is the spec's dataset's; others hold out a tenth
+        args.split = None
     problem = check_args(args)
     if problem:
         p.error(problem)
@@ -137,147 +137,6 @@ def check_args(args):
 
 
 # -----------------------------------------------------------------------------
-# data: loaded and split as NCHW arrays here, then put on the device by the target
-
-
-class DataError(Exception):
-    """Data that cannot be found or read; the message says what was looked for and where."""
-
-
-def load_cifar10(data_dir):
-    """The official python pickle batches: cifar-10-batches-py/ or cifar-10-python.tar.gz."""
-    folder = Path(data_dir) / "cifar-10-batches-py"
-    archive = Path(data_dir) / "cifar-10-python.tar.gz"
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    if not folder.is_dir() and not archive.is_file():
-        raise DataError(
-            f"CIFAR-10 not found: looked for {folder}/ and {archive}.\n"
-            "Download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
-            "into --data-dir, or try the embedded data with --data digits."
-        )
-    blobs, where = {}, folder if folder.is_dir() else archive
-    try:
-        if folder.is_dir():
-            found = [n for n in names if (folder / n).exists()]
-            blobs = {n: (folder / n).read_bytes() for n in found}
-        else:
-            with tarfile.open(archive) as tar:
-                for member in tar.getmembers():
-                    if Path(member.name).name in names and member.isfile():
-                        blobs[Path(member.name).name] = tar.extractfile(member).read()
-    except (OSError, tarfile.TarError, EOFError) as exc:
-        raise DataError(f"{where} cannot be read: {exc}") from exc
-    missing = [n for n in names if n not in blobs]
-    if missing:
-        raise DataError(f"CIFAR-10 in {where} lacks {', '.join(missing)}")
-    parts = {}
-    for name, blob in blobs.items():
-        try:
-            batch = pickle.loads(blob, encoding="latin1")
-            images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-            labels = np.asarray(batch["labels"], dtype=np.int64)
-        except Exception as exc:  # noqa: BLE001 (not a batch: whatever unpickling raises)
-            problem = f"{where}: {name} is no CIFAR-10 batch: {exc!r:.60}"
-            raise DataError(problem) from None
-        if len(labels) != len(images) or not ((0 <= labels) & (labels < 10)).all():
-            raise DataError(f"{where}: {name} has labels that do not fit its images")
-        parts[name] = (images, labels)
-    x_train = np.concatenate([parts[n][0] for n in names[:-1]])
-    y_train = np.concatenate([parts[n][1] for n in names[:-1]])
-    x_test, y_test = parts["test_batch"]
-    return x_train / np.float32(255), y_train, x_test / np.float32(255), y_test
-
-
-def load_digits():
-    """scikit-learn's 1,797 8x8 digits with a fixed stratified test split."""
-    from sklearn.datasets import load_digits as sk_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = sk_digits()
-    x = digits.images.astype(np.float32)[:, None] / 16.0
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=DIGITS_TEST, stratify=y, random_state=0
-    )
-    return x_train, y_train, x_test, y_test
-
-
-def synthetic(args):
-    """Random images and labels for speed tests: 4,096 images, or fewer large ones."""
-    n = max(args.batch_size, min(4096, 2**28 // (4 * math.prod(INPUT_SHAPE))))
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((n + n // 8, *INPUT_SHAPE), dtype=np.float32)
-    y = rng.integers(0, NUM_CLASSES, n + n // 8)
-    return x[:n], y[:n], x[n:], y[n:]
-
-
-def split_sizes(available, args):
-    """(train, val) sizes: the spec's split on its own dataset, else a tenth for val."""
-    if args.data == data and sum(args.split) <= available:
-        return tuple(args.split)
-    if args.data == data:
-        n_val = round(available * args.split[1] / sum(args.split))
-        print(
-            f"note: {available} images cannot hold the split {args.split[0]}/"
-            f"{args.split[1]}; using {available - n_val}/{n_val}",
-            file=sys.stderr,
-        )
-        return available - n_val, n_val
-    return available - available // 10, available // 10
-
-
-def load_arrays(args):
-    """The train, val and test splits as normalised NCHW float32 arrays and int64 labels."""
-    if args.data == "digits":
-        x_train, y_train, x_test, y_test = load_digits()
-    elif args.data == "cifar10":
-        x_train, y_train, x_test, y_test = load_cifar10(args.data_dir)
-    else:
-        x_train, y_train, x_test, y_test = synthetic(args)
-    x_train, x_test = fit_input(x_train), fit_input(x_test)
-    n_train, n_val = split_sizes(len(x_train), args)
-    order = np.random.default_rng(0).permutation(len(x_train))
-    val, train = order[:n_val], order[n_val : n_val + n_train]
-    splits = {
-        "train": (x_train[train], y_train[train]),
-        "val": (x_train[val], y_train[val]),
-        "test": (x_test, y_test),
-    }
-    # per pixel, on the training split
-    mean = splits["train"][0].mean(0, keepdims=True) if args.normalize != "none" else 0
-    std = 1
-    return {k: ((x - mean) / std, y) for k, (x, y) in splits.items()}
-
-
-class Arrays:
-    """Splits held as tensors on the device; the target's subclass makes training batches."""
-
-    def size(self, name):
-        return len(self.splits[name][1])
-
-    def eval_batches(self, name, size):
-        x, y = self.splits[name]
-        for start in range(0, self.size(name), size):
-            yield x[start : start + size], y[start : start + size]
-
-
-def fit_input(x):
-    """Resize to the network's input, and replicate grey images to its channels."""
-    channels, height, width = INPUT_SHAPE
-    if x.shape[2:] != (height, width):
-        x = resize(x, height, width)
-    if x.shape[1] != channels:
-        x = np.repeat(x[:, :1], channels, axis=1)
-    return x
-
-
-def draws(seed, it, n):
-    """The random numbers that augment iteration `it`'s batch: the same in every target and
-    in a resumed run, whatever the number of processes."""
-    return np.random.default_rng([seed, it]).random((n, 5), dtype=np.float32)
-
-
-# -----------------------------------------------------------------------------
 # the learning rate: multiplied by factor at each milestone
 
 
@@ -294,138 +153,6 @@ def track(state, error, run, args):
 
 
 # -----------------------------------------------------------------------------
-# the run folder and what a person sees
-
-
-class CheckpointMismatch(Exception):
-    """A checkpoint that reads well but belongs to another network."""
-
-
-class Run:
-    """The run folder: config.json, metrics.jsonl (and TensorBoard events), checkpoints."""
-
-    def __init__(self, args, main):
-        self.out, self.main = Path(args.out), main
-        self.board = tensorboard(self.out) if args.tensorboard and main else None
-
-    def log(self, **record):
-        if not self.main:
-            return
-        with open(self.out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.board and record["kind"] != "event":
-            group = record.get("split", record["kind"])
-            numbers = {k: v for k, v in record.items() if isinstance(v, float)}
-            self.board({f"{group}/{k}": v for k, v in numbers.items()}, record["iter"])
-
-    def checkpoints(self):
-        return sorted(self.out.glob(f"ckpt-*{CKPT}"))
-
-    def save(self, trainer, state):
-        """Write atomically (a temporary file, fsync, rename) if every weight is finite, and
-        keep the last two."""
-        payload = trainer.payload(state) if self.main else None
-        if payload is None:
-            if self.main:
-                self.log(kind="event", iter=state["iter"], event="no_checkpoint")
-                print(f"warning: non-finite weights at {state['iter']}; not saved")
-            return
-        path = self.out / f"ckpt-{state['iter']:09d}{CKPT}"
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            write_checkpoint(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        for old in self.checkpoints()[:-2]:
-            old.unlink()
-        self.log(kind="event", iter=state["iter"], event="checkpoint", path=path.name)
-
-    def resume(self, trainer):
-        """The state of the newest checkpoint that loads, else of an older one; None if the
-        folder holds none."""
-        found = self.checkpoints()
-        if not found:
-            print(f"note: nothing to resume in {self.out}; starting afresh")
-        for path in reversed(found):
-            try:
-                return trainer.load(path)
-            except CheckpointMismatch as exc:
-                sys.exit(f"error: {path} is not a checkpoint of this network: {exc}")
-            except Exception as exc:  # noqa: BLE001 (damaged: whatever its reader raises)
-                print(f"note: {path} cannot be read ({exc!r:.80}); trying an older one")
-        if found:
-            sys.exit(f"error: none of the checkpoints in {self.out} can be read")
-        return None
-
-
-class Progress:
-    """The run as a person watches it: on a terminal, a live line redrawn every second; else a
-    plain line every --log-every iterations, and one early, once the first seconds have passed.
-    """
-
-    def __init__(self, args, run, first):
-        self.args, self.run, self.start = args, run, time.time()
-        self.live = run.main and sys.stdout.isatty()
-        self.timed, self.printed, self.done = None, False, first / args.iters
-        self.line = f"iter {first}/{args.iters}  (the first step warms up)"
-        self.lock = threading.Lock()
-        if self.live:
-            self.draw()
-            threading.Thread(target=self.tick, daemon=True).start()
-
-    def step(self, it, lr, loss, error):
-        """After each step: the train record every --log-every, and the display."""
-        now, batch, iters = time.time(), self.args.batch_size, self.args.iters
-        if self.timed is None:  # images/s from the end of the first step (warm-up)
-            self.timed = (now, it)
-        rate = (it - self.timed[1]) * batch / max(now - self.timed[0], 1e-9)
-        eta = (iters - it) * batch / rate if rate else math.inf
-        due = it % self.args.log_every == 0 or it == iters
-        if due:
-            self.run.log(
-                kind="train", iter=it, lr=lr, loss=loss, error=error, images_per_s=rate
-            )
-        self.line = (
-            f"iter {it}/{iters}  lr {lr:.4g}  loss {loss:.4f}  err {error:5.1f}%  "
-            f"{rate:,.0f} img/s  ETA {clock(eta)}"
-        )
-        self.done = it / iters
-        if self.live:
-            self.draw()
-        elif self.run.main and (due or not self.printed and now - self.start > 3):
-            print(self.line, flush=True)
-            self.printed = True
-
-    def draw(self):
-        with self.lock:
-            if not self.live:
-                return
-            width = shutil.get_terminal_size().columns - 1
-            bar = "#" * int(20 * self.done) + "." * (20 - int(20 * self.done))
-            text = f"[{bar}] {self.line}  {clock(time.time() - self.start)}"
-            print("\r" + text[:width].ljust(width), end="", flush=True)
-
-    def tick(self):
-        while self.live:
-            time.sleep(1)
-            self.draw()
-
-    def close(self):
-        if self.live:
-            with self.lock:
-                self.live = False
-                print()
-
-
-def clock(seconds):
-    if not math.isfinite(seconds):
-        return "--"
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-
-
-# -----------------------------------------------------------------------------
 
 
 def main(argv=None):
@@ -433,7 +160,7 @@ def main(argv=None):
     rank, processes, world = setup(args)
     if args.batch_size % world:
         sys.exit(f"error: --batch-size {args.batch_size} does not divide among {world}")
-    run = Run(args, rank == 0)
+    run = Run(args, rank == 0, NETWORK)
     try:
         data = ArrayData(args)
     except DataError as exc:
@@ -545,7 +272,7 @@ def evaluate(args, run, data, trainer, state):
 
 
 # -----------------------------------------------------------------------------
-# TensorFlow: the strategy, the data on the device, the model and its step, checkpoint files
+# TensorFlow: the strategy, the model and its step
 
 
 def device_problem(args):
@@ -589,57 +316,6 @@ def setup(args):
         STRATEGY = tf.distribute.MirroredStrategy(devices)
     chief = getattr(STRATEGY.extended, "should_checkpoint", True)
     return 0 if chief else 1, 1, STRATEGY.num_replicas_in_sync
-
-
-def tensorboard_available():
-    return True  # tf.summary comes with TensorFlow
-
-
-def tensorboard(folder):
-    """Scalars through tf.summary, flushed with each record."""
-    writer = tf.summary.create_file_writer(str(folder))
-
-    def write(scalars, step):
-        with writer.as_default(step=step):
-            for tag, value in scalars.items():
-                tf.summary.scalar(tag, value)
-        writer.flush()
-
-    return write
-
-
-def resize(x, height, width):
-    x = tf.image.resize(x.transpose(0, 2, 3, 1), (height, width), method="bilinear")
-    return x.numpy().transpose(0, 3, 1, 2)
-
-
-class ArrayData(Arrays):
-    """The splits as NHWC tensors; training batches are gathered and augmented by a
-    tf.function."""
-
-    def __init__(self, args):
-        self.args = args
-        self.splits = {
-            name: (tf.constant(x.transpose(0, 2, 3, 1)), tf.constant(y, tf.int32))
-            for name, (x, y) in load_arrays(args).items()
-        }
-        # digits are not mirror-symmetric: flipping them costs accuracy, so never flip them
-        self.flip = args.flip and args.data != "digits"
-
-    @tf.function
-    def batch(self, indices, u):
-        """Training images, padded and cropped at random, flipped with p = 0.5."""
-        x, y = self.splits["train"]
-        x, y = tf.gather(x, indices), tf.gather(y, indices)
-        if self.args.pad:
-            p, (_, h, w, _) = self.args.pad, x.shape
-            offsets = tf.cast(u[:, :2] * (2 * p + 1), tf.int32)
-            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
-            x = tf.gather(x, offsets[:, :1] + tf.range(h)[None], axis=1, batch_dims=1)
-            x = tf.gather(x, offsets[:, 1:] + tf.range(w)[None], axis=2, batch_dims=1)
-        if self.flip:
-            x = tf.where(u[:, 2, None, None, None] < 0.5, tf.reverse(x, [2]), x)
-        return x, y
 
 
 def cross_entropy(y, logits):
@@ -731,36 +407,6 @@ class Trainer:
             count += int(y.shape[0])
         return loss / count, 100.0 * wrong / count
 
-    def payload(self, state):
-        """A checkpoint's arrays, or None when a weight, BN statistic or momentum is not
-        finite."""
-        arrays = {f"model/{v.path}": v.numpy() for v in self.model.variables}
-        for i, buffer in enumerate(self.optimizer.buffers):
-            arrays[f"momentum/{i}"] = buffer.numpy()
-        if not all(np.isfinite(a).all() for a in arrays.values()):
-            return None
-        arrays["state"] = np.array(json.dumps(state))
-        return {"network": np.array(NETWORK), **arrays}
-
-    def load(self, path):
-        """Restore the model and the momenta from a checkpoint; return the run's state."""
-        with np.load(path, allow_pickle=False) as ckpt:
-            arrays = {name: ckpt[name] for name in ckpt.files}
-        network = str(arrays.pop("network", ""))
-        if network != NETWORK:
-            raise CheckpointMismatch(f"it holds {network!r}")
-        state = json.loads(str(arrays.pop("state")))
-        ours = [*self.model.variables, *self.optimizer.buffers]
-        names = [f"model/{v.path}" for v in self.model.variables]
-        names += [f"momentum/{i}" for i in range(len(self.optimizer.buffers))]
-        if sorted(names) != sorted(arrays) or any(
-            tuple(v.shape) != arrays[n].shape for v, n in zip(ours, names, strict=True)
-        ):
-            raise CheckpointMismatch("its weights have other names or shapes")
-        for variable, name in zip(ours, names, strict=True):
-            variable.assign(arrays[name])
-        return state
-
     def agree(self, flag):
         return flag  # one process
 
@@ -780,10 +426,6 @@ class Trainer:
 
     def close(self):
         pass
-
-
-def write_checkpoint(payload, file):
-    np.savez(file, **payload)
 
 
 if __name__ == "__main__":

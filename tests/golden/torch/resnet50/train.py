@@ -8,29 +8,29 @@
 it and gradients are averaged, so results do not depend on N (BN statistics are per process).
 
 Every value in the config block below has a flag of the same name (--batch-size for batch_size).
-The run folder (--out) holds config.json, metrics.jsonl (one JSON object per line), the last two
-checkpoints, and with --tensorboard, TensorBoard event files. --resume continues the run in --out
-exactly (and starts afresh, saying so, when there is nothing to resume). A run stopped by SIGTERM
-or SIGINT checkpoints and exits with status 128 + the signal number; a non-finite loss stops it
-with status 1, and only finite checkpoints are ever written.
+The network is in model.py, the data in data.py. The run folder (--out) holds config.json,
+metrics.jsonl (one JSON object per line), the last two checkpoints, and with --tensorboard,
+TensorBoard event files (runfolder.py). --resume continues the run in --out exactly (and starts
+afresh, saying so, when there is nothing to resume). A run stopped by SIGTERM or SIGINT
+checkpoints and exits with status 128 + the signal number; a non-finite loss stops it with
+status 1, and only finite checkpoints are ever written.
 """
 
 import argparse
 import json
 import math
 import os
-import shutil
 import signal
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from model import INPUT_SHAPE, NUM_CLASSES, build_model, load_npz, save_npz
+from data import ArrayData, DataError, ImageFolderData, draws
+from model import build_model, load_npz, save_npz
+from runfolder import Progress, Run, clock, tensorboard_available
 from torch import nn
 from torch.nn import functional as F
 
@@ -58,8 +58,7 @@ seed = 0  # the data order and augmentation; initialisation too
 out = "runs/resnet50"  # the run folder
 # -----------------------------------------------------------------------------
 WARMUP_WINDOW = 10  # K: the running training error is over K batches
-DIGITS_TEST = 360  # digits keeps a fixed, stratified 20% test split
-TARGET, CKPT = "torch", ".pt"
+TARGET = "torch"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 HELP = {
     "--device": "cpu, cuda, cuda:1, mps, ...",
@@ -137,118 +136,6 @@ def check_args(args):
 
 
 # -----------------------------------------------------------------------------
-# data: loaded and split as NCHW arrays here, then put on the device by the target
-
-
-class DataError(Exception):
-    """Data that cannot be found or read; the message says what was looked for and where."""
-
-
-def load_digits():
-    """scikit-learn's 1,797 8x8 digits with a fixed stratified test split."""
-    from sklearn.datasets import load_digits as sk_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = sk_digits()
-    x = digits.images.astype(np.float32)[:, None] / 16.0
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=DIGITS_TEST, stratify=y, random_state=0
-    )
-    return x_train, y_train, x_test, y_test
-
-
-def synthetic(args):
-    """Random images and labels for speed tests: 4,096 images, or fewer large ones."""
-    n = max(args.batch_size, min(4096, 2**28 // (4 * math.prod(INPUT_SHAPE))))
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((n + n // 8, *INPUT_SHAPE), dtype=np.float32)
-    y = rng.integers(0, NUM_CLASSES, n + n // 8)
-    return x[:n], y[:n], x[n:], y[n:]
-
-
-def split_sizes(available, args):
-    """(train, val) sizes: a tenth for val."""
-    return available - available // 10, available // 10
-
-
-def image_folders(args):
-    """The files of an ImageFolder tree: {split: [(path, label)]}, val split from train."""
-    root = Path(args.data_dir)
-    if args.data == "synthetic":
-        raise DataError("--data synthetic has no files")
-    if not (root / "train").is_dir():
-        raise DataError(
-            f"ImageNet not found: looked for {root / 'train'}/<class>/*.JPEG.\n"
-            "Point --data-dir at an ImageFolder tree with train/ and val/, "
-            "or try the embedded data with --data digits."
-        )
-    classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
-    files = {}
-    for name, folder in (("train", "train"), ("test", "val")):
-        files[name] = [
-            (str(path), label)
-            for label, cls in enumerate(classes)
-            for path in sorted((root / folder / cls).glob("*"))
-            if path.suffix.lower() in (".jpeg", ".jpg", ".png")
-        ]
-    if not files["train"]:
-        raise DataError(f"{root / 'train'} holds no .JPEG, .jpg or .png images")
-    n_train, n_val = split_sizes(len(files["train"]), args)
-    order = np.random.default_rng(0).permutation(len(files["train"]))
-    picked = [files["train"][i] for i in order]
-    files["val"], files["train"] = picked[:n_val], picked[n_val : n_val + n_train]
-    return files
-
-
-class ImageFiles:
-    """Batches of an ImageFolder tree; the target's subclass loads and stacks the images."""
-
-    def __init__(self, args):
-        self.files, self.args = image_folders(args), args
-        self.pool = ThreadPoolExecutor(args.workers)
-
-    def placement(self, width, height, u):
-        """Where an image is cut, its size before, its flip and contrast: drawn from u to
-        train (a random scale, crop, flip, contrast), else a centred crop."""
-        args, (_, out_h, out_w) = self.args, INPUT_SHAPE
-        side = max(out_h, out_w) * 8 // 7
-        if u is not None and args.scale:
-            side = args.scale[0] + int(u[0] * (args.scale[1] - args.scale[0] + 1))
-        ratio = side / min(width, height)
-        w, h = max(out_w, round(width * ratio)), max(out_h, round(height * ratio))
-        top, left = (h - out_h) // 2, (w - out_w) // 2
-        mirror, contrast = False, 1.0
-        if u is not None:
-            top, left = int(u[1] * (h - out_h + 1)), int(u[2] * (w - out_w + 1))
-            mirror = args.flip and u[3] < 0.5
-            contrast = 0.6 + 0.8 * float(u[4]) if args.color else 1.0
-        return (w, h), (left, top, left + out_w, top + out_h), mirror, contrast
-
-    def images(self, items, u):
-        """Images loaded in --workers threads; u is None to evaluate (centred crops)."""
-        rows = u if u is not None else [None] * len(items)
-        loaded = self.pool.map(self.load, [path for path, _ in items], rows)
-        return self.stack(list(loaded), [label for _, label in items])
-
-    def size(self, name):
-        return len(self.files[name])
-
-    def batch(self, indices, u):
-        return self.images([self.files["train"][i] for i in indices], u)
-
-    def eval_batches(self, name, size):
-        for start in range(0, self.size(name), size):
-            yield self.images(self.files[name][start : start + size], None)
-
-
-def draws(seed, it, n):
-    """The random numbers that augment iteration `it`'s batch: the same in every target and
-    in a resumed run, whatever the number of processes."""
-    return np.random.default_rng([seed, it]).random((n, 5), dtype=np.float32)
-
-
-# -----------------------------------------------------------------------------
 # the learning rate: multiplied by factor when the val error stops improving
 
 
@@ -278,138 +165,6 @@ def plateau(state, error, run, args):
 
 
 # -----------------------------------------------------------------------------
-# the run folder and what a person sees
-
-
-class CheckpointMismatch(Exception):
-    """A checkpoint that reads well but belongs to another network."""
-
-
-class Run:
-    """The run folder: config.json, metrics.jsonl (and TensorBoard events), checkpoints."""
-
-    def __init__(self, args, main):
-        self.out, self.main = Path(args.out), main
-        self.board = tensorboard(self.out) if args.tensorboard and main else None
-
-    def log(self, **record):
-        if not self.main:
-            return
-        with open(self.out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.board and record["kind"] != "event":
-            group = record.get("split", record["kind"])
-            numbers = {k: v for k, v in record.items() if isinstance(v, float)}
-            self.board({f"{group}/{k}": v for k, v in numbers.items()}, record["iter"])
-
-    def checkpoints(self):
-        return sorted(self.out.glob(f"ckpt-*{CKPT}"))
-
-    def save(self, trainer, state):
-        """Write atomically (a temporary file, fsync, rename) if every weight is finite, and
-        keep the last two."""
-        payload = trainer.payload(state) if self.main else None
-        if payload is None:
-            if self.main:
-                self.log(kind="event", iter=state["iter"], event="no_checkpoint")
-                print(f"warning: non-finite weights at {state['iter']}; not saved")
-            return
-        path = self.out / f"ckpt-{state['iter']:09d}{CKPT}"
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            write_checkpoint(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        for old in self.checkpoints()[:-2]:
-            old.unlink()
-        self.log(kind="event", iter=state["iter"], event="checkpoint", path=path.name)
-
-    def resume(self, trainer):
-        """The state of the newest checkpoint that loads, else of an older one; None if the
-        folder holds none."""
-        found = self.checkpoints()
-        if not found:
-            print(f"note: nothing to resume in {self.out}; starting afresh")
-        for path in reversed(found):
-            try:
-                return trainer.load(path)
-            except CheckpointMismatch as exc:
-                sys.exit(f"error: {path} is not a checkpoint of this network: {exc}")
-            except Exception as exc:  # noqa: BLE001 (damaged: whatever its reader raises)
-                print(f"note: {path} cannot be read ({exc!r:.80}); trying an older one")
-        if found:
-            sys.exit(f"error: none of the checkpoints in {self.out} can be read")
-        return None
-
-
-class Progress:
-    """The run as a person watches it: on a terminal, a live line redrawn every second; else a
-    plain line every --log-every iterations, and one early, once the first seconds have passed.
-    """
-
-    def __init__(self, args, run, first):
-        self.args, self.run, self.start = args, run, time.time()
-        self.live = run.main and sys.stdout.isatty()
-        self.timed, self.printed, self.done = None, False, first / args.iters
-        self.line = f"iter {first}/{args.iters}  (the first step warms up)"
-        self.lock = threading.Lock()
-        if self.live:
-            self.draw()
-            threading.Thread(target=self.tick, daemon=True).start()
-
-    def step(self, it, lr, loss, error):
-        """After each step: the train record every --log-every, and the display."""
-        now, batch, iters = time.time(), self.args.batch_size, self.args.iters
-        if self.timed is None:  # images/s from the end of the first step (warm-up)
-            self.timed = (now, it)
-        rate = (it - self.timed[1]) * batch / max(now - self.timed[0], 1e-9)
-        eta = (iters - it) * batch / rate if rate else math.inf
-        due = it % self.args.log_every == 0 or it == iters
-        if due:
-            self.run.log(
-                kind="train", iter=it, lr=lr, loss=loss, error=error, images_per_s=rate
-            )
-        self.line = (
-            f"iter {it}/{iters}  lr {lr:.4g}  loss {loss:.4f}  err {error:5.1f}%  "
-            f"{rate:,.0f} img/s  ETA {clock(eta)}"
-        )
-        self.done = it / iters
-        if self.live:
-            self.draw()
-        elif self.run.main and (due or not self.printed and now - self.start > 3):
-            print(self.line, flush=True)
-            self.printed = True
-
-    def draw(self):
-        with self.lock:
-            if not self.live:
-                return
-            width = shutil.get_terminal_size().columns - 1
-            bar = "#" * int(20 * self.done) + "." * (20 - int(20 * self.done))
-            text = f"[{bar}] {self.line}  {clock(time.time() - self.start)}"
-            print("\r" + text[:width].ljust(width), end="", flush=True)
-
-    def tick(self):
-        while self.live:
-            time.sleep(1)
-            self.draw()
-
-    def close(self):
-        if self.live:
-            with self.lock:
-                self.live = False
-                print()
-
-
-def clock(seconds):
-    if not math.isfinite(seconds):
-        return "--"
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-
-
-# -----------------------------------------------------------------------------
 
 
 def main(argv=None):
@@ -417,9 +172,9 @@ def main(argv=None):
     rank, processes, world = setup(args)
     if args.batch_size % world:
         sys.exit(f"error: --batch-size {args.batch_size} does not divide among {world}")
-    run = Run(args, rank == 0)
+    run = Run(args, rank == 0, NETWORK)
     try:
-        data = ImageFolderData(args)
+        data = ImageFolderData(args) if args.data == "imagenet" else ArrayData(args)
     except DataError as exc:
         sys.exit(f"error: {exc}")
     sizes = {name: data.size(name) for name in ("train", "val", "test")}
@@ -530,7 +285,7 @@ def evaluate(args, run, data, trainer, state):
 
 
 # -----------------------------------------------------------------------------
-# PyTorch: processes, the data on the device, the model and its step, checkpoint files
+# PyTorch: processes, the model and its step
 
 
 def device_problem(args):
@@ -553,60 +308,6 @@ def setup(args):
         args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         torch.cuda.set_device(args.device)
     return dist.get_rank(), dist.get_world_size(), dist.get_world_size()
-
-
-def tensorboard_available():
-    import torch._dynamo  # noqa: F401  (first: it crashes once TensorFlow is loaded)
-
-    try:  # tensorboard loads TensorFlow where it is installed
-        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def tensorboard(folder):
-    """Scalars through torch.utils.tensorboard, flushed with each record."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer = SummaryWriter(folder)
-
-    def write(scalars, step):
-        for tag, value in scalars.items():
-            writer.add_scalar(tag, value, step)
-        writer.flush()
-
-    return write
-
-
-class ImageFolderData(ImageFiles):
-    """An ImageFolder tree, decoded with Pillow in --workers threads."""
-
-    def __init__(self, args):
-        try:
-            from PIL import Image
-        except ImportError as exc:
-            raise DataError("--data imagenet needs Pillow: pip install pillow") from exc
-        super().__init__(args)
-        self.image = Image
-        sample = [self.load(path, None) for path, _ in self.files["train"][:256]]
-        self.mean = torch.stack(sample).mean((0, 2, 3)).view(1, -1, 1, 1)  # per channel
-
-    def load(self, path, u):
-        """One image as CxHxW in [0, 1]: scaled and cropped at random to train, else centred."""
-        try:
-            with self.image.open(path) as image:
-                image = image.convert("RGB")
-                size, box, mirror, contrast = self.placement(*image.size, u)
-                image = image.resize(size).crop(box)
-        except OSError as exc:
-            raise DataError(f"{path} cannot be read as an image: {exc}") from None
-        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)
-        return (x.flip(2) if mirror else x) * contrast
-
-    def stack(self, images, labels):
-        x, y = torch.stack(images) - self.mean, torch.tensor(labels)
-        return x.to(self.args.device), y.to(self.args.device)
 
 
 class Trainer:
@@ -673,31 +374,6 @@ class Trainer:
         self.net.train()
         return loss / count, 100.0 * wrong / count
 
-    def payload(self, state):
-        """A checkpoint's contents, or None when a weight, buffer or momentum is not finite."""
-        momenta = [s for v in self.optimizer.state.values() for s in v.values()]
-        tensors = [*self.model.state_dict().values(), *momenta]
-        if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
-            return None
-        return {
-            "network": NETWORK,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "state": state,
-        }
-
-    def load(self, path):
-        """Restore the model and optimiser from a checkpoint; return the run's state."""
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
-        if ckpt["network"] != NETWORK:
-            raise CheckpointMismatch(f"it holds {ckpt['network']!r}")
-        try:
-            self.model.load_state_dict(ckpt["model"])
-        except RuntimeError as exc:
-            raise CheckpointMismatch(str(exc).splitlines()[0]) from exc
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        return ckpt["state"]
-
     def agree(self, flag):
         """True in every process when true in any: processes stop at the same iteration."""
         if self.world == 1:
@@ -746,10 +422,6 @@ class Trainer:
         if self.world > 1:
             dist.barrier()  # leave together: gloo aborts a process whose peer has gone
             dist.destroy_process_group()
-
-
-def write_checkpoint(payload, file):
-    torch.save(payload, file)
 
 
 if __name__ == "__main__":
