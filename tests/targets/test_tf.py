@@ -290,11 +290,11 @@ def test_weights_trained_in_tf_continue_in_torch(digits_run, tmp_path):
 
 def test_resume_is_exact(resnet20, tmp_path):
     flags = ["--data", "digits", "--batch-size", 32, "--log-every", 10]
-    train(resnet20, *flags, "--iters", 40, "--out", tmp_path / "whole")
-    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "split")
-    train(resnet20, *flags, "--iters", 40, "--out", tmp_path / "split", "--resume")
-    whole = [r for r in records(tmp_path / "whole", "train") if r["iter"] == 40]
-    split = [r for r in records(tmp_path / "split", "train") if r["iter"] == 40]
+    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "whole")
+    train(resnet20, *flags, "--iters", 10, "--out", tmp_path / "split")
+    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "split", "--resume")
+    whole = [r for r in records(tmp_path / "whole", "train") if r["iter"] == 20]
+    split = [r for r in records(tmp_path / "split", "train") if r["iter"] == 20]
     assert whole[0]["loss"] == split[0]["loss"]
     assert "resume" in [r["event"] for r in records(tmp_path / "split", "event")]
     assert len(list((tmp_path / "split").glob("ckpt-*.npz"))) == 2
@@ -348,23 +348,8 @@ def test_sigterm_checkpoints(resnet20, tmp_path):
     assert (run_dir / f"ckpt-{stop['iter']:09d}.npz").exists()
 
 
-def test_non_finite_loss_and_bad_input(resnet20, tmp_path):
-    result = train(
-        resnet20,
-        "--data",
-        "digits",
-        "--iters",
-        200,
-        "--batch-size",
-        16,
-        "--lr",
-        "1e30",
-        "--out",
-        tmp_path / "nan",
-        check=False,
-    )
-    assert result.returncode == 1 and "error: the loss became" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_input_and_an_ignored_flag(resnet20, tmp_path):
+    """(A non-finite loss, for both targets: tests/targets/test_training.py.)"""
     missing = train(
         resnet20,
         "--data",

@@ -264,11 +264,11 @@ def test_exported_weights_start_another_run(digits_run, resnet20, tmp_path):
 
 def test_resume_is_exact(resnet20, tmp_path):
     flags = ["--data", "digits", "--batch-size", 32, "--log-every", 10]
-    train(resnet20, *flags, "--iters", 40, "--out", tmp_path / "whole")
-    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "split")
-    train(resnet20, *flags, "--iters", 40, "--out", tmp_path / "split", "--resume")
-    whole = [r for r in records(tmp_path / "whole", "train") if r["iter"] == 40]
-    split = [r for r in records(tmp_path / "split", "train") if r["iter"] == 40]
+    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "whole")
+    train(resnet20, *flags, "--iters", 10, "--out", tmp_path / "split")
+    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "split", "--resume")
+    whole = [r for r in records(tmp_path / "whole", "train") if r["iter"] == 20]
+    split = [r for r in records(tmp_path / "split", "train") if r["iter"] == 20]
     assert whole[0]["loss"] == split[0]["loss"]
     assert whole[0]["error"] == split[0]["error"]
     assert "resume" in [r["event"] for r in records(tmp_path / "split", "event")]
@@ -323,35 +323,6 @@ def test_sigterm_checkpoints_and_resumes(resnet20, tmp_path):
         "--resume",
     )
     assert records(run_dir, "train")[-1]["iter"] == stop["iter"] + 2
-
-
-def test_non_finite_loss_stops_clearly(resnet20, tmp_path):
-    run_dir = tmp_path / "run"
-    result = train(
-        resnet20,
-        "--data",
-        "digits",
-        "--iters",
-        200,
-        "--batch-size",
-        16,
-        "--lr",
-        "1e30",
-        "--out",
-        run_dir,
-        "--ckpt-every",
-        1,
-        check=False,
-    )
-    assert result.returncode == 1
-    assert "error: the loss became" in result.stderr
-    assert "Traceback" not in result.stderr
-    (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
-    assert stop["reason"] == "non-finite loss"
-    kept = sorted(run_dir.glob("ckpt-*.pt"))
-    assert 1 <= len(kept) <= 2 and int(kept[-1].stem.split("-")[1]) <= stop["iter"]
-    state = torch.load(kept[-1], weights_only=True)["model"]
-    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["folder", "tar.gz"])
