@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,6 +247,8 @@ def test_a_diverging_run_stops_and_keeps_only_finite_checkpoints(tiny, tmp_path)
     result = train(code, *flags, check=False)
     assert result.returncode == 1 and "error: the loss became" in result.stderr
     no_traceback(result)
+    (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
+    assert stop["reason"] == "non-finite loss"
     kept = ckpts(run_dir)
     assert kept, "a checkpoint of the finite iterations remains"
     for path in kept:
@@ -333,27 +336,47 @@ def test_resuming_with_a_larger_batch_does_not_hang(tiny, tmp_path):
     assert [r["iter"] for r in records(run_dir, "train")][-1] == 6
 
 
-@pytest.mark.parametrize("damage", ["garbage pickle", "foreign pickle", "truncated tar"])
+class Hostile:
+    """Unpickled, it would write a file: a CIFAR-10 batch must not be able to run code."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.path), "pwned"))
+
+
+@pytest.mark.parametrize(
+    "damage", ["garbage pickle", "foreign pickle", "hostile pickle", "truncated tar"]
+)
 def test_damaged_cifar_files_are_named(tmp_path, damage):
     """load_cifar10 is data.py's skeleton, so one target shows it for both."""
+    import pickle
+
     pytest.importorskip("torch")
     spec = family_spec(tmp_path / "c.rds", "c", "cifar_resnet(n = 1)", "batch 16")
     code = compile_to(spec, tmp_path / "code", "torch")
     packed = damage == "truncated tar"
     data = write_cifar(tmp_path / "data", per_batch=4, packed=packed)
+    marker = tmp_path / "pwned"
     if packed:
         archive = data / "cifar-10-python.tar.gz"
         archive.write_bytes(archive.read_bytes()[:300])
         named = str(archive)
     else:
-        batch = data / "cifar-10-batches-py" / "data_batch_3"
-        import pickle
-
-        batch.write_bytes(b"\x80\x04garbage" if damage == "garbage pickle" else pickle.dumps([1]))
+        blob = {
+            "garbage pickle": b"\x80\x04garbage",
+            "foreign pickle": pickle.dumps([1]),
+            "hostile pickle": pickle.dumps({"data": Hostile(marker), "labels": [0]}),
+        }[damage]
+        (data / "cifar-10-batches-py" / "data_batch_3").write_bytes(blob)
         named = "data_batch_3"
     result = train(code, "--data-dir", data, "--out", tmp_path / "r", check=False)
     assert result.returncode == 1 and named in result.stderr
     no_traceback(result)
+    assert not marker.exists()
+    if damage == "hostile pickle":
+        assert "it names pathlib" in result.stderr
 
 
 def test_an_empty_imagenet_train_folder_is_named(tmp_path):
@@ -376,10 +399,42 @@ def test_an_empty_imagenet_train_folder_is_named(tmp_path):
     assert result.returncode == 1
     assert f"{root / 'train'} holds no .JPEG, .jpg or .png images" in result.stderr
     no_traceback(result)
-    # the embedded data, which the usage and the error above offer, trains an ImageNet network
-    result = train(code, "--data", "digits", "--iters", 1, "--batch-size", 2, "--out", root)
-    assert "digits: 1,294 train, 143 val, 360 test images" in result.stdout.splitlines()[0]
+    # the data held as arrays (digits and synthetic, which the usage offers) train an ImageNet
+    # network too; synthetic's few large images keep this quick
+    result = train(code, "--data", "synthetic", "--iters", 1, "--batch-size", 2, "--out", root)
+    assert "synthetic: 401 train, 44 val, 55 test images" in result.stdout.splitlines()[0]
     assert records(root, "eval")[-1]["split"] == "test"
+
+
+def test_digits_are_scikit_learns_with_a_stratified_test_split(tmp_path):
+    """data.py reads the digits without importing scikit-learn; scikit-learn is the oracle."""
+    pytest.importorskip("torch")
+    datasets = pytest.importorskip("sklearn.datasets")
+    spec = family_spec(tmp_path / "d.rds", "d", "cifar_resnet(n = 1)", TINY)
+    code = compile_to(spec, tmp_path / "code", "torch")
+    script = (
+        "import sys, numpy as np, data; parts = data.load_digits(); "
+        "np.savez(sys.argv[1], *parts); print('sklearn' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, tmp_path / "d.npz"],
+        cwd=code,
+        capture_output=True,
+        text=True,
+        env=QUIET,
+    )
+    assert result.stdout.strip() == "False", result.stderr[-2000:]
+    with np.load(tmp_path / "d.npz") as parts:
+        x_train, y_train, x_test, y_test = (parts[f"arr_{i}"] for i in range(4))
+    digits = datasets.load_digits()
+    assert len(y_test) == 360 and len(y_train) == 1797 - 360
+    images = np.concatenate([x_train, x_test])[:, 0] * 16
+    labels = np.concatenate([y_train, y_test])
+    ours = sorted(zip(map(bytes, images.astype(np.uint8)), labels, strict=True))
+    theirs = sorted(zip(map(bytes, digits.images.astype(np.uint8)), digits.target, strict=True))
+    assert ours == theirs  # the same images and labels, each once
+    expected = np.bincount(digits.target) * 360 / 1797
+    assert np.abs(np.bincount(y_test, minlength=10) - expected).max() < 1  # stratified
 
 
 def test_resnet110s_train_py_is_under_450_lines():

@@ -6,6 +6,8 @@ speed tests. The random numbers that crop and flip a batch come from draws(seed,
 batch is the same in every target, in a resumed run, and under any number of processes.
 """
 
+import importlib.util
+import io
 import math
 import pickle
 import sys
@@ -22,6 +24,27 @@ DIGITS_TEST = 360  # digits keeps a fixed, stratified 20% test split
 
 class DataError(Exception):
     """Data that cannot be found or read; the message says what was looked for and where."""
+
+
+BATCH_GLOBALS = (  # the only globals a CIFAR-10 batch names
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),  # as the official files name it
+    ("numpy._core.multiarray", "_reconstruct"),  # as numpy 2 names it
+    ("numpy.core.numeric", "_frombuffer"),  # pickle protocol 5
+    ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),  # bytes in a protocol 2 pickle written by Python 3
+)
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR-10 batch holds (dicts, lists, strings, numpy arrays) and nothing
+    else: a pickle may name any function, which unpickling would call."""
+
+    def find_class(self, module, name):
+        if (module, name) not in BATCH_GLOBALS:
+            raise pickle.UnpicklingError(f"it names {module}.{name}")
+        return super().find_class(module, name)
 
 
 def load_cifar10(data_dir):
@@ -53,7 +76,7 @@ def load_cifar10(data_dir):
     parts = {}
     for name, blob in blobs.items():
         try:
-            batch = pickle.loads(blob, encoding="latin1")
+            batch = BatchUnpickler(io.BytesIO(blob), encoding="latin1").load()
             images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
             labels = np.asarray(batch["labels"], dtype=np.int64)
         except Exception as exc:  # noqa: BLE001 (not a batch: whatever unpickling raises)
@@ -69,17 +92,30 @@ def load_cifar10(data_dir):
 
 
 def load_digits():
-    """scikit-learn's 1,797 8x8 digits with a fixed stratified test split."""
-    from sklearn.datasets import load_digits as sk_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = sk_digits()
-    x = digits.images.astype(np.float32)[:, None] / 16.0
-    y = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=DIGITS_TEST, stratify=y, random_state=0
-    )
-    return x_train, y_train, x_test, y_test
+    """scikit-learn's 1,797 8x8 digits with a fixed test split of DIGITS_TEST, stratified: each
+    class gives its share of the test images. Read from scikit-learn's copy of the data, without
+    importing scikit-learn, which takes seconds."""
+    found = importlib.util.find_spec("sklearn")
+    if found is None:
+        raise DataError("--data digits needs scikit-learn: pip install scikit-learn")
+    path = Path(found.submodule_search_locations[0]) / "datasets/data/digits.csv.gz"
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} cannot be read: {exc}") from None
+    if table.shape[1] != 65:
+        raise DataError(f"{path} holds no 8x8 digits (rows of 64 pixels and a label)")
+    x, y = table[:, :64].reshape(-1, 1, 8, 8) / 16.0, table[:, 64].astype(np.int64)
+    counts = np.bincount(y)
+    share = counts * DIGITS_TEST / len(y)
+    take = np.floor(share).astype(np.int64)
+    rest = np.argsort(take - share, kind="stable")[: DIGITS_TEST - take.sum()]
+    take[rest] += 1  # the largest remainders round up
+    rng = np.random.default_rng(0)
+    picks = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in enumerate(take)]
+    test = np.sort(np.concatenate(picks))
+    train = np.setdiff1d(np.arange(len(y)), test)
+    return x[train], y[train], x[test], y[test]
 
 
 def synthetic(args):

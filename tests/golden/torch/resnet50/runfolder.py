@@ -68,7 +68,7 @@ class Run:
 
     def resume(self, trainer):
         """The state of the newest checkpoint that loads, else of an older one; None if the
-        folder holds none."""
+        folder holds none. One that cannot be read is renamed *.damaged."""
         found = self.checkpoints()
         if not found:
             print(f"note: nothing to resume in {self.out}; starting afresh")
@@ -79,6 +79,8 @@ class Run:
                 sys.exit(f"error: {path} is not a checkpoint of this network: {exc}")
             except Exception as exc:  # noqa: BLE001 (damaged: whatever its reader raises)
                 print(f"note: {path} cannot be read ({exc!r:.80}); trying an older one")
+                if self.main:  # kept, but out of the rotation and of later resumes
+                    path.replace(path.with_name(path.name + ".damaged"))
         if found:
             sys.exit(f"error: none of the checkpoints in {self.out} can be read")
         return None
@@ -86,7 +88,8 @@ class Run:
 
 class Progress:
     """The run as a person watches it: on a terminal, a live line redrawn every second; else a
-    plain line every --log-every iterations, and one early, once the first seconds have passed.
+    plain line every --log-every iterations, and one early, at the first step with a rate (the
+    step after the one that warms up).
     """
 
     def __init__(self, args, run, first):
@@ -118,7 +121,7 @@ class Progress:
         self.done = it / iters
         if self.live:
             self.draw()
-        elif self.run.main and (due or not self.printed and now - self.start > 3):
+        elif self.run.main and (due or not self.printed and it > self.timed[1]):
             print(self.line, flush=True)
             self.printed = True
 
