@@ -406,10 +406,13 @@ def test_an_empty_imagenet_train_folder_is_named(tmp_path):
     assert records(root, "eval")[-1]["split"] == "test"
 
 
-def test_digits_are_scikit_learns_with_a_stratified_test_split(tmp_path):
-    """data.py reads the digits without importing scikit-learn; scikit-learn is the oracle."""
+def test_digits_are_scikit_learns_split_as_train_test_split_splits_them(tmp_path):
+    """data.py reads the digits without importing scikit-learn, and splits them as the
+    train_test_split call it replaces did; scikit-learn itself is the oracle."""
     pytest.importorskip("torch")
     datasets = pytest.importorskip("sklearn.datasets")
+    from sklearn.model_selection import train_test_split
+
     spec = family_spec(tmp_path / "d.rds", "d", "cifar_resnet(n = 1)", TINY)
     code = compile_to(spec, tmp_path / "code", "torch")
     script = (
@@ -425,16 +428,14 @@ def test_digits_are_scikit_learns_with_a_stratified_test_split(tmp_path):
     )
     assert result.stdout.strip() == "False", result.stderr[-2000:]
     with np.load(tmp_path / "d.npz") as parts:
-        x_train, y_train, x_test, y_test = (parts[f"arr_{i}"] for i in range(4))
+        ours = [parts[f"arr_{i}"] for i in range(4)]
     digits = datasets.load_digits()
-    assert len(y_test) == 360 and len(y_train) == 1797 - 360
-    images = np.concatenate([x_train, x_test])[:, 0] * 16
-    labels = np.concatenate([y_train, y_test])
-    ours = sorted(zip(map(bytes, images.astype(np.uint8)), labels, strict=True))
-    theirs = sorted(zip(map(bytes, digits.images.astype(np.uint8)), digits.target, strict=True))
-    assert ours == theirs  # the same images and labels, each once
-    expected = np.bincount(digits.target) * 360 / 1797
-    assert np.abs(np.bincount(y_test, minlength=10) - expected).max() < 1  # stratified
+    images = digits.images.astype(np.float32)[:, None] / 16.0
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, digits.target, test_size=360, stratify=digits.target, random_state=0
+    )
+    for got, expected in zip(ours, (x_train, y_train, x_test, y_test), strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_resnet110s_train_py_is_under_450_lines():

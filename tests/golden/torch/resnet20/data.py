@@ -92,9 +92,9 @@ def load_cifar10(data_dir):
 
 
 def load_digits():
-    """scikit-learn's 1,797 8x8 digits with a fixed test split of DIGITS_TEST, stratified: each
-    class gives its share of the test images. Read from scikit-learn's copy of the data, without
-    importing scikit-learn, which takes seconds."""
+    """scikit-learn's 1,797 8x8 digits, read from its copy of the data without importing it
+    (which takes seconds), and split as train_test_split(test_size=DIGITS_TEST, stratify=y,
+    random_state=0) splits them: the same draws from the same generator."""
     found = importlib.util.find_spec("sklearn")
     if found is None:
         raise DataError("--data digits needs scikit-learn: pip install scikit-learn")
@@ -106,16 +106,34 @@ def load_digits():
     if table.shape[1] != 65:
         raise DataError(f"{path} holds no 8x8 digits (rows of 64 pixels and a label)")
     x, y = table[:, :64].reshape(-1, 1, 8, 8) / 16.0, table[:, 64].astype(np.int64)
+    rng = np.random.RandomState(0)  # the legacy generator that scikit-learn draws from
     counts = np.bincount(y)
-    share = counts * DIGITS_TEST / len(y)
-    take = np.floor(share).astype(np.int64)
-    rest = np.argsort(take - share, kind="stable")[: DIGITS_TEST - take.sum()]
-    take[rest] += 1  # the largest remainders round up
-    rng = np.random.default_rng(0)
-    picks = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in enumerate(take)]
-    test = np.sort(np.concatenate(picks))
-    train = np.setdiff1d(np.arange(len(y)), test)
+    members = np.split(np.argsort(y, kind="stable"), np.cumsum(counts)[:-1])
+    n_train = stratified(counts, len(y) - DIGITS_TEST, rng)
+    n_test = stratified(counts - n_train, DIGITS_TEST, rng)
+    train, test = [], []
+    for each, a, b in zip(members, n_train, n_test, strict=True):
+        each = each[rng.permutation(len(each))]
+        train.extend(each[:a])
+        test.extend(each[a : a + b])
+    train, test = rng.permutation(train), rng.permutation(test)
     return x[train], y[train], x[test], y[test]
+
+
+def stratified(counts, draws, rng):
+    """How many of `draws` each class gets: its share rounded down, then one more for the
+    largest remainders, ties broken at random."""
+    share = counts / counts.sum() * draws
+    take = np.floor(share)
+    left, rest = int(draws - take.sum()), share - take
+    for value in np.sort(np.unique(rest))[::-1]:
+        if left == 0:
+            break
+        (tied,) = np.nonzero(rest == value)
+        picked = rng.choice(tied, size=min(len(tied), left), replace=False)
+        take[picked] += 1
+        left -= len(picked)
+    return take.astype(np.int64)
 
 
 def synthetic(args):
