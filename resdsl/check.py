@@ -43,8 +43,8 @@ def lint(net: Network) -> list[ResdslError]:
             raise AssertionError(f"IR node {node.name} comes before one of its inputs")
         if node.op not in ops.OPS:
             raise AssertionError(f"IR node {node.name}: unknown op {node.op!r}")
-        if node.op == "add" and len(node.inputs) != 2:
-            raise AssertionError(f"IR add {node.name} has {len(node.inputs)} inputs")
+        if len(node.inputs) != ops.OPS[node.op].inputs:
+            raise AssertionError(f"IR node {node.name} has {len(node.inputs)} inputs")
         _lint_attribute(node.local, node.name)
     for block in net.blocks:
         _lint_attribute(block.local, block.name)

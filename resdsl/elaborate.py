@@ -35,8 +35,10 @@ from .ir import (
     Node,
     Param,
     Section,
+    Shortcut,
     TemplateOp,
     add_node,
+    as_expr,
     binop,
     params_of,
     substitute,
@@ -50,8 +52,8 @@ from .names import (
     camel,
 )
 from .parser import parse_file
+from .shortcuts import POLICIES, plan
 
-POLICIES = ("A", "B", "C", "none")
 MAX_OPS = 1_000_000  # ResNet-1202 has 4,210; a 12,002-layer net 42,010
 MAX_NESTING = 64  # blocks inside blocks
 MAX_VALUE = 10**15  # what arithmetic may reach: sizes and counts, far below
@@ -159,8 +161,8 @@ class _Scope:
             local = self.names.create_name(str(len(self.names.used)))
             return self.prefix + local, " › ".join((*self.path, kind)), local
         n = self.counts[kind] = self.counts.get(kind, 0) + 1
-        # conv and bn are always numbered (conv1, bn1), others only from the second on (relu, relu2)
-        suffix = str(n) if kind in ("conv", "bn") or n > 1 else ""
+        # torchvision's names: conv1, bn1 (numbered ops), relu, relu2 (the others)
+        suffix = str(n) if n > 1 or kind in ops.OPS and ops.OPS[kind].numbered else ""
         local = self.names.create_name(f"{kind}{suffix}")
         return self.prefix + local, " › ".join((*self.path, f"{kind} {suffix}".strip())), local
 
@@ -270,7 +272,7 @@ class _Elaborator:
             entries: list[Entry] = []
             if section.kind == "stage":
                 number = len([s for s in out_sections if s.kind == "stage"]) + 1
-                stage_policy = self._stage(section, number, env, net_policy, entries)
+                self._stage(section, number, env, net_policy, entries)
                 out_sections.append(
                     Section(
                         "stage",
@@ -278,7 +280,6 @@ class _Elaborator:
                         containers[number - 1],
                         tuple(self._runs(entries)),
                         self._site(section.span),
-                        self.override or stage_policy,
                     )
                 )
                 continue
@@ -309,7 +310,7 @@ class _Elaborator:
 
     def _stage(
         self, section: ast.Section, number: int, env: dict, policy: str, entries: list[Entry]
-    ) -> str:
+    ) -> None:
         stride, calls = None, []
         for stmt in section.body:
             if isinstance(stmt, ast.Setting) and stmt.key == "stride":
@@ -358,7 +359,6 @@ class _Elaborator:
             self.errors.append(
                 SpecError("the stage's stride has no block to apply to", stride[1], code="RDS125")
             )
-        return policy
 
     def _runs(self, entries: list[Entry]) -> list[Entry]:
         """Merge neighbouring blocks that print alike (same template, arguments and input)."""
@@ -378,7 +378,7 @@ class _Elaborator:
         if entry.kind != "block":
             return None
         inst = self.by_name[entry.name]
-        if inst.shortcut in ("A", "projection"):
+        if inst.shortcut.ops():
             return None  # its own shortcut ops make it unlike its neighbours
         template = self.templates_by_name[inst.template]
         args = dict(inst.args)
@@ -494,9 +494,10 @@ class _Elaborator:
         except SpecError as exc:
             self.errors.append(exc)
             return
-        args = {name: value for name, (_, _, value) in given.items()}
-        if kind == "fc" and args["out"] is None:
-            args["out"] = self.classes
+        args = {
+            name: self.classes if value is ops.CLASSES else value
+            for name, (_, _, value) in given.items()
+        }
         args = ops.complete(kind, args)
         symbolic = None
         if scope.trace is not None:
@@ -557,14 +558,9 @@ class _Elaborator:
             expr, raw, _ = given.get(name, (None, None, None))
             sym = self._sym(expr, symbols) if expr is not None else None
             out[name] = _coerce(sym, raw, value)
-        if kind in ("conv", "maxpool", "avgpool") and given["pad"][0] is None:
-            kernel = out["kernel"]
-            if isinstance(kernel, Const):
-                out["pad"] = Const(args["pad"])
-            elif kind == "conv":
-                out["pad"] = binop("//", kernel, Const(2))
-            else:
-                out["pad"] = binop("//", binop("-", kernel, Const(1)), Const(2))
+        rule = ops.OPS[kind].pad
+        if rule is not None and given["pad"][0] is None and not isinstance(out["kernel"], Const):
+            out["pad"] = rule(out["kernel"])  # a square kernel given by a parameter
         return out
 
     def _sym(self, expr: ast.Expr, symbols: dict) -> Expr | None:
@@ -646,12 +642,12 @@ class _Elaborator:
         self.stack.append(kind)
         self.sites.append(call.span)
         block_input, first_node = self.current, len(self.order)
-        shortcut = "plain" if not adds else "none" if policy == "none" else "identity"
-        made: list[tuple[str, str]] = []
+        shortcut = Shortcut("plain" if not adds else "none" if policy == "none" else "identity")
+        decided = None
         for stmt in definition.body:
             if isinstance(stmt, ast.Add):
                 if stmt is adds[0] and policy != "none":
-                    shortcut, made = self._shortcut(block_input, first_node, policy, scope, stmt)
+                    shortcut, decided = self._shortcut(block_input, first_node, policy, scope, stmt)
                 scope.role = "post"
             else:
                 self._statement(stmt, values, scope, policy)
@@ -670,7 +666,6 @@ class _Elaborator:
             template=template.name,
             parent=parent.block,
             section=scope.section,
-            policy=policy,
             local=local,
         )
         self.blocks.append(instance)
@@ -678,9 +673,9 @@ class _Elaborator:
         if parent.entries is not None and parent.block is None:
             parent.entries.append(Entry(instance.name, "block"))
         if parent.trace is not None:
-            self._record_nested(definition, call, values, extra, template, made, parent)
+            self._record_nested(definition, call, values, extra, template, decided, parent)
 
-    def _record_nested(self, definition, call, values, extra, template, made, parent) -> None:
+    def _record_nested(self, definition, call, values, extra, template, decided, parent) -> None:
         """Add a nested block instance to the enclosing block's trace, as one op."""
         given = dict(zip((p.name for p in definition.params), call.args, strict=False))
         given.update({kw.name: kw.value for kw in call.kwargs})
@@ -697,28 +692,18 @@ class _Elaborator:
         channels = parent.trace.channels
         env = {**{k: v for k, v in bound.items() if v is not None}, IN_CHANNELS: channels}
         out = substitute(template.out_channels, env)
-        join = substitute(template.join_channels, env)  # what the shortcut must match
-        stride = substitute(template.stride, env)
-        shortcut = []
-        for op, local in made:
-            if op == "conv":
-                args = {
-                    "out": join,
-                    "kernel": Const((1, 1)),
-                    "stride": stride,
-                    "pad": Const((0, 0)),
-                    "groups": Const(1),
-                    "bias": Const(0),
-                }
-                ins, outs = channels, join
-            elif op == "bn":
-                args, ins, outs = {}, join, join
-            elif op == "subsample":
-                args, ins, outs = {"stride": stride}, channels, channels
-            else:  # zeropad
-                args, ins, outs = {"channels": join}, channels, join
-            args = tuple(args.items())
-            shortcut.append(TemplateOp(local, op, args, ins, "shortcut", call.span, None, (), outs))
+        inner = self.blocks[-1].shortcut
+        if decided is not None:  # the same plan, over the enclosing block's parameters
+            join = substitute(template.join_channels, env)  # what the shortcut must match
+            symbolic = (substitute(template.stride, env), join)
+            inner = plan(inner.policy, *decided, symbolic=symbolic)
+        shortcut, ins = [], channels
+        for index, (kind, args) in enumerate(inner.ops()):
+            args = {k: as_expr(v) for k, v in args.items()}
+            outs = as_expr(ops.OPS[kind].channels(args, ins))
+            sub = TemplateOp(str(index), kind, tuple(args.items()), ins, "shortcut", call.span)
+            shortcut.append(_replace(sub, out_channels=outs))
+            ins = outs
         op = TemplateOp(
             name=self.blocks[-1].local,
             op="block",
@@ -729,10 +714,13 @@ class _Elaborator:
             template=template.name,
             shortcut=tuple(shortcut),
             out_channels=out,
+            plan=inner,
         )
         parent.trace.record(op, out, substitute(template.total_stride, env))
 
-    def _template(self, definition: ast.BlockDef, trace: _Trace, shortcut: str) -> BlockTemplate:
+    def _template(
+        self, definition: ast.BlockDef, trace: _Trace, shortcut: Shortcut
+    ) -> BlockTemplate:
         """The template of a traced block instance: an existing one where the trace is equal."""
         used: set[str] = params_of(trace.channels)
         for op in trace.ops:
@@ -744,7 +732,7 @@ class _Elaborator:
             if p.name in params and isinstance(p.default, ast.Num)
         )
         has_add = any(isinstance(s, ast.Add) for s in definition.body)
-        residual = shortcut not in ("none", "plain")
+        residual = shortcut.residual
         key = (definition.name, has_add, residual, params, tuple(trace.ops), trace.channels)
         template = self.templates.get(key)
         if template is None:
@@ -759,7 +747,7 @@ class _Elaborator:
                 has_add=has_add,
                 out_channels=trace.channels,
                 join_channels=next(
-                    (op.in_channels for op in trace.ops if op.op == "add"), trace.channels
+                    (op.in_channels for op in trace.ops if op.role == "add"), trace.channels
                 ),
                 stride=trace.branch_stride,
                 total_stride=trace.total_stride,
@@ -791,12 +779,12 @@ class _Elaborator:
 
     def _shortcut(
         self, block_input: str, first_node: int, policy: str, scope: _Scope, stmt: ast.Add
-    ) -> tuple[str, list[tuple[str, str]]]:
+    ) -> tuple[Shortcut, tuple[int, int, int]]:
         """Join the shortcut to the residual branch that ends at ``self.current``.
 
-        Returns the shortcut's kind and the (op, local name) of each op it made.
+        Returns the shortcut and what decided it: the branch's stride, the block's input
+        channels and the channels where the shortcut joins.
         """
-        span = stmt.span
         branch = self.current
         nodes = self.graph.nodes
         in_shape = nodes[block_input]["node"].shape
@@ -807,9 +795,10 @@ class _Elaborator:
             node = nodes[name]["node"]
             if node.role != "shortcut":
                 stride *= ops.OPS[node.op].stride(node.arg)
-        kind, source, made = "identity", block_input, []
+        shortcut, source, decided = Shortcut("identity", policy), block_input, (1, 0, 0)
         if in_shape is not None and out_shape is not None:
-            changes = stride > 1 or in_shape[0] != out_shape[0]
+            decided = (stride, in_shape[0], out_shape[0])
+            shortcut = plan(policy, *decided)
             sub = scope.child(
                 "downsample",
                 "shortcut",
@@ -817,32 +806,14 @@ class _Elaborator:
                 block=scope.block,
                 role="shortcut",
             )
-            plan = []
-            if policy == "C" or policy == "B" and changes:
-                kind = "projection"
-                conv = {
-                    "out": out_shape[0],
-                    "kernel": (1, 1),
-                    "stride": stride,
-                    "pad": (0, 0),
-                    "groups": 1,
-                    "bias": 0,
-                }
-                plan = [("conv", ops.complete("conv", conv)), ("bn", {})]
-            elif policy == "A" and changes:
-                kind = "A"
-                if stride > 1:
-                    plan.append(("subsample", {"stride": stride}))
-                if in_shape[0] != out_shape[0]:
-                    plan.append(("zeropad", {"channels": out_shape[0]}))
             self.current = block_input
-            for op, args in plan:
-                made.append((op, self._emit(op, args, span, sub)))
+            for op, args in shortcut.ops():
+                self._emit(op, ops.complete(op, args), stmt.span, sub)
             source = self.current
         scope.role = "add"
         self.current = branch
-        self._emit("add", {}, span, scope, inputs=(branch, source), symbolic={})
-        return kind, made
+        self._emit("add", {}, stmt.span, scope, inputs=(branch, source), symbolic={})
+        return shortcut, decided
 
     # ------------------------------------------------------------ nodes
     def _emit(
@@ -893,20 +864,16 @@ class _Elaborator:
         if scope.entries is not None and scope.block is None:
             scope.entries.append(Entry(name, "op"))
         if symbolic is not None and scope.trace is not None:
-            trace = scope.trace
-            out, stride = trace.channels, Const(1)
-            if op in ("conv", "fc"):
-                out = symbolic["out"]
-            if op in ("conv", "maxpool", "avgpool"):
-                stride = symbolic["stride"]
-            if op == "fc":
+            trace, opdef = scope.trace, ops.OPS[op]
+            out = as_expr(opdef.channels(symbolic, trace.channels))
+            if opdef.flattens:
                 c, h, w = shapes[0] or (0, 0, 0)
                 features = trace.channels if h * w == 1 else Const(c * h * w)
                 symbolic = {**symbolic, "in_features": features}
             template_op = TemplateOp(
                 local, op, tuple(symbolic.items()), trace.channels, scope.role, span, None, (), out
             )
-            trace.record(template_op, out, stride)
+            trace.record(template_op, out, as_expr(opdef.stride(symbolic)))
         return local
 
     def _site(self, span: Span) -> Span:

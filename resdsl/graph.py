@@ -11,9 +11,14 @@ from pathlib import Path
 
 from .errors import ResdslError
 from .ir import Network
-from .ops import fmt
+from .ops import OPS, fmt
 
-SHORTCUT_LABELS = {"identity": "identity", "A": "A: subsample + pad", "projection": "projection"}
+# what a dashed edge says, by the recorded shortcut plan's kind (none and plain draw no edge)
+SHORTCUT_LABELS = {
+    "identity": "identity",
+    "pad": "A: subsample + pad",
+    "projection": "{policy}: projection",
+}
 
 
 def _quote(text: str) -> str:
@@ -31,13 +36,13 @@ def to_dot(net: Network, expand: bool = False) -> str:
     if expand:
         for node in net.nodes():
             label = f"{node.name}\n{node.op} {fmt(node.shape)}"
-            shape = ", shape=ellipse" if node.op in ("input", "add") else ""
+            shape = ", shape=ellipse" if OPS[node.op].inputs != 1 else ""  # inputs and joins
             lines.append(f"  {_quote(node.name)} [label={_quote(label)}{shape}];")
         for node in net.nodes():
             for source in node.inputs:
                 style = (
                     " [style=dashed]"
-                    if node.role == "shortcut" or (node.op == "add" and source == node.inputs[-1])
+                    if node.role == "shortcut" or (node.role == "add" and source == node.inputs[-1])
                     else ""
                 )
                 lines.append(f"  {_quote(source)} -> {_quote(node.name)}{style};")
@@ -68,12 +73,8 @@ def to_dot(net: Network, expand: bool = False) -> str:
     for (before, _), (after, _) in zip(units, units[1:], strict=False):
         lines.append(f"  {_quote(before)} -> {_quote(after)};")
         block = blocks.get(after)
-        if block is not None and block.shortcut in SHORTCUT_LABELS:
-            label = SHORTCUT_LABELS[block.shortcut]
-            if block.shortcut == "projection":
-                # a projection where the shape does not change comes only from option C
-                same = net.node(block.input).shape == net.node(block.output).shape
-                label = f"{'C' if same or net.policy == 'C' else 'B'}: projection"
+        if block is not None and block.shortcut.kind in SHORTCUT_LABELS:
+            label = SHORTCUT_LABELS[block.shortcut.kind].format(policy=block.shortcut.policy)
             lines.append(
                 f"  {_quote(before)} -> {_quote(after)} "
                 f"[style=dashed, label={_quote(label)}, tailport=e, headport=e, class=shortcut];"

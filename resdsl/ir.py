@@ -29,18 +29,46 @@ from .ops import Shape
 # ---------------------------------------------------------------- expressions over parameters
 
 
+class _Arithmetic:
+    """``+ - * //`` on expressions and ints, folded: the op table's rules run on them as written."""
+
+    def __add__(self, other):
+        return binop("+", self, as_expr(other))
+
+    def __radd__(self, other):
+        return binop("+", as_expr(other), self)
+
+    def __sub__(self, other):
+        return binop("-", self, as_expr(other))
+
+    def __rsub__(self, other):
+        return binop("-", as_expr(other), self)
+
+    def __mul__(self, other):
+        return binop("*", self, as_expr(other))
+
+    def __rmul__(self, other):
+        return binop("*", as_expr(other), self)
+
+    def __floordiv__(self, other):
+        return binop("//", self, as_expr(other))
+
+    def __rfloordiv__(self, other):
+        return binop("//", as_expr(other), self)
+
+
 @dataclass(frozen=True)
-class Const:
+class Const(_Arithmetic):
     value: Any  # int, float or a tuple of ints
 
 
 @dataclass(frozen=True)
-class Param:
+class Param(_Arithmetic):
     name: str  # a block parameter, or IN_CHANNELS: the channels of the block's input
 
 
 @dataclass(frozen=True)
-class BinOp:
+class BinOp(_Arithmetic):
     op: str  # + - * //
     left: Expr
     right: Expr
@@ -48,6 +76,11 @@ class BinOp:
 
 Expr = Const | Param | BinOp
 IN_CHANNELS = "in_channels"  # the Param every template's first op reads its channels from
+
+
+def as_expr(value) -> Expr:
+    """An expression as it is; a plain value as a constant."""
+    return value if isinstance(value, Const | Param | BinOp) else Const(value)
 
 
 def evaluate(expr: Expr, env: dict[str, Any]):
@@ -119,6 +152,47 @@ class Node:
         return dict(self.args)
 
 
+# ---------------------------------------------------------------- shortcuts
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """A block's shortcut as what it is, made once by :func:`resdsl.shortcuts.plan`.
+
+    ``stride`` and ``channels`` are ints in a block instance and expressions over the parameters
+    in a block template (a nested block's shortcut).
+    """
+
+    kind: str  # identity | pad (option A) | projection | none (policy none) | plain (no add)
+    policy: str | None = None  # A | B | C: the policy it was made under
+    stride: Any = None  # pad: its subsampling stride (None: none); projection: its conv's stride
+    channels: Any = None  # pad: the channels it zero-pads to (None: none); projection: its out
+
+    @property
+    def residual(self) -> bool:
+        """Whether the block adds a shortcut to its branch."""
+        return self.kind not in ("none", "plain")
+
+    def ops(self) -> tuple[tuple[str, dict], ...]:
+        """The primitive ops it is made of, in order, with their arguments."""
+        if self.kind == "projection":
+            conv = {
+                "out": self.channels,
+                "kernel": (1, 1),
+                "stride": self.stride,
+                "pad": (0, 0),
+                "groups": 1,
+                "bias": 0,
+            }
+            return (("conv", conv), ("bn", {}))
+        parts = []
+        if self.kind == "pad" and self.stride is not None:
+            parts.append(("subsample", {"stride": self.stride}))
+        if self.kind == "pad" and self.channels is not None:
+            parts.append(("zeropad", {"channels": self.channels}))
+        return tuple(parts)
+
+
 # ---------------------------------------------------------------- blocks
 
 
@@ -138,8 +212,9 @@ class TemplateOp:
     role: str  # branch | add | post | shortcut
     span: Span
     template: str | None = None  # for op == "block": the nested block's template name
-    shortcut: tuple[TemplateOp, ...] = ()  # for op == "block": its shortcut ops, if any
+    shortcut: tuple[TemplateOp, ...] = ()  # for op == "block": its shortcut's ops, if any
     out_channels: Expr | None = None
+    plan: Shortcut | None = None  # for op == "block": its shortcut, over these parameters
 
     @property
     def arg(self) -> dict[str, Expr | None]:
@@ -175,14 +250,13 @@ class BlockInstance:
     kind: str  # the block definition's name, e.g. "basic"
     stage: int | None  # 1-based stage number, None outside stages
     args: tuple[tuple[str, Any], ...]  # every parameter's bound value
-    shortcut: str  # identity | A | projection | none (no addition) | plain (the block has no add)
+    shortcut: Shortcut
     input: str  # the node the block reads
     output: str  # the node the block ends with
     span: Span
     template: str = ""  # its BlockTemplate's name
     parent: str | None = None  # the enclosing block instance, for nested blocks
     section: str = "stage"  # stem | stage | head
-    policy: str = "B"  # the resolved shortcut policy it was built under
     local: str = ""  # its name inside its parent: "0", "inner"
 
 
@@ -209,7 +283,6 @@ class Section:
     container: str | None  # the stage's module name ("layer1"); None for stem and head
     entries: tuple[Entry, ...]
     span: Span
-    policy: str | None = None  # a stage's resolved shortcut policy
 
 
 @dataclass(frozen=True)

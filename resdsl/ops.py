@@ -1,8 +1,12 @@
 """Each primitive op's semantics, as data in one place.
 
 An :class:`OpDef` holds an op's arguments (their order, types and defaults), its shape rule
-(PyTorch's floor rounding), its trainable parameter count, its MACs and its stride. Shapes are
-``(C, H, W)`` without the batch dimension. Targets spell the ops; the stages before emit use this.
+(PyTorch's floor rounding), its trainable parameter count, its MACs, and its symbolic form: how
+its stride, its output channels and its padding default follow from its arguments. The symbolic
+rules are written once with ``+ - * //`` and serve both concrete values (ints) and the IR's
+expressions over a block's parameters (:mod:`resdsl.ir` gives them arithmetic). Shapes are
+``(C, H, W)`` without the batch dimension. Targets spell the ops; no stage before emit branches
+on an op's name: they read the row.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 
 Shape = tuple[int, int, int]
 REQUIRED = object()
+CLASSES = object()  # an argument's default that is the network's class count (fc's out)
 
 
 class OpProblem(Exception):
@@ -33,6 +38,10 @@ class Arg:
     positional: bool = True
 
 
+def _keep(args, channels):
+    return channels
+
+
 @dataclass(frozen=True)
 class OpDef:
     name: str
@@ -40,7 +49,15 @@ class OpDef:
     infer: Callable[[dict, list[Shape]], Shape]
     params: Callable[[dict, list[Shape]], int] = lambda a, s: 0
     macs: Callable[[dict, list[Shape], Shape], int] = lambda a, s, o: 0
-    stride: Callable[[dict], int] = lambda a: 1
+    # the symbolic form: each rule takes ints or IR expressions alike
+    stride: Callable[[dict], object] = lambda a: 1
+    channels: Callable[[dict, object], object] = _keep  # (args, input channels) -> output's
+    pad: Callable[[object], object] | None = None  # a window's padding default, per dimension
+    flattens: bool = False  # reads its input flattened to C*H*W features, as an fc does
+    pointwise: bool = False  # works on a flattened (N, C) tensor as on a map
+    fresh: bool = False  # its output is a new tensor that nothing else aliases
+    numbered: bool = False  # its names count from 1 (conv1, bn1); others from the second (relu2)
+    inputs: int = 1  # how many tensors it reads
     user: bool = True  # written in specs; internal ops come from shortcuts and inputs
     doc: str = ""
 
@@ -182,6 +199,15 @@ def _fc_macs(args, shapes, out):
 
 # ---------------------------------------------------------------- the table
 
+
+def _stride(args):
+    return args["stride"]
+
+
+def _out(args, channels):
+    return args["out"]
+
+
 _WINDOW = (
     Arg("stride", "int", 1, positional=False),
     Arg("pad", "pair", None, positional=False),
@@ -202,57 +228,79 @@ OPS: dict[str, OpDef] = {
             _conv,
             _conv_params,
             _conv_macs,
-            stride=lambda a: a["stride"],
+            stride=_stride,
+            channels=_out,
+            pad=lambda k: k // 2,
+            fresh=True,
+            numbered=True,
             doc="convolution; padding defaults to kernel // 2",
         ),
-        OpDef("bn", (), _same, lambda a, s: 2 * s[0][0], doc="batch normalisation"),
-        OpDef("relu", (), _same, doc="rectified linear unit"),
+        OpDef(
+            "bn",
+            (),
+            _same,
+            lambda a, s: 2 * s[0][0],
+            fresh=True,
+            numbered=True,
+            doc="batch normalisation",
+        ),
+        OpDef("relu", (), _same, pointwise=True, doc="rectified linear unit"),
         OpDef(
             "maxpool",
             (Arg("kernel", "pair"), *_WINDOW),
             _pool("maxpool"),
-            stride=lambda a: a["stride"],
+            stride=_stride,
+            pad=lambda k: (k - 1) // 2,
             doc="max pooling; padding defaults to (kernel - 1) // 2",
         ),
         OpDef(
             "avgpool",
             (Arg("kernel", "pair", None), *_WINDOW),
             _pool("avgpool"),
-            stride=lambda a: a["stride"],
+            stride=_stride,
+            pad=lambda k: (k - 1) // 2,
             doc="global average pooling, or a sliding window when given a kernel",
         ),
         OpDef(
             "fc",
-            (Arg("out", "int", None), Arg("bias", "flag", 1, positional=False)),
+            (Arg("out", "int", CLASSES), Arg("bias", "flag", 1, positional=False)),
             _fc,
             _fc_params,
             _fc_macs,
+            channels=_out,
+            flattens=True,
+            pointwise=True,
+            fresh=True,
             doc="fully connected layer on the flattened input; out defaults to the classes",
         ),
-        OpDef("dropout", (Arg("p", "float", 0.5),), _dropout, doc="dropout"),
-        OpDef("input", (Arg("shape", "dims"),), _input, user=False),
-        OpDef("add", (), _add, user=False),
+        OpDef("dropout", (Arg("p", "float", 0.5),), _dropout, pointwise=True, doc="dropout"),
+        OpDef("input", (Arg("shape", "dims"),), _input, inputs=0, user=False),
+        OpDef("add", (), _add, fresh=True, inputs=2, user=False),
+        OpDef("subsample", (Arg("stride", "int"),), _subsample, stride=_stride, user=False),
         OpDef(
-            "subsample",
-            (Arg("stride", "int"),),
-            _subsample,
-            stride=lambda a: a["stride"],
+            "zeropad",
+            (Arg("channels", "int"),),
+            _zeropad,
+            channels=lambda a, c: a["channels"],
             user=False,
         ),
-        OpDef("zeropad", (Arg("channels", "int"),), _zeropad, user=False),
     )
 }
 
 
 def complete(op: str, args: dict) -> dict:
-    """Fill the defaults that depend on other arguments (padding from the kernel)."""
+    """Fill the defaults that depend on other arguments: a window's padding from its kernel.
+
+    A window op without a kernel (global average pooling) has stride 1 and no padding.
+    """
+    rule = OPS[op].pad
+    if rule is None:
+        return dict(args)
     args = dict(args)
-    if op in ("conv", "maxpool", "avgpool") and args.get("kernel") is not None:
-        kh, kw = args["kernel"]
-        if args.get("pad") is None:
-            args["pad"] = (kh // 2, kw // 2) if op == "conv" else ((kh - 1) // 2, (kw - 1) // 2)
-    elif op == "avgpool":
+    if args.get("kernel") is None:
         args["stride"], args["pad"] = 1, (0, 0)
+    elif args.get("pad") is None:
+        args["pad"] = tuple(rule(k) for k in args["kernel"])
     return args
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 import resdsl
+from resdsl.ir import Shortcut
 
 from helpers import SPECS, compile_text, errors_of
 
@@ -52,21 +53,24 @@ def test_option_a_is_subsample_then_zero_pad():
     add = net.node("layer2.0.add")
     assert add.inputs == ("layer2.0.bn2", "layer2.0.downsample.1")
     assert "layer1.0.downsample.0" not in net.graph  # identity where nothing changes
-    kinds = [b.shortcut for b in net.blocks]
-    assert kinds == ["identity"] * 3 + ["A", "identity", "identity"] * 2
+    kinds = [b.shortcut.kind for b in net.blocks]
+    assert kinds == ["identity"] * 3 + ["pad", "identity", "identity"] * 2
+    # the recorded plan: layer2.0 subsamples by 2 and pads 16 to 32 channels, as its nodes do
+    assert net.block("layer2.0").shortcut == Shortcut("pad", "A", 2, 32)
 
 
 def test_plain_nets_have_no_addition():
     net = resdsl.load(SPECS / "plain20.rds")
     assert not [n for n in net.nodes() if n.op in ("add", "subsample", "zeropad")]
-    assert {b.shortcut for b in net.blocks} == {"none"}
+    assert {b.shortcut.kind for b in net.blocks} == {"none"}
     # the post-addition relu follows the branch directly
     assert net.node("layer1.0.relu2").inputs == ("layer1.0.bn2",)
 
 
 def test_command_line_policy_overrides_the_spec():
     net = resdsl.load(SPECS / "plain20.rds", shortcut="C")
-    assert all(b.shortcut == "projection" for b in net.blocks)
+    assert {b.shortcut.kind for b in net.blocks} == {"projection"}
+    assert {b.shortcut.policy for b in net.blocks} == {"C"}
     assert net.node("layer1.0.downsample.0").arg["kernel"] == (1, 1)
 
 
@@ -85,7 +89,8 @@ def test_stage_policy_overrides_the_network():
         }
         """
     )
-    assert [b.shortcut for b in net.blocks] == ["identity", "projection", "A"]
+    plans = [(b.shortcut.kind, b.shortcut.policy) for b in net.blocks]
+    assert plans == [("identity", "A"), ("projection", "B"), ("pad", "A")]
 
 
 def test_preactivation_block_is_expressible():
@@ -151,7 +156,7 @@ def test_nested_blocks_and_defaults():
     assert net.node("layer2.0.basic2.conv1").shape == (16, 2, 2)
     assert net.node("fc").shape == (5, 1, 1)  # out defaults to the classes
     # the outer block has no `add`: no shortcut of its own
-    assert {b.name: b.shortcut for b in net.blocks}["layer2.0"] == "plain"
+    assert net.block("layer2.0").shortcut.kind == "plain"
 
 
 def test_every_node_has_a_span_a_path_and_a_shape():

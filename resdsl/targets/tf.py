@@ -19,6 +19,7 @@ from ..ir import (
     Const,
     Network,
     Node,
+    Shortcut,
     TemplateOp,
     params_of,
 )
@@ -237,17 +238,17 @@ def _template_op(net, op: TemplateOp, value, names, layer_name, zero, zero_init,
 
 def _symbolic_shortcut(op: TemplateOp, names, layer_name, uses: set[str]) -> Call:
     """A nested block's shortcut, over the enclosing block's parameters."""
-    parts = {s.op: s.arg for s in op.shortcut}
     name = layer_name(f"{op.name}.downsample")
-    if "conv" in parts:
-        out, stride = parts["conv"]["out"], parts["conv"]["stride"]
-        return Call("projection", py(out, names), stride=py(stride, names), name=name)
+    return _shortcut(op.plan, lambda expr: py(expr, names), name, uses)
+
+
+def _shortcut(plan: Shortcut, value, name: str, uses: set[str]) -> Call:
+    """The shortcut helper that makes ``plan``; ``value`` prints its stride and channels."""
+    if plan.kind == "projection":
+        return Call("projection", value(plan.channels), stride=value(plan.stride), name=name)
     uses.add("zeropad")  # pad_shortcut is defined with option A's layers
-    kw = {}
-    if "subsample" in parts:
-        kw["stride"] = py(parts["subsample"]["stride"], names)
-    if "zeropad" in parts:
-        kw["channels"] = py(parts["zeropad"]["channels"], names)
+    kw = {} if plan.stride is None else {"stride": value(plan.stride)}
+    kw.update({} if plan.channels is None else {"channels": value(plan.channels)})
     return Call("pad_shortcut", **kw, name=name)
 
 
@@ -255,10 +256,6 @@ def _symbolic_shortcut(op: TemplateOp, names, layer_name, uses: set[str]) -> Cal
 
 
 def _network_body(net: Network, zero_init: set[str], uses: set[str]) -> list[str]:
-    shortcuts: dict[str, list[Node]] = {}
-    for node in net.nodes():
-        if node.role == "shortcut":
-            shortcuts.setdefault(node.block, []).append(node)
     lines: list[str] = []
     tensor = Tensor("inputs", "x", literal, uses)
 
@@ -280,7 +277,7 @@ def _network_body(net: Network, zero_init: set[str], uses: set[str]) -> list[str
             emit(tensor.spatial())
             inst = net.block(entry.name)
             if entry.count == 1:
-                emit([_instance(net, inst, tensor.value, literal(inst.name), shortcuts, zero_init)])
+                emit([_instance(net, inst, tensor.value, literal(inst.name), zero_init, uses)])
                 tensor.value = "x"
                 continue
             first = int(inst.local)
@@ -290,7 +287,7 @@ def _network_body(net: Network, zero_init: set[str], uses: set[str]) -> list[str
                 tensor.value = "x"
             lines.append(f"    for i in range({bounds}):")
             name = f'f"{section.container}.{{i}}"'
-            emit([_instance(net, inst, "x", name, shortcuts, zero_init)], indent=8)
+            emit([_instance(net, inst, "x", name, zero_init, uses)], indent=8)
     if not tensor.flat:
         last = net.output.name
         emit([Call("flatten", tensor.value, name=literal(f"{last}.flatten"))])
@@ -299,30 +296,18 @@ def _network_body(net: Network, zero_init: set[str], uses: set[str]) -> list[str
     return lines
 
 
-def _instance(net, inst: BlockInstance, value, name, shortcuts, zero_init) -> Call:
+def _instance(net, inst: BlockInstance, value, name, zero_init, uses) -> Call:
     template = net.templates[inst.template]
     args = dict(inst.args)
     call = Call(template.function_name, value)
     call.args += [(f"{py_name}=", literal(args[p])) for p, py_name in template.param_names]
     call.args.append(("name=", name))
-    if inst.name in shortcuts:
-        call.args.append(
-            ("downsample=", _shortcut(shortcuts[inst.name], f"{inst.name}.downsample"))
-        )
+    if inst.shortcut.ops():
+        name = literal(f"{inst.name}.downsample")
+        call.args.append(("downsample=", _shortcut(inst.shortcut, str, name, uses)))
     if template.name in zero_init:
         call.args.append(("zero_init=", "zero_init_residual"))
     return call
-
-
-def _shortcut(nodes: list[Node], name: str) -> Call:
-    if nodes[0].op == "conv":
-        a = nodes[0].arg
-        return Call("projection", str(a["out"]), stride=str(a["stride"]), name=literal(name))
-    stride = next((n.arg["stride"] for n in nodes if n.op == "subsample"), 1)
-    channels = next((n.arg["channels"] for n in nodes if n.op == "zeropad"), None)
-    kw = {"stride": str(stride)} if stride != 1 else {}
-    kw.update({"channels": str(channels)} if channels is not None else {})
-    return Call("pad_shortcut", **kw, name=literal(name))
 
 
 def _concrete(net: Network, node: Node, value: str) -> Call:
