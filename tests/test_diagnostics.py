@@ -1,11 +1,18 @@
-"""Error codes: every error carries one, every code is explained, every example produces its code;
-`check --format json` and `summary --json` follow the JSON Schemas shipped in the package."""
+"""Error codes: every error carries one, every code has its page (resdsl/error_codes/), every
+page's example prints exactly the output the page shows; `check --format json` and `summary
+--json` follow the JSON Schemas shipped in the package.
+
+After a change to a message, `RESDSL_BLESS=1 python -m pytest tests/test_diagnostics.py -k output`
+rewrites the outputs the pages show (as rustc's `--bless`); review the diff before committing.
+"""
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,15 +23,16 @@ from click.testing import CliRunner
 import resdsl
 from resdsl import diagnostics
 from resdsl.cli import main
-from resdsl.diagnostics import CODES
 
 from helpers import BROKEN, SPECS
 
 PACKAGE = Path(resdsl.__file__).resolve().parent
+PAGES = sorted((PACKAGE / diagnostics.PAGES).glob("*.md"))
+PAGES = [p for p in PAGES if p.name != diagnostics.README]
 
 # Modules whose raise sites do not pass `code=` yet: the elaborator, linker, checker, recipe
 # reader, emitter and targets are being rewritten, and their codes are registered in
-# resdsl/diagnostics.py already. Empty this set as each one gains its codes.
+# resdsl/error_codes/ already. Empty this set as each one gains its codes.
 PENDING_CODES: set[str] = set()  # every module raises its errors with their codes
 
 
@@ -104,20 +112,36 @@ def test_unknown_passes_its_code_on():
     assert error.code == "RDS101" and error.hint == "things: y"
 
 
+def _code_literals(tree: ast.Module) -> set[str]:
+    """Every string constant in a module that is a code: `code="RDS101"`, tables of codes."""
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and re.fullmatch(r"RDS\d{3}", node.value)
+    }
+
+
 def test_every_code_used_in_the_source_is_registered():
-    used = set()
-    for path in PACKAGE.rglob("*.py"):
-        used |= set(re.findall(r"code=\"(RDS\d{3})\"", path.read_text(encoding="utf-8")))
-    assert used, "no code= found"
-    assert used <= set(CODES), used - set(CODES)
+    used = set().union(*map(_code_literals, _package_trees().values()))
+    assert len(used) >= 50, used  # the scan sees the codes of every stage
+    assert used <= set(diagnostics.codes()), used - set(diagnostics.codes())
 
 
-def test_every_code_names_a_module_that_exists():
-    for code in CODES.values():
-        assert re.fullmatch(r"RDS\d{3}", code.code)
-        assert (PACKAGE / code.module).exists(), (code.code, code.module)
-        group = {"0": "parser", "1": "names", "2": "shapes", "3": "recipes", "4": "tools"}
-        assert code.code[3] in group
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.stem)
+def test_each_page_names_the_module_that_raises_its_code(path):
+    """`Raised by:` names modules (or folders) whose source holds the code as a string, so a
+    page whose code moves to another module fails here until the page follows it."""
+    entry = diagnostics.page(path.stem)
+    assert entry.code[3] in "01234", entry.code  # syntax, names, shapes, recipes, tools
+    trees = _package_trees()
+    for module in entry.modules:
+        sources = [m for m in trees if m == module or module.endswith("/") and m.startswith(module)]
+        assert sources, f"{path.name}: Raised by `resdsl/{module}`, which does not exist"
+        holders = [m for m in sources if entry.code in _code_literals(trees[m])]
+        users = [f"resdsl/{m}" for m, tree in trees.items() if entry.code in _code_literals(tree)]
+        assert holders, f"{path.name}: `resdsl/{module}` never uses {entry.code}; it is in {users}"
 
 
 @pytest.fixture
@@ -154,76 +178,213 @@ def test_every_reported_error_has_a_code(path, origins):
         if error.code is None:
             assert pending(origins[id(error)]), f"{origins[id(error)]}: {error} has no code"
         else:
-            assert error.code in CODES
+            assert error.code in diagnostics.codes()
             assert f"error[{error.code}]: " in error.render()
 
 
-# ---------------------------------------------------------------- explain and the examples
+# ---------------------------------------------------------------- the pages and explain
 
 
-def test_explain_covers_every_code():
-    for code in CODES.values():
-        page = diagnostics.explain(code.code.lower())
-        assert page.startswith(f"{code.code}: {code.title}\n")
-        assert code.example.splitlines()[0] in page
-        assert code.fix.splitlines()[0] in page
-        assert f"resdsl/{code.module}" in page
+def test_every_page_parses_and_every_file_is_a_page():
+    codes = diagnostics.codes()
+    assert list(codes) == [p.stem for p in PAGES] and len(codes) >= 60
+    for code, entry in codes.items():
+        assert entry.code == code and entry.files and entry.output.strip(), code
+        assert entry.page == (PACKAGE / diagnostics.PAGES / f"{code}.md").read_text("utf-8")
+
+
+GOOD = """\
+# RDS499: a code for the tests
+
+Raised by: `resdsl/cli.py`
+
+What it means.
+
+Over two paragraphs.
+
+## Example
+
+`example.rds`:
+
+```rds
+network n {
+}
+```
+
+`other.rds`, encoded in latin-1:
+
+```text
+# café
+```
+
+`resdsl check example.rds --network n` reports:
+
+```text
+example.rds:1:1: error[RDS499]: a message
+```
+
+## How to fix it
+
+Do something else.
+"""
+
+
+def test_the_reader_reads_every_part():
+    entry = diagnostics.parse_page("RDS499.md", GOOD)
+    assert (entry.code, entry.title) == ("RDS499", "a code for the tests")
+    assert entry.modules == ("cli.py",)
+    assert entry.explanation == "What it means.\n\nOver two paragraphs.\n"
+    (example, other) = entry.files
+    assert (example.name, example.text) == ("example.rds", "network n {\n}\n")
+    assert (other.name, other.encoding, other.data) == ("other.rds", "latin-1", b"# caf\xe9\n")
+    assert entry.argv == ["check", "example.rds", "--network", "n"] and not entry.is_call
+    assert entry.output == "example.rds:1:1: error[RDS499]: a message\n"
+    assert entry.fix == "Do something else.\n" and entry.page == GOOD
+    shell = "`resdsl check example.rds --network n` reports:"
+    call = GOOD.replace(shell, '`resdsl.build(resdsl.parse("network n {}"))` raises:')
+    entry = diagnostics.parse_page("RDS499.md", call)
+    assert entry.is_call and entry.command.startswith("resdsl.build(")
+
+
+@pytest.mark.parametrize(
+    "old, new, line, says",
+    [
+        ("# RDS499: a code", "# RDS498: a code", 1, "must be named RDS498.md"),
+        ("# RDS499: a code", "RDS499: a code", 1, "expected the title"),
+        ("Raised by: `resdsl/cli.py`", "Raised in cli.py", 3, "expected `Raised by:"),
+        ("\n\nOver two", "\n\n\nOver two", 5, "at most one blank line"),
+        ("What it means.", "## What it means", 5, "the explanation is prose"),
+        ("\n## Example\n", "\n## Examples\n", 9, "the explanation is prose"),
+        ("`example.rds`:", "example.rds:", 11, "expected a file of the example"),
+        ("latin-1:", "latin-9000:", 18, "unknown encoding 'latin-9000'"),
+        ("`other.rds`", "`example.rds`", 18, "`example.rds` is shown twice"),
+        ("# café", "# caf€", 18, "`other.rds` cannot be written in latin-1"),
+        ("# RDS499: a code for the tests", "# RDS499: a code for the tests ", 1, "the title"),
+        ("a message\n```\n", "a message\n", 26, "the ``` block is not closed"),
+        (" reports:", " prints:", 24, "expected the command"),
+        ("check example.rds", "check 'example.rds'", 24, "expected the command"),
+        ("```text\nexample.rds:1:1", "```\nexample.rds:1:1", 26, "the output is a ```text block"),
+        ("## How to fix it", "## Fix", 30, "expected '## How to fix it'"),
+        ("Do something else.", "Do something else.  ", 32, "trailing spaces"),
+        ("Do something else.\n", "Do something else.\n\n", 33, "exactly one newline"),
+        ("What it means.\n", "What it means.\r\n", 1, "line endings"),
+    ],
+)
+def test_the_reader_refuses_a_malformed_page(old, new, line, says):
+    assert GOOD.count(old) == 1
+    with pytest.raises(diagnostics.PageError) as info:
+        diagnostics.parse_page("RDS499.md", GOOD.replace(old, new))
+    assert str(info.value).startswith(f"RDS499.md:{line}: "), str(info.value)
+    assert says in str(info.value)
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """A copy of the pages, read in place of the package's."""
+    shutil.copytree(PACKAGE / diagnostics.PAGES, tmp_path / "pages")
+    monkeypatch.setattr(diagnostics, "_folder", lambda: tmp_path / "pages")
+    diagnostics.codes.cache_clear()
+    yield tmp_path / "pages"
+    diagnostics.codes.cache_clear()
+
+
+def test_adding_a_code_is_adding_a_page(folder):
+    (folder / "RDS499.md").write_text(GOOD, encoding="utf-8")
+    assert "RDS499" in diagnostics.codes()
+    assert diagnostics.listing().endswith("RDS499  a code for the tests\n")
+    assert run("explain", "rds499").stdout == GOOD
+
+
+@pytest.mark.parametrize("name", ["RDS12.md", "rds101.md", "RDS101.txt", "notes.md"])
+def test_a_stray_file_among_the_pages_is_an_error(folder, name):
+    (folder / name).write_text(GOOD, encoding="utf-8")
+    with pytest.raises(diagnostics.PageError, match=re.escape(name)):
+        diagnostics.codes()
+
+
+def test_a_page_that_is_not_utf8_is_an_error(folder):
+    (folder / "RDS499.md").write_bytes(GOOD.replace("café", "caf\xe9").encode("latin-1"))
+    with pytest.raises(diagnostics.PageError, match="RDS499.md: not UTF-8"):
+        diagnostics.page("RDS499")
+
+
+def test_explain_prints_each_page():
+    for code, entry in diagnostics.codes().items():
+        page = diagnostics.explain(code.lower().removeprefix("rds"))
+        assert page == entry.page
+        assert page.startswith(f"# {code}: {entry.title}\n\nRaised by: `resdsl/")
+        assert entry.files[0].text in page and entry.output in page and entry.fix in page
 
 
 def test_explain_command():
     result = run("explain", "RDS201")
     assert result.exit_code == 0
-    assert "cannot add" in CODES["RDS201"].message
-    assert result.stdout.startswith("RDS201: the shortcut and the residual branch")
+    assert result.stdout.startswith("# RDS201: the shortcut and the residual branch")
     assert "valid_conv 16" in result.stdout  # the example
+    assert "error[RDS201]: stage 1 › block 1 › add: cannot add 16x32x32" in result.stdout
     listed = run("explain", "--list")
-    assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == len(CODES)
+    assert listed.exit_code == 0
+    lines = listed.stdout.splitlines()
+    assert len(lines) == len(diagnostics.codes())
+    assert "RDS107  cannot import a file" in lines and lines == sorted(lines)
     unknown = run("explain", "RDS999")
     assert unknown.exit_code == 2 and "no error code 'RDS999'" in unknown.stderr
+    assert run("explain", "../README").exit_code == 2
 
 
-def _produce(code, tmp_path, monkeypatch) -> list[tuple[str | None, str]]:
-    """Run a code's example as its command says; the (code, message) of each error reported."""
-    entry = CODES[code]
-    spec = tmp_path / "example.rds"
-    spec.write_text(entry.example)
-    for name, text in entry.files.items():
-        (tmp_path / name).write_bytes(text.encode("utf-8", "surrogateescape"))
-    args = [a.replace("{spec}", str(spec)).replace("{dir}", str(tmp_path)) for a in entry.command]
-    if args[0].startswith("api:"):
-        key, value = args[2].split("=")
-        try:
-            if args[0] == "api:build":
-                resdsl.build(resdsl.parse_file(args[1]), **{key: value})
-            else:
-                resdsl.emit(resdsl.load(args[1]), value)
-        except resdsl.ResdslError as exc:
-            return [(e.code, e.message) for e in diagnostics.flatten(exc)]
-        return []
-    if code == "RDS420":
+# ---------------------------------------------------------------- each page's example
+
+# the one example that needs a condition the page states in words: matplotlib missing
+WITHOUT_MATPLOTLIB = {"RDS420"}
+
+
+def portable(output: str, folder: Path) -> str:
+    """The output as a page shows it: the folder the example ran in, as given or resolved, is
+    written `$DIR` (the example's own paths are relative, so this only touches paths that
+    resdsl made absolute, such as an import's)."""
+    for path in sorted({str(folder), str(folder.resolve())}, key=len, reverse=True):
+        output = output.replace(path, "$DIR")
+    return output
+
+
+def test_portable_replaces_the_folder(tmp_path):
+    text = f"example.rds:1:8: error[RDS107]: no such file {tmp_path.resolve()}/missing.rds"
+    assert (
+        portable(text, tmp_path) == "example.rds:1:8: error[RDS107]: no such file $DIR/missing.rds"
+    )
+
+
+def produce(entry, folder: Path, monkeypatch) -> str:
+    """Write the page's files into ``folder`` and run its command there: what it prints (a call:
+    the error it raises, rendered as the CLI prints it)."""
+    for file in entry.files:
+        (folder / file.name).write_bytes(file.data)
+    monkeypatch.chdir(folder)
+    if entry.is_call:
+        with pytest.raises(resdsl.ResdslError) as info:
+            eval(entry.command, {"resdsl": resdsl})  # a call the page shows, from the package
+        return info.value.render() + "\n"
+    if entry.code in WITHOUT_MATPLOTLIB:
         monkeypatch.setitem(sys.modules, "matplotlib", None)
-    if args[0] == "check":
-        result = run(*args, "--format", "json")
-        return [(d["code"], d["message"]) for d in json.loads(result.stdout)["diagnostics"]]
-    result = run(*args)
+    result = run(*entry.argv)
     assert result.exit_code == 1, result.output
-    found = re.findall(r"^\S*: error(?:\[(RDS\d{3})\])?: (.*)$", result.stderr, re.M)
-    found += re.findall(r"^error(?:\[(RDS\d{3})\])?: (.*)$", result.stderr, re.M)
-    return [(c or None, m) for c, m in found]
+    return result.output
 
 
-@pytest.mark.parametrize("code", sorted(CODES))
-def test_each_example_produces_its_code(code, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    entry = CODES[code]
-    reported = _produce(code, tmp_path, monkeypatch)
-    assert reported, f"{code}'s example reports no error"
-    if pending(entry.module):
-        # its raise site gains its code with the rewrite; until then, the message shows it
-        assert any(entry.message in m for _, m in reported), reported
-        assert all(c is None or c in CODES for c, _ in reported)
-    else:
-        assert any(c == code and entry.message in m for c, m in reported), reported
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.stem)
+def test_each_example_prints_the_output_its_page_shows(path, tmp_path, monkeypatch):
+    entry = diagnostics.page(path.stem)
+    output = portable(produce(entry, tmp_path, monkeypatch), tmp_path)
+    if output != entry.output and os.environ.get("RESDSL_BLESS") == "1":
+        old = f"```text\n{entry.output}```\n"
+        assert entry.page.count(old) == 1, f"{path.name}: cannot find its output block"
+        path.write_text(entry.page.replace(old, f"```text\n{output}```\n"), encoding="utf-8")
+        return
+    assert output == entry.output, f"{path.name} shows another output (RESDSL_BLESS=1 rewrites it)"
+    reported = re.findall(r"\berror\[(RDS\d{3})\]: ", output)
+    assert set(reported) <= set(diagnostics.codes()), reported
+    if not any(pending(m) for m in entry.modules):  # else its raise site gains it with the rewrite
+        assert entry.code in reported, f"{path.name}'s example reports {reported}"
 
 
 # ---------------------------------------------------------------- JSON and its schemas
