@@ -32,8 +32,9 @@ def check(net: Network) -> Network:
 def lint(net: Network) -> list[ResdslError]:
     """The IR's own invariants, as torch.fx's Graph.lint checks them (bugs, not user errors).
 
-    The graph: every node after its inputs, edges matching inputs, adds of two inputs. The names
-    the generated code will define: unique, and none a keyword, builtin or framework name.
+    The graph: every node after its inputs, edges matching inputs, each op with as many inputs as
+    its row says. The names: each part of a module path an attribute name, and each block's
+    template known. (The names a target prints come from its own namespaces.)
     """
     position = {name: i for i, name in enumerate(net.graph.nodes)}
     for node in net.nodes():
@@ -50,20 +51,6 @@ def lint(net: Network) -> list[ResdslError]:
         _lint_attribute(block.local, block.name)
         if block.template not in net.templates:
             raise AssertionError(f"block {block.name}: no template {block.template!r}")
-    module = [net.class_name]
-    for template in net.templates.values():
-        module += [template.class_name, template.function_name]
-        params = [py for _, py in template.param_names]
-        for name in params:
-            if name in names.PARAMETER_RESERVED or name in module or not name.isidentifier():
-                raise AssertionError(f"template {template.name}: parameter name {name!r}")
-        if len(set(params)) != len(params):
-            raise AssertionError(f"template {template.name}: parameter names repeat")
-    for name in module:
-        if name in names.GLOBAL_RESERVED or not name.isidentifier():
-            raise AssertionError(f"generated name {name!r} is reserved or not an identifier")
-    if len(set(module)) != len(module):
-        raise AssertionError(f"generated names repeat: {sorted(module)}")
     return []
 
 

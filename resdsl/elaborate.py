@@ -44,13 +44,7 @@ from .ir import (
     substitute,
 )
 from .linker import Program, choose, link
-from .names import (
-    ATTRIBUTE_RESERVED,
-    GLOBAL_RESERVED,
-    PARAMETER_RESERVED,
-    Namespace,
-    camel,
-)
+from .names import ATTRIBUTE_RESERVED, Namespace
 from .parser import parse_file
 from .shortcuts import POLICIES, plan
 
@@ -293,7 +287,6 @@ class _Elaborator:
             )
         train = self._train(item, family)
         raise_all(_unique(self.errors))
-        templates, class_name = self._name_templates(item.name)
         return Network(
             name=item.name,
             graph=self.graph,
@@ -304,8 +297,7 @@ class _Elaborator:
             train=train,
             span=item.span,
             sections=tuple(out_sections),
-            templates=templates,
-            class_name=class_name,
+            templates={t.name: t for t in self.templates.values()},
         )
 
     def _stage(
@@ -756,26 +748,6 @@ class _Elaborator:
             self.templates[key] = template
             self.templates_by_name[template.name] = template
         return template
-
-    def _name_templates(self, network: str) -> tuple[dict[str, BlockTemplate], str]:
-        """Allocate the generated code's module-level names, then each template's parameters."""
-        module = Namespace(GLOBAL_RESERVED)
-        class_name = module.create_name(camel(network))
-        named = []
-        for t in self.templates.values():
-            base = camel(t.kind)
-            if not base.endswith("Block") and t.kind != "bottleneck":
-                base += "Block"
-            function = t.kind if t.kind.endswith("block") else f"{t.kind}_block"
-            if t.has_add and not t.residual:
-                base, function = "Plain" + base, "plain_" + function
-            named.append((t, module.create_name(base), module.create_name(function)))
-        out = {}
-        for t, cls, function in named:
-            local = Namespace(PARAMETER_RESERVED | module.used)
-            params = tuple((p, local.create_name(p)) for p in t.params)
-            out[t.name] = _replace(t, class_name=cls, function_name=function, param_names=params)
-        return out, class_name
 
     def _shortcut(
         self, block_input: str, first_node: int, policy: str, scope: _Scope, stmt: ast.Add

@@ -12,8 +12,10 @@ the syntax tree or splits a name:
   instances) and the runs of identical blocks that stay loops in generated code;
 - one :class:`BlockTemplate` per distinct block body: the parameters, and each op with its
   arguments as :data:`Expr` over those parameters (elaborated once, symbolically);
-- every name the generated code defines (classes, functions, parameters), allocated by
-  :class:`resdsl.names.Namespace`.
+- each block instance's :class:`Shortcut`, the plan it was made by.
+
+The names a target prints (classes, functions, parameters) are the target's: it allocates them
+from its own namespaces (:mod:`resdsl.targets.python`).
 """
 
 from __future__ import annotations
@@ -237,9 +239,6 @@ class BlockTemplate:
     stride: Expr  # the product of its branch's strides (what its own projection strides by)
     total_stride: Expr  # the product of every op's stride (what an enclosing block's sees)
     span: Span  # the definition
-    class_name: str = ""  # the names generated code gives it (allocated by the namespace)
-    function_name: str = ""
-    param_names: tuple[tuple[str, str], ...] = ()  # spec parameter -> Python parameter
 
 
 @dataclass(frozen=True)
@@ -297,7 +296,6 @@ class Network:
     span: Span
     sections: tuple[Section, ...] = field(default=(), repr=False)
     templates: dict[str, BlockTemplate] = field(default_factory=dict, repr=False, compare=False)
-    class_name: str = "Net"  # the generated network class (allocated by the namespace)
 
     def nodes(self) -> list[Node]:
         """Every node, in topological order."""

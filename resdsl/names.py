@@ -1,4 +1,9 @@
-"""One namespace for every name generated code defines, in the manner of torch.fx's ``_Namespace``.
+"""Namespaces for the names generated code defines, in the manner of torch.fx's ``_Namespace``.
+
+The IR's own names are module paths (``layer2.0.conv1``): their parts must be attribute names,
+so :data:`ATTRIBUTE_RESERVED` guards them. The names a target prints (classes, functions,
+parameters) come from that target's namespaces, one per generated file, over the target's own
+reserved names: one target's helpers never rename another's.
 
 A name that comes from a spec (a network, a block kind, a parameter, a nested block) is never
 printed as it stands: :meth:`Namespace.create_name` turns it into an identifier that is not a
@@ -10,29 +15,9 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import re
 
 PYTHON = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"None", "True", "False"}
-
-# Module-level names in the generated model.py of every target: imports, helpers and constants.
-MODULE = frozenset(
-    {
-        # imports
-        "math", "np", "torch", "nn", "F", "keras", "layers", "ops",
-        # constants
-        "INPUT_SHAPE", "NUM_CLASSES", "FC_INPUTS", "BRANCH_BNS",
-        # the PyTorch target's helpers
-        "Subsample", "ZeroPad", "FlatLinear", "build_model", "save_npz", "load_npz", "_unwrap",
-        # the TensorFlow target's helpers
-        "he_fan_out", "conv2d", "batch_norm", "relu", "add", "dropout", "global_avg_pool",
-        "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool", "pad_shortcut",
-        "projection", "torch_layout", "_fc_to_torch", "_fc_from_torch",
-    }
-)  # fmt: skip
-
-# Names a generated block class or function uses for itself: a parameter may not shadow them.
-LOCALS = frozenset(
-    {"self", "x", "out", "identity", "downsample", "in_channels", "name", "zero_init", "i", "_"}
-)
 
 # Attributes of torch.nn.Module (checked against the installed torch in the tests), and those
 # the generated block classes define: a submodule under one of these names would replace them.
@@ -55,9 +40,8 @@ MODULE_ATTRIBUTES = frozenset(
     }
 )  # fmt: skip
 
-GLOBAL_RESERVED = PYTHON | frozenset(dir(builtins)) | MODULE
 ATTRIBUTE_RESERVED = PYTHON | MODULE_ATTRIBUTES
-PARAMETER_RESERVED = GLOBAL_RESERVED | LOCALS
+RESERVED = PYTHON | frozenset(dir(builtins))  # what no generated global or parameter may be
 
 
 class Namespace:
@@ -93,6 +77,22 @@ class Namespace:
         return name
 
 
-def camel(name: str) -> str:
-    """``bottleneck_v1_5`` -> ``BottleneckV15``: the usual spelling of a class name."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Net"
+# words whose usual spelling in a class name is not just capitalised
+WORDS = {"resnet": "ResNet", "resnext": "ResNeXt", "preact": "PreAct"}
+
+
+def class_name(name: str) -> str:
+    """A class name as torchvision spells one: ``resnext50_32x4d`` -> ``ResNeXt50_32x4d``,
+    ``wide_resnet50_2`` -> ``WideResNet50_2``, ``bottleneck_v1_5`` -> ``BottleneckV1_5``.
+
+    Each part is capitalised (known words spelled as usual); an underscore stays only between
+    two digits, where dropping it would run two numbers together.
+    """
+    out = ""
+    for part in filter(None, name.split("_")):
+        word = re.match(r"[A-Za-z]*", part).group()
+        spelled = WORDS.get(word.lower(), word[:1].upper() + word[1:]) + part[len(word) :]
+        if out and out[-1].isdigit() and spelled[:1].isdigit():
+            out += "_"
+        out += spelled
+    return out or "Net"

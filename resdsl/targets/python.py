@@ -1,17 +1,25 @@
-"""What the Python-emitting targets share for model.py: the IR's expressions as Python source.
+"""The walk every Python target shares: block templates and the network, written once.
 
-A block template's arguments are :mod:`resdsl.ir` expressions over its parameters; here they become
-Python, with each parameter under the name the namespace gave it.
+A target is a subclass of :class:`Writer`. It spells each op in a table, ``TRANSFORMS``, as
+sqlglot's generators do, and says how a few statements read in its framework: a layer applied,
+the shortcut joined, a block called, a stage opened. The walk is here, once: ops in order, a
+flatten before an fc and a map again after it, the join, nested blocks and their shortcuts,
+sections and runs of repeats. Every name a target prints comes from its own namespace, one per
+generated file; the IR's names are module paths and stay as they are.
 """
 
 from __future__ import annotations
 
-from ..emit import literal
-from ..ir import IN_CHANNELS, BinOp, BlockTemplate, Const, Expr, Param, TemplateOp
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..emit import Call, lay_out, literal, render, source_file, where
+from ..ir import IN_CHANNELS, BinOp, BlockInstance, BlockTemplate, Const, Expr, Network, Param
+from ..names import RESERVED, Namespace, class_name
+from ..ops import OPS
+from .training import train_files
 
 PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2}
-# ops whose output is a new tensor: a ReLU after one may work in place
-FRESH = ("conv", "bn", "fc", "add")
 
 
 def py(expr: Expr, names: dict[str, str]) -> str:
@@ -41,12 +49,6 @@ def size(value) -> str:
     return str(value)
 
 
-def flag(expr: Expr, names: dict[str, str]) -> str:
-    if isinstance(expr, Const):
-        return repr(bool(expr.value))
-    return f"bool({py(expr, names)})"
-
-
 def is_default(expr: Expr | None, default) -> bool:
     """Whether an argument can be left out: a constant equal to the framework's default."""
     if not isinstance(expr, Const):
@@ -57,10 +59,299 @@ def is_default(expr: Expr | None, default) -> bool:
     return value == default
 
 
-def param_names(template: BlockTemplate) -> dict[str, str]:
-    return dict(template.param_names)
+class OpView:
+    """One op as a target spells it: a template's op (symbolic) or a node (concrete) alike."""
+
+    def __init__(self, op: str, name: str, args: dict, channels: Expr, names: dict[str, str]):
+        self.op, self.name, self.args, self.names = op, name, args, names
+        self.channels = py(channels, names)
+        self.flags = {a.name for a in OPS[op].args if a.type == "flag"} if op in OPS else set()
+        self.role: str | None = None  # within its block: branch | post | shortcut
+        self.in_place = False  # it reads a fresh tensor that nothing else reads
+        self.contained = False  # a member of a container (a stage's nn.Sequential)
+        self.zero = False  # a BN that ends a residual branch (zero_init_residual)
+        self.label = ""  # its layer name as the target prints it
+        self.value = ""  # the tensor it reads, where the target calls functions
+
+    def __getitem__(self, key: str) -> str:
+        expr = self.args[key]
+        if key in self.flags:
+            return repr(bool(expr.value)) if isinstance(expr, Const) else f"bool({py(expr, {})})"
+        return py(expr, self.names)
+
+    def given(self, **keywords: tuple[str, object]) -> dict[str, str]:
+        """``keyword=(arg, default)``: each printed argument that is not at its default."""
+        return {k: self[a] for k, (a, d) in keywords.items() if not is_default(self.args[a], d)}
+
+    @property
+    def global_pool(self) -> bool:
+        return self.args.get("kernel") == Const(None)
 
 
-def relu_in_place(ops: list[TemplateOp], index: int) -> bool:
-    """A ReLU may work in place where it reads a fresh tensor that nothing else reads."""
-    return index > 0 and ops[index - 1].op in FRESH
+class Tensor:
+    """The tensor a forward pass is computing, and whether an fc has flattened it to (N, C)."""
+
+    def __init__(self, writer: Writer, value: str, target: str, label: Callable[[str], str]):
+        self.writer, self.value, self.target, self.label = writer, value, target, label
+        self.flat, self.fc = False, ""
+
+    def apply(self, op: str, name: str, spelled: Callable[[str], object]) -> list:
+        """Statements that apply an op to the tensor, flattening before an fc as it needs."""
+        opdef = OPS.get(op)
+        out = []
+        if opdef is not None and opdef.flattens:
+            if not self.flat:
+                line = self.writer.flatten(self.value, self.label(f"{name}.flatten"))
+                out.append((self.target, line))
+                self.value, self.flat = self.target, True
+            self.fc = name
+        elif opdef is None or not opdef.pointwise:
+            out += self.spatial()
+        out.append((self.target, spelled(self.value)))
+        self.value = self.target
+        return out
+
+    def spatial(self) -> list:
+        """A statement that gives a flattened (N, C) tensor back its 1x1 map, where it is flat."""
+        if not self.flat:
+            return []
+        self.flat = False
+        line = (self.target, self.writer.unflatten(self.value, self.label(f"{self.fc}.unflatten")))
+        self.value = self.target
+        return [line]
+
+
+@dataclass
+class Body:
+    """What a walk writes: a block class's or function's parts, or the network's."""
+
+    name: str = ""
+    kind: str = ""
+    where: str = ""
+    residual: bool = False
+    dropped_add: bool = False  # the definition's add, dropped by shortcut policy none
+    signature: list[str] = field(default_factory=list)
+    init: list = field(default_factory=list)  # statements of a constructor, where there is one
+    body: list = field(default_factory=list)  # statements of forward() or of the function
+    branch_bns: list[str] = field(default_factory=list)  # BNs before the addition
+    last_bn: str | None = None  # the branch's final BN, zeroed by zero_init_residual
+
+    @property
+    def branch_bns_literal(self) -> str:
+        return literal(tuple(self.branch_bns))
+
+
+@dataclass
+class ModelView:
+    network: str
+    class_name: str
+    source: str
+    input_shape: tuple
+    classes: int
+    blocks: list[Body]
+    net: Body
+    uses: set[str]  # the helpers model.py defines: the spelled calls' names
+    fc_inputs: list[tuple[str, tuple]]  # (fc layer, its input's C, H, W)
+
+
+class Writer:
+    """The shared walk; a target overrides the table and the statements below it."""
+
+    TARGET = ""
+    TRANSFORMS: dict[str, Callable[[OpView], Call]] = {}
+    MODULE: frozenset[str] = frozenset()  # module-level names the target's model.py defines
+    LOCALS: frozenset[str] = frozenset()  # names a block's function uses for itself
+    INDENT = 8  # where a block's statements start
+    INPUT = "x"  # the network's input tensor
+
+    def __init__(self, net: Network):
+        self.net, self.uses = net, set()
+        module = Namespace(RESERVED | self.MODULE)
+        self.class_name = module.create_name(class_name(net.name))
+        self.block_names = {t.name: module.create_name(self.block_name(t)) for t in self.templates}
+        self.params = {}
+        for t in self.templates:
+            local = Namespace(RESERVED | self.MODULE | module.used | self.LOCALS)
+            self.params[t.name] = {p: local.create_name(p) for p in t.params}
+        self.shortcuts: dict[str, list] = {}
+        for node in net.nodes():
+            if node.role == "shortcut":
+                self.shortcuts.setdefault(node.block, []).append(node)
+
+    @property
+    def templates(self) -> list[BlockTemplate]:
+        return list(self.net.templates.values())
+
+    def files(self) -> dict[str, str]:
+        view = ModelView(
+            network=self.net.name,
+            class_name=self.class_name,
+            source=source_file(self.net.span, self.net.span),
+            input_shape=self.net.input_shape,
+            classes=self.net.classes,
+            blocks=[self.block(t) for t in self.templates],
+            net=self.network(),
+            uses=self.uses,
+            fc_inputs=[
+                (n.name, self.net.node(n.inputs[0]).shape)
+                for n in self.net.nodes()
+                if OPS[n.op].flattens
+            ],
+        )
+        for part in (*view.blocks, view.net):
+            part.init = self.lay_out(part.init, self.INDENT)
+            part.body = self.lay_out(part.body, self.INDENT)
+        model = render(self.TARGET, "model.py.j2", m=view)
+        return {"model.py": model, **train_files(self.TARGET, self.net)}
+
+    def spell(self, view: OpView) -> Call:
+        call = self.TRANSFORMS[view.op](view)
+        self.uses.add(call.func)
+        return call
+
+    # ------------------------------------------------------------ blocks (symbolic)
+    def block(self, template: BlockTemplate) -> Body:
+        names = self.params[template.name]
+        out = Body(
+            self.block_names[template.name],
+            template.kind,
+            where(template.span, self.net.span),
+            template.residual,
+            template.has_add and not template.residual,
+        )
+        tensor = Tensor(self, "x", "out", self.block_label)
+        ops = template.ops
+        out.body = ["identity = x"] if template.residual else []
+        for index, op in enumerate(ops):
+            if op.role == "add":
+                out.body += tensor.spatial() + self.join(tensor)
+                tensor.value = "out"
+                if index and OPS.get(ops[index - 1].op) is OPS["bn"]:
+                    out.last_bn = ops[index - 1].name
+                continue
+            view = OpView(op.op, op.name, op.arg, op.in_channels, names)
+            view.role = op.role
+            before = OPS.get(ops[index - 1].op) if index else None
+            view.in_place = before is not None and before.fresh
+            view.zero = template.residual and index + 1 < len(ops) and ops[index + 1].role == "add"
+            view.label = self.block_label(op.name)
+            if op.template is not None:
+                spelled = self.nested(view, self.net.templates[op.template], op)
+            else:
+                spelled = self.spell
+                if OPS[op.op] is OPS["bn"] and op.role == "branch":
+                    out.branch_bns.append(op.name)
+            out.body += self.layer(out, view, tensor, spelled)
+        out.body += tensor.spatial()
+        out.body.append(f"return {tensor.value}")
+        defaults = dict(template.defaults)
+        params = list(names.items())
+        while params and params[-1][0] in defaults:  # a trailing run of defaults prints them
+            p, name = params.pop()
+            defaults[name] = literal(defaults.pop(p))
+        out.signature = [("", n) for _, n in params]
+        out.signature += [(f"{n}=", defaults[n]) for n in list(names.values())[len(params) :]]
+        self.finish(out, template)
+        return out
+
+    def arguments(self, template: BlockTemplate, values: dict[str, str]) -> list:
+        """A block call's keyword arguments: each parameter under its printed name."""
+        return [(f"{py_name}=", values[p]) for p, py_name in self.params[template.name].items()]
+
+    # ------------------------------------------------------------ the network (concrete)
+    def network(self) -> Body:
+        out = Body()
+        tensor = Tensor(self, self.INPUT, "x", literal)
+        for section in self.net.sections:
+            label = f"stage {section.stage}" if section.kind == "stage" else section.kind
+            self.comment(out, f"# {label}: {where(section.span, self.net.span)}")
+            stage = section.container if section.kind == "stage" else None
+            self.open(out, tensor, stage)
+            for entry in section.entries:
+                if entry.kind == "op":
+                    node = self.net.node(entry.name)
+                    view = self.node_view(node)
+                    out.body += self.layer(out, view, tensor, self.spell, stage)
+                    continue
+                inst = self.net.block(entry.name)
+                out.body += tensor.spatial()
+                self.instance(out, tensor, inst, entry.count, stage)
+            self.close(out, tensor, stage)
+        if not tensor.flat:
+            label = literal(f"{self.net.output.name}.flatten")
+            out.body.append((tensor.target, self.flatten(tensor.value, label)))
+            tensor.value = tensor.target
+        self.end(out, tensor)
+        return out
+
+    def node_view(self, node) -> OpView:
+        shape = self.net.node(node.inputs[0]).shape
+        args = {k: Const(v) for k, v in node.args}
+        if OPS[node.op].flattens:
+            args["in_features"] = Const(shape[0] * shape[1] * shape[2])
+        view = OpView(node.op, node.name, args, Const(shape[0]), {})
+        source = self.net.node(node.inputs[0])
+        fresh = OPS[source.op].fresh and self.net.graph.out_degree(source.name) == 1
+        view.in_place, view.label = fresh, literal(node.name)
+        return view
+
+    def call(self, inst: BlockInstance, first: str) -> Call:
+        """The call that makes one block instance, with its concrete arguments."""
+        template = self.net.templates[inst.template]
+        values = {p: literal(v) for p, v in inst.args}
+        call = Call(self.block_names[template.name], first)
+        call.args += self.arguments(template, values)
+        return call
+
+    # ------------------------------------------------------------ what a target spells
+    def block_name(self, template: BlockTemplate) -> str:
+        raise NotImplementedError
+
+    def block_label(self, local: str) -> str:
+        return local
+
+    def flatten(self, value: str, label: str):
+        raise NotImplementedError
+
+    def unflatten(self, value: str, label: str):
+        raise NotImplementedError
+
+    def join(self, tensor: Tensor) -> list:
+        raise NotImplementedError
+
+    def layer(self, out: Body, view: OpView, tensor: Tensor, spelled, stage=None) -> list:
+        raise NotImplementedError
+
+    def nested(self, view: OpView, inner: BlockTemplate, op) -> Callable[[OpView], Call]:
+        raise NotImplementedError
+
+    def finish(self, out: Body, template: BlockTemplate) -> None:
+        raise NotImplementedError
+
+    def comment(self, out: Body, text: str) -> None:
+        out.body.append(text)
+
+    def open(self, out: Body, tensor: Tensor, stage: str | None) -> None:
+        pass
+
+    def close(self, out: Body, tensor: Tensor, stage: str | None) -> None:
+        pass
+
+    def instance(self, out: Body, tensor, inst: BlockInstance, count: int, stage) -> None:
+        raise NotImplementedError
+
+    def end(self, out: Body, tensor: Tensor) -> None:
+        out.body.append(f"return {tensor.value}")
+
+    @staticmethod
+    def lay_out(statements: list, indent: int) -> list[str]:
+        """Statements as lines: an assignment ``(target, value)`` laid out as ruff would."""
+        lines = []
+        for item in statements:
+            if isinstance(item, tuple):
+                lines += lay_out(item[1], indent, f"{item[0]} = ")
+            elif isinstance(item, list):  # lines laid out already
+                lines += item
+            else:
+                lines.append(" " * indent + item if item else "")
+        return lines

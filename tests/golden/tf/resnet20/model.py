@@ -22,27 +22,6 @@ NUM_CLASSES = 10
 FC_INPUTS = {
     "fc": (64, 1, 1),
 }
-# the residual branches' BNs, in layer order, for train.py --log-responses
-BRANCH_BNS = [
-    "layer1.0.bn1",
-    "layer1.0.bn2",
-    "layer1.1.bn1",
-    "layer1.1.bn2",
-    "layer1.2.bn1",
-    "layer1.2.bn2",
-    "layer2.0.bn1",
-    "layer2.0.bn2",
-    "layer2.1.bn1",
-    "layer2.1.bn2",
-    "layer2.2.bn1",
-    "layer2.2.bn2",
-    "layer3.0.bn1",
-    "layer3.0.bn2",
-    "layer3.1.bn1",
-    "layer3.1.bn2",
-    "layer3.2.bn1",
-    "layer3.2.bn2",
-]
 
 
 def he_fan_out():
@@ -65,11 +44,18 @@ def conv2d(x, filters, kernel_size, stride=1, padding=0, groups=1, bias=False, n
     )(x)
 
 
-def batch_norm(x, name, zero=False):
+def batch_norm(x, name, zero=False, branch=False):
     gamma = "zeros" if zero else "ones"
-    return layers.BatchNormalization(
+    bn = layers.BatchNormalization(
         momentum=0.9, epsilon=1e-5, gamma_initializer=gamma, name=name
-    )(x)
+    )
+    bn.in_branch = branch  # a residual branch's BN, before the addition
+    return bn(x)
+
+
+def branch_bns(model):
+    """The residual branches' BNs, in layer order, for train.py --log-responses."""
+    return [layer.name for layer in model.layers if getattr(layer, "in_branch", False)]
 
 
 def relu(x, name):
@@ -102,15 +88,6 @@ def dense(x, units, bias=True, name=None):
         kernel_initializer=kernel,
         bias_initializer=keras.initializers.RandomUniform(-bound, bound),
         name=name,
-    )(x)
-
-
-def avg_pool(x, kernel_size, stride, padding, name):
-    """Zeros count in the average, as in PyTorch's default (count_include_pad=True)."""
-    if padding:
-        x = layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
-    return layers.AveragePooling2D(
-        kernel_size, strides=stride, padding="valid", name=name
     )(x)
 
 
@@ -159,24 +136,14 @@ def pad_shortcut(stride=1, channels=None, name=None):
     return shortcut
 
 
-def projection(channels, stride=1, name=None):
-    """Options B and C: a 1x1 convolution with the block's stride, then BN."""
-
-    def shortcut(x):
-        x = conv2d(x, channels, 1, stride=stride, name=f"{name}.0")
-        return batch_norm(x, name=f"{name}.1")
-
-    return shortcut
-
-
-def basic_block(x, width, stride, name, downsample=None, zero_init=False):
+def basic_block(x, width, stride=1, *, name, downsample=None, zero_init=False):
     """The `basic` block (resdsl/prelude.rds:10)."""
     identity = x
     out = conv2d(x, width, 3, stride=stride, padding=1, name=f"{name}.conv1")
-    out = batch_norm(out, name=f"{name}.bn1")
+    out = batch_norm(out, name=f"{name}.bn1", branch=True)
     out = relu(out, name=f"{name}.relu")
     out = conv2d(out, width, 3, padding=1, name=f"{name}.conv2")
-    out = batch_norm(out, name=f"{name}.bn2", zero=zero_init)
+    out = batch_norm(out, name=f"{name}.bn2", zero=zero_init, branch=True)
     if downsample is not None:
         identity = downsample(x)
     out = add([out, identity], name=f"{name}.add")

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from data import ArrayData, DataError, draws
-from model import BRANCH_BNS, build_model, load_npz, save_npz
+from model import branch_bns, build_model, load_npz, save_npz
 from runfolder import Progress, Run, clock, tensorboard_available
 
 # -----------------------------------------------------------------------------
@@ -415,11 +415,12 @@ class Trainer:
 
     def responses(self, data):
         """Sums of each residual-branch BN output on the test split: {name: (s, s2, n)}."""
-        outputs = [self.model.get_layer(name).output for name in BRANCH_BNS]
+        names = branch_bns(self.model)
+        outputs = [self.model.get_layer(name).output for name in names]
         probe = keras.Model(self.model.inputs, outputs)
-        sums = {name: np.zeros(3) for name in BRANCH_BNS}
+        sums = {name: np.zeros(3) for name in names}
         for x, _ in data.eval_batches("test", max(256, self.args.batch_size)):
-            for name, out in zip(BRANCH_BNS, probe(x, training=False), strict=True):
+            for name, out in zip(names, probe(x, training=False), strict=True):
                 out = tf.cast(out, tf.float64)
                 sums[name] += [tf.reduce_sum(out), tf.reduce_sum(out**2), tf.size(out)]
         return sums

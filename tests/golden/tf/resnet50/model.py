@@ -22,57 +22,6 @@ NUM_CLASSES = 1000
 FC_INPUTS = {
     "fc": (2048, 1, 1),
 }
-# the residual branches' BNs, in layer order, for train.py --log-responses
-BRANCH_BNS = [
-    "layer1.0.bn1",
-    "layer1.0.bn2",
-    "layer1.0.bn3",
-    "layer1.1.bn1",
-    "layer1.1.bn2",
-    "layer1.1.bn3",
-    "layer1.2.bn1",
-    "layer1.2.bn2",
-    "layer1.2.bn3",
-    "layer2.0.bn1",
-    "layer2.0.bn2",
-    "layer2.0.bn3",
-    "layer2.1.bn1",
-    "layer2.1.bn2",
-    "layer2.1.bn3",
-    "layer2.2.bn1",
-    "layer2.2.bn2",
-    "layer2.2.bn3",
-    "layer2.3.bn1",
-    "layer2.3.bn2",
-    "layer2.3.bn3",
-    "layer3.0.bn1",
-    "layer3.0.bn2",
-    "layer3.0.bn3",
-    "layer3.1.bn1",
-    "layer3.1.bn2",
-    "layer3.1.bn3",
-    "layer3.2.bn1",
-    "layer3.2.bn2",
-    "layer3.2.bn3",
-    "layer3.3.bn1",
-    "layer3.3.bn2",
-    "layer3.3.bn3",
-    "layer3.4.bn1",
-    "layer3.4.bn2",
-    "layer3.4.bn3",
-    "layer3.5.bn1",
-    "layer3.5.bn2",
-    "layer3.5.bn3",
-    "layer4.0.bn1",
-    "layer4.0.bn2",
-    "layer4.0.bn3",
-    "layer4.1.bn1",
-    "layer4.1.bn2",
-    "layer4.1.bn3",
-    "layer4.2.bn1",
-    "layer4.2.bn2",
-    "layer4.2.bn3",
-]
 
 
 def he_fan_out():
@@ -95,11 +44,18 @@ def conv2d(x, filters, kernel_size, stride=1, padding=0, groups=1, bias=False, n
     )(x)
 
 
-def batch_norm(x, name, zero=False):
+def batch_norm(x, name, zero=False, branch=False):
     gamma = "zeros" if zero else "ones"
-    return layers.BatchNormalization(
+    bn = layers.BatchNormalization(
         momentum=0.9, epsilon=1e-5, gamma_initializer=gamma, name=name
-    )(x)
+    )
+    bn.in_branch = branch  # a residual branch's BN, before the addition
+    return bn(x)
+
+
+def branch_bns(model):
+    """The residual branches' BNs, in layer order, for train.py --log-responses."""
+    return [layer.name for layer in model.layers if getattr(layer, "in_branch", False)]
 
 
 def relu(x, name):
@@ -159,15 +115,6 @@ def max_pool(x, kernel_size, stride, padding, name):
     return pool(x)
 
 
-def avg_pool(x, kernel_size, stride, padding, name):
-    """Zeros count in the average, as in PyTorch's default (count_include_pad=True)."""
-    if padding:
-        x = layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
-    return layers.AveragePooling2D(
-        kernel_size, strides=stride, padding="valid", name=name
-    )(x)
-
-
 def projection(channels, stride=1, name=None):
     """Options B and C: a 1x1 convolution with the block's stride, then BN."""
 
@@ -178,17 +125,17 @@ def projection(channels, stride=1, name=None):
     return shortcut
 
 
-def bottleneck_block(x, width, stride, name, downsample=None, zero_init=False):
+def bottleneck_block(x, width, stride=1, *, name, downsample=None, zero_init=False):
     """The `bottleneck` block (resdsl/prelude.rds:19)."""
     identity = x
     out = conv2d(x, width, 1, stride=stride, name=f"{name}.conv1")
-    out = batch_norm(out, name=f"{name}.bn1")
+    out = batch_norm(out, name=f"{name}.bn1", branch=True)
     out = relu(out, name=f"{name}.relu")
     out = conv2d(out, width, 3, padding=1, name=f"{name}.conv2")
-    out = batch_norm(out, name=f"{name}.bn2")
+    out = batch_norm(out, name=f"{name}.bn2", branch=True)
     out = relu(out, name=f"{name}.relu2")
     out = conv2d(out, width * 4, 1, name=f"{name}.conv3")
-    out = batch_norm(out, name=f"{name}.bn3", zero=zero_init)
+    out = batch_norm(out, name=f"{name}.bn3", zero=zero_init, branch=True)
     if downsample is not None:
         identity = downsample(x)
     out = add([out, identity], name=f"{name}.add")

@@ -46,7 +46,7 @@ class BasicBlock(nn.Module):
     branch_bns = ("bn1", "bn2")  # the residual branch's BNs, for --log-responses
     last_bn = "bn2"  # zeroed by zero_init_residual
 
-    def __init__(self, in_channels, width, stride, downsample=None):
+    def __init__(self, in_channels, width, stride=1, downsample=None):
         super().__init__()
         self.conv1 = nn.Conv2d(
             in_channels, width, kernel_size=3, stride=stride, padding=1, bias=False
@@ -72,7 +72,7 @@ class BasicBlock(nn.Module):
         return out
 
 
-class Resnet20(nn.Module):
+class ResNet20(nn.Module):
     def __init__(self, zero_init_residual=False):
         super().__init__()
         # stem: cifar.rds:8
@@ -134,7 +134,7 @@ class Resnet20(nn.Module):
 
 def build_model(zero_init_residual=False):
     """The network, with He (fan_out) initialisation for convs and BN at weight 1, bias 0."""
-    return Resnet20(zero_init_residual=zero_init_residual)
+    return ResNet20(zero_init_residual=zero_init_residual)
 
 
 def _unwrap(model):

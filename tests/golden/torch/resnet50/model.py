@@ -23,7 +23,7 @@ class Bottleneck(nn.Module):
     branch_bns = ("bn1", "bn2", "bn3")  # the residual branch's BNs, for --log-responses
     last_bn = "bn3"  # zeroed by zero_init_residual
 
-    def __init__(self, in_channels, width, stride, downsample=None):
+    def __init__(self, in_channels, width, stride=1, downsample=None):
         super().__init__()
         self.conv1 = nn.Conv2d(
             in_channels, width, kernel_size=1, stride=stride, bias=False
@@ -55,7 +55,7 @@ class Bottleneck(nn.Module):
         return out
 
 
-class Resnet50(nn.Module):
+class ResNet50(nn.Module):
     def __init__(self, zero_init_residual=False):
         super().__init__()
         # stem: imagenet.rds:8
@@ -147,7 +147,7 @@ class Resnet50(nn.Module):
 
 def build_model(zero_init_residual=False):
     """The network, with He (fan_out) initialisation for convs and BN at weight 1, bias 0."""
-    return Resnet50(zero_init_residual=zero_init_residual)
+    return ResNet50(zero_init_residual=zero_init_residual)
 
 
 def _unwrap(model):
