@@ -10,7 +10,7 @@ import click
 
 from . import diagnostics, load, summary
 from .api import check_spec
-from .emit import check_output, emit, targets, write, write_text
+from .emit import check_output, emit, options_of, targets, write, write_text
 from .errors import ResdslError
 
 spec_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False))
@@ -135,7 +135,10 @@ def summary_cmd(spec, shortcut, network, as_json):
 @main.command("compile")
 @spec_arg
 @click.option(
-    "--target", type=click.Choice(targets()), required=True, help="The framework to generate for."
+    "--target",
+    type=click.Choice(targets()),
+    required=True,
+    help="The framework to generate for, or onnx.",
 )
 @click.option(
     "-o",
@@ -144,15 +147,28 @@ def summary_cmd(spec, shortcut, network, as_json):
     type=click.Path(file_okay=False),
     help="Output folder (default: build/<network>-<target>/).",
 )
+@click.option(
+    "--weights",
+    metavar="W.npz",
+    type=click.Path(dir_okay=False),
+    help="onnx: the weights to put in model.onnx, as either target's save_npz writes them "
+    "(default: fresh, as the PyTorch target's build_model() draws them).",
+)
 @shortcut_opt
 @network_opt
 @reports_errors
-def compile_cmd(spec, target, out, shortcut, network):
-    """Write model.py and train.py for SPEC's network, standalone for the TARGET framework."""
+def compile_cmd(spec, target, out, weights, shortcut, network):
+    """Write SPEC's network for TARGET: model.py and train.py, standalone (torch, tf), or
+    model.onnx with its weights (onnx)."""
+    given = {"weights": weights} if weights is not None else {}
+    refused = sorted(set(given) - set(options_of(target)))
+    if refused:
+        takes = [t for t in targets() if refused[0] in options_of(t)]
+        raise click.UsageError(f"--{refused[0]} is for --target {' or '.join(takes)}, not {target}")
     if out is not None:
         check_output(out)
     net = load(spec, network=network, shortcut=shortcut)
-    files = emit(net, target)
+    files = emit(net, target, **given)
     for path in write(files, out or f"build/{net.name}-{target}"):
         click.echo(f"wrote {path}")
 

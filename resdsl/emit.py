@@ -1,7 +1,8 @@
 """IR to files: the target registry and the Jinja environment the targets render with.
 
-A target is one module in resdsl/targets/ (registered with :func:`register`) and one folder of
-templates in templates/<name>/. The target computes a view-model; its templates only print it.
+A target is one module in resdsl/targets/ (registered with :func:`register`) and, where it prints
+code, one folder of templates in templates/<name>/. The target computes a view-model; its
+templates only print it. A file's contents are text, or bytes for a binary format (ONNX).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import inspect
 import os
 import re
 import tempfile
@@ -21,8 +23,8 @@ from .errors import ResdslError, Span
 from .ir import Network
 from .resources import resource
 
-TARGETS: dict[str, Callable[[Network], dict[str, str]]] = {}
-BUILTIN = ("torch", "tf")  # modules under resdsl.targets, imported on first use
+TARGETS: dict[str, Callable[..., dict[str, str | bytes]]] = {}
+BUILTIN = ("torch", "tf", "onnx")  # modules under resdsl.targets, imported on first use
 
 
 class TargetError(ResdslError):
@@ -30,7 +32,10 @@ class TargetError(ResdslError):
 
 
 def register(name: str):
-    """Register ``files(net) -> {filename: text}`` as the target ``name``."""
+    """Register ``files(net, **options) -> {filename: text or bytes}`` as the target ``name``.
+
+    Its keyword parameters after ``net`` are the options it takes (the onnx target's ``weights``).
+    """
 
     def decorate(function):
         TARGETS[name] = function
@@ -45,17 +50,24 @@ def targets() -> list[str]:
     return sorted(TARGETS)
 
 
-def emit(net: Network, target: str) -> dict[str, str]:
-    """The files of ``net`` for ``target``, as {filename: text}. ``net`` must have been checked."""
+def options_of(target: str) -> tuple[str, ...]:
+    """The options ``target`` takes: its files function's keyword parameters after ``net``."""
+    parameters = list(inspect.signature(TARGETS[target]).parameters.values())[1:]
+    return tuple(p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def emit(net: Network, target: str, **options) -> dict[str, str | bytes]:
+    """The files of ``net`` for ``target``, as {filename: text or bytes}. ``net`` must have been
+    checked. ``options`` go to the target as they are (see :func:`options_of`)."""
     if target not in targets():
         raise TargetError(
             f"unknown target {target!r}; choose from {', '.join(targets())}", code="RDS401"
         )
-    return TARGETS[target](net)
+    return TARGETS[target](net, **options)
 
 
-def write(files: dict[str, str], directory: str | Path) -> list[Path]:
-    """Write the files into ``directory``, all or none, and return their paths.
+def write(files: dict[str, str | bytes], directory: str | Path) -> list[Path]:
+    """Write the files (text as UTF-8, or bytes) into ``directory``, all or none; their paths.
 
     Each is written to a temporary file beside its place, with the permissions the umask gives a
     new file, then all are renamed into place; if any write fails, every temporary file is
@@ -70,11 +82,15 @@ def write(files: dict[str, str], directory: str | Path) -> list[Path]:
     mode = 0o666 & ~_umask()
     staged: list[tuple[str, Path]] = []
     try:
-        for name, text in files.items():
+        for name, content in files.items():
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
             staged.append((tmp, directory / name))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
+            if isinstance(content, bytes):
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(content)
+            else:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                    handle.write(content)
             os.chmod(tmp, mode)
         for tmp, path in staged:
             os.replace(tmp, path)

@@ -334,8 +334,8 @@ def test_explain_command():
 
 # ---------------------------------------------------------------- each page's example
 
-# the one example that needs a condition the page states in words: matplotlib missing
-WITHOUT_MATPLOTLIB = {"RDS420"}
+# the examples that need a condition the page states in words: an optional extra missing
+WITHOUT = {"RDS420": "matplotlib", "RDS406": "onnx"}
 
 
 def portable(output: str, folder: Path) -> str:
@@ -364,8 +364,8 @@ def produce(entry, folder: Path, monkeypatch) -> str:
         with pytest.raises(resdsl.ResdslError) as info:
             eval(entry.command, {"resdsl": resdsl})  # a call the page shows, from the package
         return info.value.render() + "\n"
-    if entry.code in WITHOUT_MATPLOTLIB:
-        monkeypatch.setitem(sys.modules, "matplotlib", None)
+    if entry.code in WITHOUT:
+        monkeypatch.setitem(sys.modules, WITHOUT[entry.code], None)
     result = run(*entry.argv)
     assert result.exit_code == 1, result.output
     return result.output

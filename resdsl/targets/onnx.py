@@ -1,0 +1,297 @@
+"""The ONNX target: model.onnx, the network's inference graph with its weights, from the IR alone.
+
+Each IR node becomes one ONNX node of its name (``layer1.0.conv1``) writing a tensor of that name;
+weights are initialisers named as in the npz and the state_dict (``layer1.0.bn1.running_mean``).
+The semantics are PyTorch's in eval mode: explicit symmetric padding, floor rounding, max pools
+padded with -inf, average pools counting the padding, BN with epsilon 1e-5, dropout as identity.
+The input is ``input`` (N, C, H, W), N symbolic; the output ``logits`` (N, classes). An op the
+table marks ``flattens`` (fc) flattens its input (``fc.flatten``) and leaves (N, out); the
+``pointwise`` ones keep that flat, others read it as (N, out, 1, 1) (``fc.unflatten``).
+
+The weights come from either target's save_npz, or are drawn as the PyTorch target's
+build_model() draws them, from a fixed seed: the same spec and weights give the same bytes.
+onnx (with numpy) is the `onnx` extra, imported only when this target runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from pathlib import Path
+
+from ..emit import TargetError, register, source_file
+from ..ir import Network, Node
+from ..ops import OPS
+
+TARGET = "onnx"
+OPSET = 17
+IR_VERSION = 8  # the oldest IR version that carries opset 17, so older runtimes load it too
+EPSILON = 1e-5  # PyTorch's BatchNorm2d
+SEED = 0  # the fresh weights' generator
+BATCH = "N"  # the symbolic batch dimension
+INPUT, OUTPUT = "input", "logits"
+
+
+@register(TARGET)
+def files(net: Network, weights=None) -> dict[str, bytes]:
+    """``{"model.onnx": bytes}``. ``weights`` is a save_npz file (a path) or a mapping of arrays
+    under the same names; without it, fresh weights as the PyTorch target's build_model()."""
+    try:
+        import onnx  # noqa: F401  (and numpy, which onnx needs)
+    except ImportError:
+        message, hint = "the onnx target needs the onnx package", "pip install 'resdsl[onnx]'"
+        raise TargetError(message, hint=hint, code="RDS406") from None
+    wanted = parameters(net)
+    arrays = _fresh(wanted) if weights is None else _checked(net, weights, wanted)
+    return {"model.onnx": _Graph(net, arrays).model().SerializeToString()}
+
+
+# ---------------------------------------------------------------- parameters: names, shapes, init
+
+
+def _conv_params(node: Node, c: int, h: int, w: int) -> list:
+    a = node.arg
+    (kh, kw), per_group = a["kernel"], c // a["groups"]
+    he = ("normal", math.sqrt(2 / (a["out"] * kh * kw)))  # kaiming_normal_, fan_out, relu
+    params = [("weight", (a["out"], per_group, kh, kw), he)]
+    if a["bias"]:  # nn.Conv2d's default: uniform within 1 / sqrt(fan_in)
+        params.append(("bias", (a["out"],), ("uniform", 1 / math.sqrt(per_group * kh * kw))))
+    return params
+
+
+def _bn_params(node: Node, c: int, h: int, w: int) -> list:
+    stats = ("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)
+    return [(name, (c,), ("fill", value)) for name, value in stats]
+
+
+def _fc_params(node: Node, c: int, h: int, w: int) -> list:
+    out, bound = node.arg["out"], 1 / math.sqrt(c * h * w)  # nn.Linear's default init
+    params = [("weight", (out, c * h * w), ("uniform", bound))]
+    if node.arg["bias"]:
+        params.append(("bias", (out,), ("uniform", bound)))
+    return params
+
+
+PARAMS = {"conv": _conv_params, "bn": _bn_params, "fc": _fc_params}
+
+
+def parameters(net: Network) -> dict[str, tuple[tuple, tuple]]:
+    """Every weight the network has, in node order: ``{name: (shape, (init, scale))}``."""
+    wanted = {}
+    for node in net.nodes():
+        if node.op in PARAMS:
+            for suffix, shape, init in PARAMS[node.op](node, *net.node(node.inputs[0]).shape):
+                wanted[f"{node.name}.{suffix}"] = (shape, init)
+    return wanted
+
+
+def _fresh(wanted: dict) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    draw = {
+        "normal": lambda scale, shape: rng.normal(0.0, scale, shape),
+        "uniform": lambda scale, shape: rng.uniform(-scale, scale, shape),
+        "fill": lambda value, shape: np.full(shape, value),
+    }
+    return {
+        n: draw[init](scale, shape).astype(np.float32)
+        for n, (shape, (init, scale)) in wanted.items()
+    }
+
+
+def _checked(net: Network, weights, wanted: dict) -> dict:
+    """The weights as float32 arrays, or a TargetError saying how they do not fit ``net``."""
+    import numpy as np
+
+    if isinstance(weights, str | os.PathLike):
+        where, given = str(weights), _read(Path(weights))
+    else:
+        where, given = "weights", dict(weights)
+
+    def bad(message: str):
+        hint = "give the npz that save_npz writes for this network (either target's model.py)"
+        return TargetError(f"{where}: {message}", hint=hint, code="RDS405")
+
+    missing = [name for name in wanted if name not in given]
+    unexpected = sorted(name for name in given if name not in wanted)
+    if missing or unexpected:
+        parts = [f"missing {_some(missing)}"] if missing else []
+        parts += [f"unexpected {_some(unexpected)}"] if unexpected else []
+        raise bad(f"the names do not match network `{net.name}`: {'; '.join(parts)}")
+    arrays = {}
+    for name, (shape, _) in wanted.items():
+        array = np.asarray(given[name])
+        if array.dtype.kind not in "fiu":
+            raise bad(f"{name} holds {array.dtype} values, not real numbers")
+        if array.shape != shape:
+            raise bad(f"{name} has shape {array.shape}; network `{net.name}` expects {shape}")
+        array = array.astype(np.float32)
+        if not np.isfinite(array).all():
+            count = int(array.size - np.isfinite(array).sum())
+            raise bad(f"{name} has {count} non-finite value{'s' * (count != 1)} (inf or nan)")
+        if name.endswith(".running_var") and (array < 0).any():
+            raise bad(f"{name} has negative variances")
+        arrays[name] = array
+    return arrays
+
+
+def _read(path: Path) -> dict:
+    import numpy as np
+
+    def bad(reason: str):
+        hint = "give the .npz that save_npz writes (python train.py --export-weights W.npz)"
+        return TargetError(f"cannot read the weights {path}: {reason}", hint=hint, code="RDS404")
+
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise bad(getattr(exc, "strerror", None) or "not an .npz file") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise bad("one .npy array, not an .npz of named arrays")
+    with archive:
+        arrays = {}
+        for name in archive.files:
+            try:
+                arrays[name] = archive[name]
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                raise bad(f"array {name!r} cannot be read ({exc})") from None
+        return arrays
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+# ---------------------------------------------------------------- the graph
+
+
+class _Graph:
+    """The ONNX graph being written, in node order; knows which tensors an fc left flat."""
+
+    def __init__(self, net: Network, arrays: dict):
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.net, self.arrays, self.nodes, self.initializers = net, arrays, [], []
+        self.owned: dict[str, list[str]] = {}  # IR node -> its parameters, in the op's order
+        for name in arrays:
+            self.owned.setdefault(name.rpartition(".")[0], []).append(name)
+        self.flat: set[str] = set()  # IR nodes whose tensor is (N, C): fc outputs, relus of them
+        self.maps: dict[str, str] = {}  # a flat tensor reshaped to (N, C, 1, 1), once needed
+
+    def model(self):
+        from onnx import TensorProto
+
+        helper = self.helper
+        first, *nodes = self.net.nodes()
+        self.maps[first.name] = INPUT  # the input node writes the graph's input
+        for node in nodes:  # the op table says which ops flatten and which work on flat tensors
+            row = OPS[node.op]
+            inputs = [self.read(name, row.pointwise) for name in node.inputs]
+            if row.flattens and node.inputs[0] not in self.flat:
+                inputs = [self.add("Flatten", inputs, f"{node.name}.flatten", axis=1)]
+            SPELL[node.op](self, node, inputs)
+            if row.flattens or row.pointwise and node.inputs[0] in self.flat:
+                self.flat.add(node.name)
+        last = self.net.output
+        if last.name in self.flat:
+            self.nodes[-1].output[0] = OUTPUT  # the last node's op writes the logits itself
+            nodes.pop()
+        else:
+            self.add(
+                "Flatten", [self.read(last.name, False)], f"{last.name}.flatten", OUTPUT, axis=1
+            )
+
+        def info(name: str, dims) -> object:
+            return helper.make_tensor_value_info(name, TensorProto.FLOAT, [BATCH, *dims])
+
+        graph = helper.make_graph(
+            self.nodes,
+            self.net.name,
+            [info(INPUT, self.net.input_shape)],
+            [info(OUTPUT, [self.net.classes])],
+            self.initializers,
+            doc_string=f"{self.net.name}, from {source_file(self.net.span, self.net.span)}",
+            value_info=[info(n.name, n.shape[: 1 if n.name in self.flat else 3]) for n in nodes],
+        )
+        opset = [helper.make_opsetid("", OPSET)]
+        return helper.make_model(
+            graph, opset_imports=opset, ir_version=IR_VERSION, producer_name="resdsl"
+        )
+
+    def read(self, name: str, flat_ok: bool) -> str:
+        """The tensor IR node ``name`` wrote; as a map (N, C, 1, 1) unless ``flat_ok``."""
+        if name in self.flat and not flat_ok and name not in self.maps:
+            shape = self.ints(f"{name}.unflatten.shape", [0, self.net.node(name).shape[0], 1, 1])
+            self.maps[name] = self.add("Reshape", [name, shape], f"{name}.unflatten")
+        return name if flat_ok and name in self.flat else self.maps.get(name, name)
+
+    def add(self, op: str, inputs: list[str], name: str, output: str | None = None, **attrs):
+        """Append one ONNX node called ``name``; returns the tensor it writes."""
+        self.nodes.append(self.helper.make_node(op, inputs, [output or name], name=name, **attrs))
+        return output or name
+
+    def ints(self, name: str, values: list[int]) -> str:
+        """A Constant node of int64 ``values`` (Slice, Pad and Reshape take them as inputs)."""
+        return self.add("Constant", [], name, value_ints=values)
+
+    def weights(self, node: Node) -> list[str]:
+        """The initialisers of ``node``'s parameters, in the order its ONNX op reads them."""
+        names = self.owned[node.name]
+        self.initializers += [self.numpy_helper.from_array(self.arrays[n], n) for n in names]
+        return names
+
+
+# ---------------------------------------------------------------- the ops, one entry each
+
+
+def _window(node: Node) -> dict:
+    (ph, pw), s, kernel = node.arg["pad"], node.arg["stride"], node.arg["kernel"]
+    return {"kernel_shape": list(kernel), "strides": [s, s], "pads": [ph, pw, ph, pw]}
+
+
+def _conv(g: _Graph, node: Node, x: list[str]) -> None:
+    g.add("Conv", x + g.weights(node), node.name, group=node.arg["groups"], **_window(node))
+
+
+def _bn(g: _Graph, node: Node, x: list[str]) -> None:
+    g.add("BatchNormalization", x + g.weights(node), node.name, epsilon=EPSILON)
+
+
+def _avgpool(g: _Graph, node: Node, x: list[str]) -> None:
+    if node.arg["kernel"] is None:
+        g.add("GlobalAveragePool", x, node.name)
+    else:  # PyTorch's default: the zero padding counts
+        g.add("AveragePool", x, node.name, count_include_pad=1, **_window(node))
+
+
+def _subsample(g: _Graph, node: Node, x: list[str]) -> None:
+    _, h, w = g.net.node(node.inputs[0]).shape
+    s, at = node.arg["stride"], node.name
+    slices = {"starts": [0, 0], "ends": [h, w], "axes": [2, 3], "steps": [s, s]}
+    bounds = [g.ints(f"{at}.{part}", values) for part, values in slices.items()]
+    g.add("Slice", x + bounds, at)  # x[:, :, ::s, ::s]
+
+
+def _zeropad(g: _Graph, node: Node, x: list[str]) -> None:
+    extra = node.arg["channels"] - g.net.node(node.inputs[0]).shape[0]
+    pads = g.ints(f"{node.name}.pads", [0, 0, 0, 0, 0, extra, 0, 0])  # begins, then ends
+    g.add("Pad", x + [pads], node.name)  # constant zeros after the last channel
+
+
+# how each op is spelled, after the walker has flattened (or reshaped back) what it reads
+SPELL = {
+    "conv": _conv,
+    "bn": _bn,
+    "relu": lambda g, node, x: g.add("Relu", x, node.name),
+    "maxpool": lambda g, node, x: g.add("MaxPool", x, node.name, **_window(node)),
+    "avgpool": _avgpool,
+    "fc": lambda g, node, x: g.add("Gemm", x + g.weights(node), node.name, transB=1),  # W (out, in)
+    "dropout": lambda g, node, x: g.add("Identity", x, node.name),  # eval mode
+    "add": lambda g, node, x: g.add("Add", x, node.name),
+    "subsample": _subsample,
+    "zeropad": _zeropad,
+}
