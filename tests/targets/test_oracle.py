@@ -6,8 +6,10 @@ parameter, pools, depthwise groups, 3x1 kernels, odd and non-square inputs, ever
 per-stage policies, heads of several layers. For each spec that `check` accepts, both targets
 compile, build and run, and:
 
-- every module's output shape and the total parameter count equal the IR's;
-- weights moved through npz give torch and TF logits within 1e-4 of max(1, |logit|).
+- every module's output shape and the total parameter count equal the IR's, in each of torch,
+  TF and ONNX (onnx's own shape inference, on the model stripped of its declared shapes);
+- weights moved through npz give torch, TF and onnxruntime logits within 1e-4 of
+  max(1, |logit|).
 
 RESDSL_ORACLE_EXAMPLES sets the example count (CI runs a few; the closing notes record 300+).
 """
@@ -30,6 +32,8 @@ from helpers import module_from, ruff
 torch = pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
 
 EXAMPLES = int(os.environ.get("RESDSL_ORACLE_EXAMPLES", "12"))
 ORACLE = settings(
@@ -233,11 +237,38 @@ def check_network(net, tmp_path) -> None:
     scale = np.maximum(1.0, np.abs(reference))
     assert (np.abs(logits - reference) / scale).max() <= 1e-4
     keras.backend.clear_session()  # free the graph: hundreds of models are built in one run
+    check_onnx(net, emit(net, "onnx", weights=tmp_path / "w.npz")["model.onnx"], x, reference)
+
+
+def check_onnx(net, data: bytes, x, reference) -> None:
+    """The ONNX target: the checker accepts it, onnx infers the IR's shapes, and onnxruntime's
+    logits equal the torch target's."""
+    model = onnx.load_from_string(data)
+    onnx.checker.check_model(model, full_check=True)
+    stats = sum(i.dims[0] for i in model.graph.initializer if i.name.endswith("running_mean"))
+    sizes = sum(int(np.prod(i.dims)) for i in model.graph.initializer)
+    assert sizes - 2 * stats == resdsl.summary(net)["params"]
+    del model.graph.value_info[:]
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    shapes = {
+        v.name: tuple(d.dim_value for d in v.type.tensor_type.shape.dim)[1:]
+        for v in inferred.graph.value_info
+    }
+    for node in net.nodes()[1:]:
+        if node.name in shapes:  # the last node's tensor is the output, `logits`
+            got = shapes[node.name]
+            assert got + (1, 1) * (len(got) == 1) == node.shape, (node.name, got, node.shape)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"input": x})
+    scale = np.maximum(1.0, np.abs(reference))
+    assert (np.abs(logits - reference) / scale).max() <= 1e-4
 
 
 @ORACLE
 @given(text=specs())
-def test_accepted_specs_build_run_and_agree_in_both_targets(text, tmp_path_factory):
+def test_accepted_specs_build_run_and_agree_in_every_target(text, tmp_path_factory):
     net = accepted(text)
     if net is None:
         return
