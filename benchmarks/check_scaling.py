@@ -8,7 +8,7 @@ For each n, the spec::
 is taken through the three public phases, each timed on its own with ``time.perf_counter``:
 
 * parse: ``resdsl.parse`` (text to AST; the spec text itself is two lines for every n),
-* build: ``resdsl.build`` (AST to IR: reads the prelude and cifar.rds, expands 6n + 2 layers),
+* build: ``resdsl.link`` then ``resdsl.build`` (reads cifar.rds, expands 6n + 2 layers),
 * check: ``resdsl.check`` (graph invariants, shapes, output and train section).
 
 Each phase keeps the best of R repeats. The table gives the time per layer (6n + 2 layers), which
@@ -54,7 +54,7 @@ def measure(n: int, repeat: int) -> dict:
     # the name places the (virtual) file in specs/, so that `import "cifar.rds"` resolves there
     name = str(SPECS / f"bench_n{n}.rds")
     module, parse_ms = best_of(repeat, resdsl.parse, SPEC.format(n=n), name)
-    net, build_ms = best_of(repeat, resdsl.build, module)
+    net, build_ms = best_of(repeat, lambda m: resdsl.build(resdsl.link(m)), module)
     _, check_ms = best_of(repeat, resdsl.check, net)
     layers = 6 * n + 2
     total_ms = parse_ms + build_ms + check_ms

@@ -46,7 +46,7 @@ def compile_net(source: str | Path, folder: Path, shortcut: str | None = None) -
         module = resdsl.parse_file(source)
     else:
         module = resdsl.parse(source, str(SPECS / "experiment.rds"))
-    net = resdsl.check(resdsl.build(module, shortcut=shortcut))
+    net = resdsl.check(resdsl.build(resdsl.link(module), shortcut=shortcut))
     write(emit(net, "torch"), folder)
     return folder
 

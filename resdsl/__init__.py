@@ -1,10 +1,11 @@
 """resdsl: a compiler for residual networks.
 
-The pipeline is four functions a user can call one by one::
+The pipeline is a few functions a user can call one by one::
 
     import resdsl
     module = resdsl.parse_file("specs/resnet110.rds")   # text -> AST
-    net = resdsl.build(module)                           # AST -> IR (a networkx graph)
+    program = resdsl.link(module)                        # imports, the prelude, definitions
+    net = resdsl.build(program)                          # -> IR (a networkx graph)
     resdsl.check(net)                                    # shapes, additions, train section
     resdsl.summary(net)                                  # parameters and MACs
     files = resdsl.emit(net, "torch")                    # {"model.py": ..., "train.py": ..., ...}

@@ -15,7 +15,7 @@ from .parser import parse_file
 
 def load(path, network: str | None = None, shortcut: str | None = None):
     """Parse, build and check a spec file: the IR of a sound network, or a ResdslError."""
-    return check(build(parse_file(path), network=network, shortcut=shortcut))
+    return check(build(link(parse_file(path)), network=network, shortcut=shortcut))
 
 
 def check_spec(path, network: str | None = None, shortcut: str | None = None) -> list:

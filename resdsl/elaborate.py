@@ -17,7 +17,6 @@ import contextlib
 import gc
 from dataclasses import dataclass, field
 from dataclasses import replace as _replace
-from pathlib import Path
 
 import networkx as nx
 
@@ -43,9 +42,8 @@ from .ir import (
     params_of,
     substitute,
 )
-from .linker import Program, choose, link
+from .linker import Program, choose
 from .names import ATTRIBUTE_RESERVED, Namespace
-from .parser import parse_file
 from .shortcuts import POLICIES, plan
 
 MAX_OPS = 1_000_000  # ResNet-1202 has 4,210; a 12,002-layer net 42,010
@@ -63,24 +61,21 @@ class Symbol:
 # ---------------------------------------------------------------- build
 
 
-def build(
-    spec: ast.Module | Program | str | Path,
-    network: str | None = None,
-    shortcut: str | None = None,
-) -> Network:
-    """Elaborate one network of ``spec`` (a linked program, a parsed module or a path).
+def build(program: Program, network: str | None = None, shortcut: str | None = None) -> Network:
+    """Elaborate one network of a linked ``program`` (:func:`resdsl.link`).
 
     ``network`` picks a network by name where the file defines several; ``shortcut`` overrides
     every shortcut policy in it (A, B, C or none).
     """
+    if not isinstance(program, Program):
+        raise TypeError(
+            f"build() takes a linked Program, not {type(program).__name__}: "
+            "resdsl.build(resdsl.link(resdsl.parse_file(path)))"
+        )
     if shortcut is not None and shortcut not in POLICIES:
         raise SpecError(
             f"unknown shortcut policy {shortcut!r}; choose A, B, C or none", code="RDS113"
         )
-    if isinstance(spec, Program):
-        program = spec
-    else:
-        program = link(spec if isinstance(spec, ast.Module) else parse_file(spec))
     inst = choose(program, network)
     with without_gc():
         return _Elaborator(program, shortcut).network(inst)

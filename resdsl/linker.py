@@ -8,6 +8,7 @@ defines several networks is linked once, not once per network.
 from __future__ import annotations
 
 import contextlib
+import functools
 import keyword
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +31,18 @@ class Program:
     blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
     networks: dict[str, ast.NetworkDef | ast.NetworkInst] = field(default_factory=dict)
     trains: dict[str, ast.TrainDef] = field(default_factory=dict)
+    modules: list[ast.Module] = field(default_factory=list)  # every file read, the prelude first
 
 
-def link(module: ast.Module) -> Program:
-    """Resolve imports (relative to the importing file) and collect definitions."""
+def link(module: ast.Module, errors: list[ResdslError] | None = None) -> Program:
+    """Resolve imports (relative to the importing file) and collect definitions.
+
+    The errors found are raised together; where ``errors`` is given they are added to it
+    instead, and the program holds every definition that could be read (the language server
+    links a file that is being edited).
+    """
     program = Program(module)
-    errors: list[ResdslError] = []
+    tolerant, errors = errors is not None, errors if errors is not None else []
     seen: set[str] = set()
     modules: list[ast.Module] = []
 
@@ -81,7 +88,7 @@ def link(module: ast.Module) -> Program:
             visit(module, depth + 1)
         modules.append(mod)  # after its imports: a redefinition is reported where it is made
 
-    visit(parse_file(PRELUDE, builtin=True), 0)
+    visit(prelude(), 0)
     with contextlib.suppress(OSError, ValueError, RuntimeError):  # text parsed from a string
         seen.add(str(Path(module.source.name).resolve()))
     visit(module, 0)
@@ -124,8 +131,16 @@ def link(module: ast.Module) -> Program:
                     code="RDS108",
                 )
             )
-    raise_all(errors)
+    program.modules = modules
+    if not tolerant:
+        raise_all(errors)
     return program
+
+
+@functools.cache
+def prelude() -> ast.Module:
+    """The prelude's module, parsed once per process (the AST is frozen, so it is shared)."""
+    return parse_file(PRELUDE, builtin=True)
 
 
 def _display(path: Path) -> Path:

@@ -37,10 +37,9 @@ from . import diagnostics, ops, recipe
 from . import syntax as ast
 from .errors import ResdslError, Span
 from .fmt import format_text
-from .parser import parse, parse_file
-from .resources import PACKAGE
+from .linker import Program, concrete, link, prelude
+from .parser import parse
 
-PRELUDE = PACKAGE / "prelude.rds"
 POLICIES = ("A", "B", "C", "none")
 NETWORK_WORDS = ("input", "classes", "shortcut", "stem", "stage", "head")
 TOP_WORDS = ("import", "block", "network", "train")
@@ -69,19 +68,12 @@ class Analysis:
     errors: list[ResdslError] = field(default_factory=list)
     networks: dict[str, Built] = field(default_factory=dict)
     meaning: tuple | None = None  # the module without its spans, and its imports' versions
+    program: Program | None = None  # the module linked (with what could be read, on errors)
     stale: bool = False  # provisional: today's parse, the networks of an earlier text
 
 
 def _key(span: Span) -> tuple:
     return (span.source.name, span.line, span.column, span.end_line, span.end_column)
-
-
-def concrete(module: ast.Module) -> list[str]:
-    return [
-        item.name
-        for item in module.items
-        if isinstance(item, ast.NetworkInst) or isinstance(item, ast.NetworkDef) and not item.params
-    ]
 
 
 def analyse(text: str, path: str, previous: Analysis | None = None) -> Analysis:
@@ -97,7 +89,9 @@ def analyse(text: str, path: str, previous: Analysis | None = None) -> Analysis:
     except ResdslError as exc:
         result.errors = diagnostics.flatten(exc)
         return result
-    result.meaning = (_strip(result.module), _imports_version(result.module))
+    errors: list[ResdslError] = []
+    result.program = link(result.module, errors)
+    result.meaning = (_strip(result.module), _versions(result.program))
     if (
         previous is not None
         and previous.meaning == result.meaning
@@ -118,9 +112,12 @@ def analyse(text: str, path: str, previous: Analysis | None = None) -> Analysis:
             result.networks[name] = Built(built.net, built.costs, by_span, moved)
         return result
     seen = set()
-    for name in concrete(result.module):
+    for error in errors:
+        seen.add((str(error), error.span and _key(error.span)))
+        result.errors.append(error)
+    for name in concrete(result.module) if not errors else ():
         try:
-            net = resdsl.check(resdsl.build(result.module, network=name))
+            net = resdsl.check(resdsl.build(result.program, network=name))
         except ResdslError as exc:
             for error in diagnostics.flatten(exc):
                 key = (str(error), error.span and _key(error.span))
@@ -163,24 +160,15 @@ def _moves(old, new, out=None) -> dict:
     return out
 
 
-def _imports_version(module: ast.Module) -> tuple:
-    """The modification times of the files the module imports, directly or not."""
-    out, todo, seen = [], [module], set()
-    while todo:
-        current = todo.pop()
-        base = Path(current.source.name).parent
-        for item in current.items:
-            if not isinstance(item, ast.Import):
-                continue
-            path = (base / item.path).resolve()
-            if path in seen:
-                continue
-            seen.add(path)
+def _versions(program: Program) -> tuple:
+    """The modification times of the files the program imports, directly or not."""
+    out = []
+    for module in program.modules[1:]:  # after the prelude, which does not change
+        if module is not program.root:
             try:
-                out.append((str(path), os.stat(path).st_mtime_ns))
-                todo.append(parse_file(path))
-            except (OSError, ResdslError):
-                out.append((str(path), None))
+                out.append((module.source.name, os.stat(module.source.name).st_mtime_ns))
+            except OSError:
+                out.append((module.source.name, None))
     return tuple(sorted(out, key=str))
 
 
@@ -477,38 +465,15 @@ class Definition:
 def definitions(analysis: Analysis) -> dict[str, Definition]:
     """Blocks and networks visible from the document: its own, its imports', the prelude's."""
     table: dict[str, Definition] = {}
-    modules = []
-    with contextlib.suppress(ResdslError):
-        modules.append(parse_file(PRELUDE, builtin=True))
-    seen = {str(Path(analysis.path).resolve())}
-
-    def visit(module: ast.Module):
-        base = Path(module.source.name).parent
-        for item in module.items:
-            if isinstance(item, ast.Import):
-                path = (base / item.path).resolve()
-                if str(path) in seen or not path.is_file():
-                    continue
-                seen.add(str(path))
-                try:
-                    imported = parse_file(path)
-                except ResdslError:
-                    continue
-                modules.append(imported)
-                visit(imported)
-
-    if analysis.module is not None:
-        modules.append(analysis.module)
-        visit(analysis.module)
-    for module in modules:
-        for item in module.items:
-            if isinstance(item, ast.BlockDef):
-                table.setdefault(item.name, Definition(item.name, "block", item.span))
-            elif isinstance(item, ast.NetworkDef):
-                kind = "family" if item.params else "network"
-                table.setdefault(item.name, Definition(item.name, kind, item.span))
-            elif isinstance(item, ast.NetworkInst):
-                table.setdefault(item.name, Definition(item.name, "network", item.span))
+    program = analysis.program
+    for item in prelude().items if program is None else ():  # the document does not parse
+        table[item.name] = Definition(item.name, "block", item.span)
+    if program is not None:
+        for item in program.blocks.values():
+            table[item.name] = Definition(item.name, "block", item.span)
+        for item in program.networks.values():
+            kind = "family" if getattr(item, "params", ()) else "network"
+            table[item.name] = Definition(item.name, kind, item.span)
     return table
 
 

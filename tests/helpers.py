@@ -35,7 +35,7 @@ QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "2"}
 
 def compile_text(text: str, name: str = "<test>", **kw):
     """Parse, build and check a dedented spec; the checked Network or a ResdslError."""
-    return resdsl.check(resdsl.build(resdsl.parse(textwrap.dedent(text), name), **kw))
+    return resdsl.check(resdsl.build(resdsl.link(resdsl.parse(textwrap.dedent(text), name)), **kw))
 
 
 def errors_of(text: str, name: str = "<test>", **kw) -> list[resdsl.ResdslError]:

@@ -187,7 +187,7 @@ def _meaning(text: str, name: str):
     built = {}
     for network in networks:
         try:
-            net = resdsl.check(resdsl.build(module, network=network))
+            net = resdsl.check(resdsl.build(resdsl.link(module), network=network))
             nodes = [(n.name, n.op, n.args, n.inputs, n.shape, n.path) for n in net.nodes()]
             built[network] = (resdsl.summary(net), nodes)
         except resdsl.ResdslError as exc:

@@ -129,7 +129,7 @@ def test_the_mutations_reach_every_stage():
         try:
             module = resdsl.parse(data.decode("utf-8", "replace"), "m.rds")
             for name in resdsl.linker.concrete(module):
-                resdsl.check(resdsl.build(module, network=name))
+                resdsl.check(resdsl.build(resdsl.link(module), network=name))
             kinds.add("ok")
         except resdsl.ResdslError as exc:
             kinds.update(type(e).__name__ for e in getattr(exc, "errors", [exc]))

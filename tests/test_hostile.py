@@ -140,7 +140,7 @@ def test_a_block_whose_add_joins_its_own_input_is_checked_not_asserted():
             head { avgpool; fc }
         }
     """
-    net = resdsl.check(resdsl.build(resdsl.parse(textwrap.dedent(text), "t.rds")))
+    net = resdsl.check(resdsl.build(resdsl.link(resdsl.parse(textwrap.dedent(text), "t.rds"))))
     assert [n.op for n in net.nodes() if n.block == "layer1.0"] == ["add"]
 
 

@@ -127,7 +127,7 @@ def block_outputs(result) -> list[tuple[int, int, int]]:
 @given(networks())
 def test_shapes_and_parameters_follow_closed_forms(net):
     shapes, params = expected(net)
-    result = resdsl.check(resdsl.build(resdsl.parse(net.text(), "random.rds")))
+    result = resdsl.check(resdsl.build(resdsl.link(resdsl.parse(net.text(), "random.rds"))))
     assert block_outputs(result) == shapes
     assert resdsl.summary(result)["params"] == params
     assert result.output.shape == (net.classes, 1, 1)
@@ -142,7 +142,7 @@ def test_option_a_refuses_to_narrow(net, narrower):
     assume(out_before > narrower)
     net.stages.append(("basic", out_before - narrower, 1, 1))
     with pytest.raises(resdsl.ShapeError) as info:
-        resdsl.check(resdsl.build(resdsl.parse(net.text(), "random.rds")))
+        resdsl.check(resdsl.build(resdsl.link(resdsl.parse(net.text(), "random.rds"))))
     errors = getattr(info.value, "errors", [info.value])
     assert any(
         f"cannot shrink channels from {out_before} to {out_before - narrower}" in e.message
@@ -162,7 +162,7 @@ def compiles_or_reports(text: str, name: str) -> None:
             if network is None:
                 resdsl.link(module)
             else:
-                net = resdsl.check(resdsl.build(module, network=network))
+                net = resdsl.check(resdsl.build(resdsl.link(module), network=network))
                 resdsl.summary(net)
     except resdsl.ResdslError as exc:
         for error in getattr(exc, "errors", [exc]):
@@ -331,7 +331,7 @@ def test_mutations_reach_the_checker():
         try:
             module = resdsl.parse(text, str(path))
             for name in resdsl.linker.concrete(module):
-                resdsl.check(resdsl.build(module, network=name))
+                resdsl.check(resdsl.build(resdsl.link(module), network=name))
             kinds.add("ok")
         except resdsl.ResdslError as exc:
             kinds.update(type(e).__name__ for e in getattr(exc, "errors", [exc]))

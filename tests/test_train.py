@@ -48,12 +48,14 @@ def test_imagenet_recipe():
 def test_instance_settings_override_the_family_line_by_line():
     net = resdsl.check(
         resdsl.build(
-            resdsl.parse(
-                recipe(
-                    "  schedule cosine\n  warmup linear 500 from 0.01\n"
-                    "  optimizer sgd lr 0.05 nesterov momentum 0.9"
-                ),
-                str(SPECS / "r.rds"),
+            resdsl.link(
+                resdsl.parse(
+                    recipe(
+                        "  schedule cosine\n  warmup linear 500 from 0.01\n"
+                        "  optimizer sgd lr 0.05 nesterov momentum 0.9"
+                    ),
+                    str(SPECS / "r.rds"),
+                )
             )
         )
     )
@@ -67,7 +69,7 @@ def test_instance_settings_override_the_family_line_by_line():
 
 def test_mean_std_normalisation():
     text = recipe("  normalize mean 0.49 0.48 0.45 std 0.25 0.24 0.26")
-    cfg = resdsl.check(resdsl.build(resdsl.parse(text, str(SPECS / "r.rds")))).train
+    cfg = resdsl.check(resdsl.build(resdsl.link(resdsl.parse(text, str(SPECS / "r.rds"))))).train
     assert cfg.normalize.mean == (0.49, 0.48, 0.45)
     assert cfg.normalize.std == (0.25, 0.24, 0.26)
 

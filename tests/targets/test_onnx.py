@@ -64,7 +64,9 @@ ALL_SPECS = ["resnet20", "resnet50_v1_5", "resnext50_32x4d", "preact_resnet164",
 def load(spec: str):
     if spec not in SMALL_SPECS:
         return resdsl.load(SPECS / f"{spec}.rds")
-    return resdsl.check(resdsl.build(resdsl.parse(textwrap.dedent(SMALL_SPECS[spec]), "s.rds")))
+    return resdsl.check(
+        resdsl.build(resdsl.link(resdsl.parse(textwrap.dedent(SMALL_SPECS[spec]), "s.rds")))
+    )
 
 
 @functools.cache

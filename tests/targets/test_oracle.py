@@ -166,7 +166,7 @@ def specs(draw) -> str:
 def accepted(text: str):
     STATS["generated"] += 1
     try:
-        net = resdsl.check(resdsl.build(resdsl.parse(text, "generated.rds")))
+        net = resdsl.check(resdsl.build(resdsl.link(resdsl.parse(text, "generated.rds"))))
     except resdsl.ResdslError:
         return None
     STATS["accepted"] += 1

@@ -160,7 +160,7 @@ def test_npz_round_trip(tmp_path):
 @given(networks())
 def test_inferred_shapes_equal_torch_shapes(net):
     """Every IR node that is a module has the shape torch computes (forward hooks)."""
-    ir = resdsl.check(resdsl.build(resdsl.parse(net.text(), "random.rds")))
+    ir = resdsl.check(resdsl.build(resdsl.link(resdsl.parse(net.text(), "random.rds"))))
     model = module_from(emit(ir, "torch")["model.py"], "torch_random").build_model().eval()
     seen = {}
     modules = dict(model.named_modules())
