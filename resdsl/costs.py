@@ -37,7 +37,7 @@ def summary(net: Network) -> dict:
             "macs": table[node.name].macs,
         }
         for node in net.nodes()
-        if node.op != "input"
+        if ops.OPS[node.op].inputs  # every op but the input
     ]
     return {
         "network": net.name,

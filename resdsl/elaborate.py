@@ -1,14 +1,16 @@
-"""AST to IR: expand families, blocks, repetition and shortcuts into a :class:`resdsl.ir.Network`.
+"""Linked program to IR: expand families, blocks, repetition and shortcuts into a Network.
 
 ``build()`` reports errors of names, types and structure (collected, then raised together).
 Shapes are inferred once, as nodes are made, because the shortcut policy depends on them; where an
 op cannot work its shape is ``None``, its ``problem`` says why, and :func:`resdsl.check.check`
 reports it with its span.
 
-Each block instance is elaborated twice over at once: concretely, into graph nodes, and
-symbolically, into a trace of its ops with arguments as expressions over the block's parameters.
-Instances with equal traces share one :class:`resdsl.ir.BlockTemplate`, which is all a target
-needs to write the block once as a class or function.
+The elaborator is split by job: this module walks networks, stages, statements and blocks and
+makes the nodes; :mod:`resdsl.values` binds and types values; :mod:`resdsl.trace` records each
+block instance symbolically into a shared :class:`resdsl.ir.BlockTemplate`; and
+:mod:`resdsl.shortcuts` plans each shortcut and makes its nodes. Module paths follow
+:mod:`resdsl.names`. What an op does comes from its row in :mod:`resdsl.ops`: nothing here
+branches on an op's name.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import gc
 from dataclasses import dataclass, field
-from dataclasses import replace as _replace
 
 import networkx as nx
 
@@ -24,7 +25,6 @@ from . import ops, recipe
 from . import syntax as ast
 from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all, unknown
 from .ir import (
-    IN_CHANNELS,
     BlockInstance,
     BlockTemplate,
     Const,
@@ -38,24 +38,15 @@ from .ir import (
     TemplateOp,
     add_node,
     as_expr,
-    binop,
-    params_of,
-    substitute,
 )
 from .linker import Program, choose
-from .names import ATTRIBUTE_RESERVED, Namespace
-from .shortcuts import POLICIES, plan
+from .names import ATTRIBUTE_RESERVED, Namespace, module_suffix
+from .shortcuts import POLICIES, Joins
+from .trace import Trace, Tracing
+from .values import Symbol, Values, show
 
 MAX_OPS = 1_000_000  # ResNet-1202 has 4,210; a 12,002-layer net 42,010
 MAX_NESTING = 64  # blocks inside blocks
-MAX_VALUE = 10**15  # what arithmetic may reach: sizes and counts, far below
-
-
-@dataclass(frozen=True)
-class Symbol:
-    """A bare name used as a value: a block or layer kind passed to a family or block."""
-
-    name: str
 
 
 # ---------------------------------------------------------------- build
@@ -102,23 +93,6 @@ def without_gc():
 
 
 @dataclass
-class _Trace:
-    """The symbolic record of one block instance: its ops over its parameters, in order."""
-
-    ops: list[TemplateOp] = field(default_factory=list)
-    channels: Expr = Param(IN_CHANNELS)  # the channels of the tensor the next op reads
-    branch_stride: Expr = Const(1)  # the product of strides before the add
-    total_stride: Expr = Const(1)  # ... of every op (what an enclosing block's shortcut sees)
-
-    def record(self, op: TemplateOp, out_channels: Expr, stride: Expr) -> None:
-        self.ops.append(op)
-        self.channels = out_channels
-        if op.role == "branch":
-            self.branch_stride = binop("*", self.branch_stride, stride)
-        self.total_stride = binop("*", self.total_stride, stride)
-
-
-@dataclass
 class _Scope:
     """Where nodes are being made: their name prefix, human path, block and names in use."""
 
@@ -130,7 +104,7 @@ class _Scope:
     block: str | None = None
     role: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
-    trace: _Trace | None = None  # the innermost block's trace
+    trace: Trace | None = None  # the innermost block's trace
     symbols: dict[str, Expr] = field(default_factory=dict)  # its parameters, symbolically
     entries: list[Entry] | None = None  # a section's entries, where this scope is one
 
@@ -150,13 +124,13 @@ class _Scope:
             local = self.names.create_name(str(len(self.names.used)))
             return self.prefix + local, " › ".join((*self.path, kind)), local
         n = self.counts[kind] = self.counts.get(kind, 0) + 1
-        # torchvision's names: conv1, bn1 (numbered ops), relu, relu2 (the others)
-        suffix = str(n) if n > 1 or kind in ops.OPS and ops.OPS[kind].numbered else ""
+        numbered = kind in ops.OPS and ops.OPS[kind].numbered
+        suffix = module_suffix(n, numbered)
         local = self.names.create_name(f"{kind}{suffix}")
         return self.prefix + local, " › ".join((*self.path, f"{kind} {suffix}".strip())), local
 
 
-class _Elaborator:
+class _Elaborator(Values, Tracing, Joins):
     def __init__(self, program: Program, shortcut: str | None):
         self.program = program
         self.override = shortcut
@@ -438,7 +412,7 @@ class _Elaborator:
                 self._at_argument(
                     ast.Name(kind, stmt.name_span),
                     env,
-                    f"`{kind}` is {_show(env[kind])}, not a layer or block",
+                    f"`{kind}` is {show(env[kind])}, not a layer or block",
                     "pass a layer or block name here, e.g. `basic`",
                     "RDS101",
                     note="used as a layer or block here",
@@ -491,99 +465,6 @@ class _Elaborator:
             symbolic = self._symbolic_args(kind, given, args, scope.symbols)
         self._emit(kind, args, stmt.span, scope, symbolic=symbolic)
 
-    def _op_args(self, opdef: ops.OpDef, stmt: ast.Call, env: dict) -> dict:
-        """Each argument as (its expression or None, its raw value, its typed value)."""
-        positional = [a for a in opdef.args if a.positional]
-        if len(stmt.args) > len(positional):
-            extra = stmt.args[len(positional)]
-            takes = ", ".join(a.name for a in positional) or "no positional values"
-            raise SpecError(
-                f"too many values for `{opdef.name}` (it takes: {takes})", extra.span, code="RDS120"
-            )
-        values = {}
-        for arg, expr in zip(positional, stmt.args, strict=False):
-            values[arg.name] = expr
-        by_name = {a.name: a for a in opdef.args}
-        for kw in stmt.kwargs:
-            if kw.name not in by_name:
-                raise unknown(
-                    f"`{opdef.name}` has no argument `{kw.name}`",
-                    kw.span,
-                    kw.name,
-                    by_name,
-                    "arguments",
-                    code="RDS121",
-                )
-            if kw.name in values:
-                raise SpecError(f"`{kw.name}` is given twice", kw.span, code="RDS122")
-            values[kw.name] = kw.value
-        out = {}
-        for arg in opdef.args:
-            if arg.name not in values:
-                if arg.default is ops.REQUIRED:
-                    raise SpecError(
-                        f"`{opdef.name}` needs `{arg.name}`",
-                        stmt.span,
-                        _USAGE.get(opdef.name),
-                        code="RDS123",
-                    )
-                out[arg.name] = (None, arg.default, arg.default)
-                continue
-            expr = values[arg.name]
-            raw = self._eval(expr, env)
-            out[arg.name] = (expr, raw, self._typed(raw, arg, opdef.name, expr.span))
-        return out
-
-    def _symbolic_args(self, kind: str, given: dict, args: dict, symbols: dict) -> dict:
-        """The op's arguments as expressions over the block's parameters.
-
-        An argument stays symbolic where its value is a number; a tuple (``3x1``), a default or
-        a constant expression is written as its value.
-        """
-        out: dict[str, Expr | None] = {}
-        for name, value in args.items():
-            expr, raw, _ = given.get(name, (None, None, None))
-            sym = self._sym(expr, symbols) if expr is not None else None
-            out[name] = _coerce(sym, raw, value)
-        rule = ops.OPS[kind].pad
-        if rule is not None and given["pad"][0] is None and not isinstance(out["kernel"], Const):
-            out["pad"] = rule(out["kernel"])  # a square kernel given by a parameter
-        return out
-
-    def _sym(self, expr: ast.Expr, symbols: dict) -> Expr | None:
-        """``expr`` over the parameters in ``symbols``; None where it names a kind."""
-        if isinstance(expr, ast.Num):
-            return Const(expr.value)
-        if isinstance(expr, ast.Dims):
-            return Const(expr.values)
-        if isinstance(expr, ast.Name):
-            return symbols.get(expr.id)
-        left, right = self._sym(expr.left, symbols), self._sym(expr.right, symbols)
-        if left is None or right is None:
-            return None
-        return binop(expr.op, left, right)
-
-    def _typed(self, value, arg: ops.Arg, op: str, span: Span):
-        what = f"`{op}` argument `{arg.name}`"
-        if arg.type == "pair":
-            if isinstance(value, int):
-                return (value, value)
-            if isinstance(value, tuple) and len(value) == 2:
-                return value
-            raise SpecError(
-                f"{what} must be an integer or HxW, got {_show(value)}", span, code="RDS140"
-            )
-        if arg.type == "float":
-            if isinstance(value, (int, float)):
-                return float(value)
-            raise SpecError(f"{what} must be a number, got {_show(value)}", span, code="RDS140")
-        if not isinstance(value, int):
-            raise SpecError(f"{what} must be an integer, got {_show(value)}", span, code="RDS140")
-        if arg.type == "flag" and value not in (0, 1):
-            raise SpecError(f"{what} must be 0 or 1, got {value}", span, code="RDS140")
-        return value
-
-    # ------------------------------------------------------------ blocks
     def _block(
         self,
         kind: str,
@@ -624,7 +505,7 @@ class _Elaborator:
                 SpecError(f"block `{kind}` has more than one `add`", dup.span, code="RDS127")
             )
         policy = self.override or policy
-        scope.trace = _Trace()
+        scope.trace = Trace()
         scope.symbols = {p.name: Param(p.name) for p in definition.params}
         self.stack.append(kind)
         self.sites.append(call.span)
@@ -661,126 +542,6 @@ class _Elaborator:
             parent.entries.append(Entry(instance.name, "block"))
         if parent.trace is not None:
             self._record_nested(definition, call, values, extra, template, decided, parent)
-
-    def _record_nested(self, definition, call, values, extra, template, decided, parent) -> None:
-        """Add a nested block instance to the enclosing block's trace, as one op."""
-        given = dict(zip((p.name for p in definition.params), call.args, strict=False))
-        given.update({kw.name: kw.value for kw in call.kwargs})
-        bound: dict[str, Expr | None] = {}
-        for p in definition.params:
-            if p.name in extra:
-                sym = Const(extra[p.name])
-            elif p.name in given:
-                sym = self._sym(given[p.name], parent.symbols)
-            else:
-                sym = self._sym(p.default, bound) if p.default is not None else None
-            value = values[p.name]
-            bound[p.name] = _coerce(sym, value, value)
-        channels = parent.trace.channels
-        env = {**{k: v for k, v in bound.items() if v is not None}, IN_CHANNELS: channels}
-        out = substitute(template.out_channels, env)
-        inner = self.blocks[-1].shortcut
-        if decided is not None:  # the same plan, over the enclosing block's parameters
-            join = substitute(template.join_channels, env)  # what the shortcut must match
-            symbolic = (substitute(template.stride, env), join)
-            inner = plan(inner.policy, *decided, symbolic=symbolic)
-        shortcut, ins = [], channels
-        for index, (kind, args) in enumerate(inner.ops()):
-            args = {k: as_expr(v) for k, v in args.items()}
-            outs = as_expr(ops.OPS[kind].channels(args, ins))
-            sub = TemplateOp(str(index), kind, tuple(args.items()), ins, "shortcut", call.span)
-            shortcut.append(_replace(sub, out_channels=outs))
-            ins = outs
-        op = TemplateOp(
-            name=self.blocks[-1].local,
-            op="block",
-            args=tuple((p, bound[p]) for p in template.params),
-            in_channels=channels,
-            role=parent.role,
-            span=call.span,
-            template=template.name,
-            shortcut=tuple(shortcut),
-            out_channels=out,
-            plan=inner,
-        )
-        parent.trace.record(op, out, substitute(template.total_stride, env))
-
-    def _template(
-        self, definition: ast.BlockDef, trace: _Trace, shortcut: Shortcut
-    ) -> BlockTemplate:
-        """The template of a traced block instance: an existing one where the trace is equal."""
-        used: set[str] = params_of(trace.channels)
-        for op in trace.ops:
-            used |= _op_params(op)
-        params = tuple(p.name for p in definition.params if p.name in used)
-        defaults = tuple(
-            (p.name, p.default.value)
-            for p in definition.params
-            if p.name in params and isinstance(p.default, ast.Num)
-        )
-        has_add = any(isinstance(s, ast.Add) for s in definition.body)
-        residual = shortcut.residual
-        key = (definition.name, has_add, residual, params, tuple(trace.ops), trace.channels)
-        template = self.templates.get(key)
-        if template is None:
-            taken = sum(1 for t in self.templates.values() if t.kind == definition.name)
-            template = BlockTemplate(
-                name=definition.name if not taken else f"{definition.name}_{taken + 1}",
-                kind=definition.name,
-                params=params,
-                defaults=defaults,
-                ops=tuple(trace.ops),
-                residual=residual,
-                has_add=has_add,
-                out_channels=trace.channels,
-                join_channels=next(
-                    (op.in_channels for op in trace.ops if op.role == "add"), trace.channels
-                ),
-                stride=trace.branch_stride,
-                total_stride=trace.total_stride,
-                span=definition.span,
-            )
-            self.templates[key] = template
-            self.templates_by_name[template.name] = template
-        return template
-
-    def _shortcut(
-        self, block_input: str, first_node: int, policy: str, scope: _Scope, stmt: ast.Add
-    ) -> tuple[Shortcut, tuple[int, int, int]]:
-        """Join the shortcut to the residual branch that ends at ``self.current``.
-
-        Returns the shortcut and what decided it: the branch's stride, the block's input
-        channels and the channels where the shortcut joins.
-        """
-        branch = self.current
-        nodes = self.graph.nodes
-        in_shape = nodes[block_input]["node"].shape
-        out_shape = nodes[branch]["node"].shape
-        # the branch's total stride, leaving out the shortcuts of blocks nested in it
-        stride = 1
-        for name in self.order[first_node:]:
-            node = nodes[name]["node"]
-            if node.role != "shortcut":
-                stride *= ops.OPS[node.op].stride(node.arg)
-        shortcut, source, decided = Shortcut("identity", policy), block_input, (1, 0, 0)
-        if in_shape is not None and out_shape is not None:
-            decided = (stride, in_shape[0], out_shape[0])
-            shortcut = plan(policy, *decided)
-            sub = scope.child(
-                "downsample",
-                "shortcut",
-                names=Namespace(ATTRIBUTE_RESERVED, numbered=True),
-                block=scope.block,
-                role="shortcut",
-            )
-            self.current = block_input
-            for op, args in shortcut.ops():
-                self._emit(op, ops.complete(op, args), stmt.span, sub)
-            source = self.current
-        scope.role = "add"
-        self.current = branch
-        self._emit("add", {}, stmt.span, scope, inputs=(branch, source), symbolic={})
-        return shortcut, decided
 
     # ------------------------------------------------------------ nodes
     def _emit(
@@ -853,109 +614,6 @@ class _Elaborator:
         return span
 
     # ------------------------------------------------------------ values
-    def _bind(
-        self, owner: str, params, args, kwargs, env: dict, span: Span, extra: dict | None = None
-    ) -> dict:
-        """Bind call arguments to parameters; defaults may use earlier parameters."""
-        names = [p.name for p in params]
-        seen = set()
-        for p in params:
-            if p.name in seen:
-                raise SpecError(f"parameter `{p.name}` is listed twice", p.span, code="RDS122")
-            seen.add(p.name)
-        if len(args) > len(params):
-            raise SpecError(
-                f"`{owner}` takes {len(params)} value(s), got {len(args)}",
-                args[len(params)].span,
-                code="RDS124",
-            )
-        given = {p.name: self._eval(a, env) for p, a in zip(params, args, strict=False)}
-        origins = {p.name: _origin(a, env) for p, a in zip(params, args, strict=False)}
-        for kw in kwargs:
-            if kw.name not in names:
-                raise unknown(
-                    f"`{owner}` has no parameter `{kw.name}`",
-                    kw.span,
-                    kw.name,
-                    names,
-                    "parameters",
-                    code="RDS121",
-                )
-            if kw.name in given:
-                raise SpecError(f"`{kw.name}` is given twice", kw.span, code="RDS122")
-            given[kw.name] = self._eval(kw.value, env)
-            origins[kw.name] = _origin(kw.value, env)
-        for key, value in (extra or {}).items():
-            if key in given:
-                raise SpecError(
-                    f"`{key}` is given both here and by the stage's `stride`", span, code="RDS125"
-                )
-            given[key] = value
-        local = _Env()
-        local.spans = origins
-        for p in params:
-            if p.name in given:
-                local[p.name] = given[p.name]
-            elif p.default is not None:
-                local[p.name] = self._eval(p.default, local)
-            else:
-                raise SpecError(
-                    f"`{owner}` needs a value for `{p.name}`",
-                    span,
-                    f"e.g. `{owner} ... {p.name}=...`",
-                    code="RDS123",
-                )
-        return local
-
-    def _eval(self, expr: ast.Expr, env: dict):
-        if isinstance(expr, ast.Num):
-            return expr.value
-        if isinstance(expr, ast.Dims):
-            return expr.values
-        if isinstance(expr, ast.Name):
-            if expr.id in env:
-                return env[expr.id]
-            if expr.id in self.program.blocks or expr.id in ops.OPS and ops.OPS[expr.id].user:
-                return Symbol(expr.id)
-            raise SpecError(
-                f"unknown parameter `{expr.id}`",
-                expr.span,
-                did_you_mean(expr.id, env)
-                or ("parameters here: " + ", ".join(env) if env else None),
-                code="RDS102",
-            )
-        left, right = self._eval(expr.left, env), self._eval(expr.right, env)
-        for side, value in ((expr.left, left), (expr.right, right)):
-            if not isinstance(value, int):
-                raise SpecError(
-                    f"`{expr.op}` works on integers, got {_show(value)}", side.span, code="RDS141"
-                )
-        if expr.op == "//" and right == 0:
-            raise SpecError("division by zero", expr.right.span, code="RDS142")
-        value = {"+": int.__add__, "-": int.__sub__, "*": int.__mul__, "//": int.__floordiv__}[
-            expr.op
-        ](left, right)
-        if abs(value) > MAX_VALUE:
-            raise SpecError(
-                f"this comes to more than {MAX_VALUE:,}",
-                expr.span,
-                "resdsl's values are sizes and counts; check the arithmetic",
-                code="RDS143",
-            )
-        return value
-
-    def _int(self, expr, env: dict, what: str, minimum: int) -> int:
-        value = self._eval(expr, env)
-        if not isinstance(value, int):
-            raise SpecError(
-                f"{what} must be an integer, got {_show(value)}", expr.span, code="RDS140"
-            )
-        if value < minimum:
-            raise SpecError(
-                f"{what} must be at least {minimum}, got {value}", expr.span, code="RDS143"
-            )
-        return value
-
     # ------------------------------------------------------------ training
     def _train(self, item, family) -> recipe.TrainConfig | None:
         """The network's own train section, over its family's, statement by statement."""
@@ -973,20 +631,6 @@ class _Elaborator:
             return None
 
 
-_USAGE = {
-    "conv": "e.g. `conv 64 3x3 stride=2`",
-    "maxpool": "e.g. `maxpool 3x3 stride=2`",
-}
-
-
-def _show(value) -> str:
-    if isinstance(value, tuple):
-        return "x".join(map(str, value))
-    if isinstance(value, Symbol):
-        return f"the name `{value.name}`"
-    return repr(value)
-
-
 def _unique(errors: list[ResdslError]) -> list[ResdslError]:
     """Each error once: a family's mistake repeats in every stage that uses it."""
     seen, out = set(), []
@@ -996,38 +640,3 @@ def _unique(errors: list[ResdslError]) -> list[ResdslError]:
             seen.add(key)
             out.append(error)
     return out
-
-
-class _Env(dict):
-    """Parameter values, and for each the span of the argument a person wrote for it."""
-
-    spans: dict[str, Span]
-
-
-def _origin(expr: ast.Expr, env: dict) -> Span:
-    """Where a value came from: a parameter passed on points back to its own argument."""
-    if isinstance(expr, ast.Name) and expr.id in getattr(env, "spans", {}):
-        return env.spans[expr.id]
-    return expr.span
-
-
-def _coerce(sym: Expr | None, raw, value) -> Expr | None:
-    """A symbolic argument where its value is a plain number; otherwise the value itself."""
-    if isinstance(raw, Symbol) or isinstance(value, Symbol):
-        return None
-    if sym is not None and not isinstance(sym, Const) and type(raw) in (int, float):
-        return sym
-    return Const(value)
-
-
-def _op_params(op: TemplateOp) -> set[str]:
-    """The block parameters a template op reads (not the input channels)."""
-    used = params_of(op.in_channels)
-    for _, expr in op.args:
-        if expr is not None:
-            used |= params_of(expr)
-    if op.out_channels is not None:
-        used |= params_of(op.out_channels)
-    for sub in op.shortcut:
-        used |= _op_params(sub)
-    return used - {IN_CHANNELS}

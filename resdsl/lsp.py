@@ -324,7 +324,7 @@ def _network_hover(analysis: Analysis, name: str) -> str | None:
     net = built.net
     params = sum(c.params for c in built.costs.values())
     macs = sum(c.macs for c in built.costs.values())
-    ops_count = sum(1 for n in net.nodes() if n.op != "input")
+    ops_count = sum(1 for n in net.nodes() if ops.OPS[n.op].inputs)  # all but the input
     convs = sum(1 for n in net.nodes() if n.op in ("conv", "fc") and n.role != "shortcut")
     return "\n".join(
         [

@@ -44,6 +44,12 @@ ATTRIBUTE_RESERVED = PYTHON | MODULE_ATTRIBUTES
 RESERVED = PYTHON | frozenset(dir(builtins))  # what no generated global or parameter may be
 
 
+def module_suffix(count: int, numbered: bool) -> str:
+    """The number a module path's part carries, as torchvision names them: the ``count``-th op
+    of a kind is ``conv1``, ``bn2`` for numbered kinds, ``relu``, ``relu2`` for the others."""
+    return str(count) if numbered or count > 1 else ""
+
+
 class Namespace:
     """Allocates unique names: ``create_name`` never returns a reserved or a used name."""
 

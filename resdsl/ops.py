@@ -60,6 +60,7 @@ class OpDef:
     inputs: int = 1  # how many tensors it reads
     user: bool = True  # written in specs; internal ops come from shortcuts and inputs
     doc: str = ""
+    usage: str = ""  # an example, for the hint where a required argument is missing
 
 
 def fmt(shape) -> str:
@@ -234,6 +235,7 @@ OPS: dict[str, OpDef] = {
             fresh=True,
             numbered=True,
             doc="convolution; padding defaults to kernel // 2",
+            usage="e.g. `conv 64 3x3 stride=2`",
         ),
         OpDef(
             "bn",
@@ -252,6 +254,7 @@ OPS: dict[str, OpDef] = {
             stride=_stride,
             pad=lambda k: (k - 1) // 2,
             doc="max pooling; padding defaults to (kernel - 1) // 2",
+            usage="e.g. `maxpool 3x3 stride=2`",
         ),
         OpDef(
             "avgpool",

@@ -226,7 +226,7 @@ class Writer:
             if op.role == "add":
                 out.body += tensor.spatial() + self.join(tensor)
                 tensor.value = "out"
-                if index and OPS.get(ops[index - 1].op) is OPS["bn"]:
+                if index and ops[index - 1].op == "bn":
                     out.last_bn = ops[index - 1].name
                 continue
             view = OpView(op.op, op.name, op.arg, op.in_channels, names)
@@ -239,7 +239,7 @@ class Writer:
                 spelled = self.nested(view, self.net.templates[op.template], op)
             else:
                 spelled = self.spell
-                if OPS[op.op] is OPS["bn"] and op.role == "branch":
+                if op.op == "bn" and op.role == "branch":
                     out.branch_bns.append(op.name)
             out.body += self.layer(out, view, tensor, spelled)
         out.body += tensor.spatial()

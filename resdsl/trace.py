@@ -1,0 +1,175 @@
+"""The block trace: each block instance elaborated symbolically, into a shared template.
+
+While a block instance's nodes are made, its ops are recorded with their arguments as
+expressions over the block's parameters (through the op table's symbolic rules). Instances with
+equal traces share one :class:`resdsl.ir.BlockTemplate`, which is all a target needs to write
+the block once as a class or function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from dataclasses import replace as _replace
+
+from . import ops
+from . import syntax as ast
+from .ir import (
+    IN_CHANNELS,
+    BlockTemplate,
+    Const,
+    Expr,
+    Param,
+    Shortcut,
+    TemplateOp,
+    as_expr,
+    binop,
+    params_of,
+    substitute,
+)
+from .shortcuts import plan
+from .values import coerce
+
+
+@dataclass
+class Trace:
+    """The symbolic record of one block instance: its ops over its parameters, in order."""
+
+    ops: list[TemplateOp] = field(default_factory=list)
+    channels: Expr = Param(IN_CHANNELS)  # the channels of the tensor the next op reads
+    branch_stride: Expr = Const(1)  # the product of strides before the add
+    total_stride: Expr = Const(1)  # ... of every op (what an enclosing block's shortcut sees)
+
+    def record(self, op: TemplateOp, out_channels: Expr, stride: Expr) -> None:
+        self.ops.append(op)
+        self.channels = out_channels
+        if op.role == "branch":
+            self.branch_stride = binop("*", self.branch_stride, stride)
+        self.total_stride = binop("*", self.total_stride, stride)
+
+
+class Tracing:
+    """The elaborator's symbolic half (a mixin over its templates and block instances)."""
+
+    def _symbolic_args(self, kind: str, given: dict, args: dict, symbols: dict) -> dict:
+        """The op's arguments as expressions over the block's parameters.
+
+        An argument stays symbolic where its value is a number; a tuple (``3x1``), a default or
+        a constant expression is written as its value.
+        """
+        out: dict[str, Expr | None] = {}
+        for name, value in args.items():
+            expr, raw, _ = given.get(name, (None, None, None))
+            sym = self._sym(expr, symbols) if expr is not None else None
+            out[name] = coerce(sym, raw, value)
+        rule = ops.OPS[kind].pad
+        if rule is not None and given["pad"][0] is None and not isinstance(out["kernel"], Const):
+            out["pad"] = rule(out["kernel"])  # a square kernel given by a parameter
+        return out
+
+    def _sym(self, expr: ast.Expr, symbols: dict) -> Expr | None:
+        """``expr`` over the parameters in ``symbols``; None where it names a kind."""
+        if isinstance(expr, ast.Num):
+            return Const(expr.value)
+        if isinstance(expr, ast.Dims):
+            return Const(expr.values)
+        if isinstance(expr, ast.Name):
+            return symbols.get(expr.id)
+        left, right = self._sym(expr.left, symbols), self._sym(expr.right, symbols)
+        if left is None or right is None:
+            return None
+        return binop(expr.op, left, right)
+
+    def _record_nested(self, definition, call, values, extra, template, decided, parent) -> None:
+        """Add a nested block instance to the enclosing block's trace, as one op."""
+        given = dict(zip((p.name for p in definition.params), call.args, strict=False))
+        given.update({kw.name: kw.value for kw in call.kwargs})
+        bound: dict[str, Expr | None] = {}
+        for p in definition.params:
+            if p.name in extra:
+                sym = Const(extra[p.name])
+            elif p.name in given:
+                sym = self._sym(given[p.name], parent.symbols)
+            else:
+                sym = self._sym(p.default, bound) if p.default is not None else None
+            value = values[p.name]
+            bound[p.name] = coerce(sym, value, value)
+        channels = parent.trace.channels
+        env = {**{k: v for k, v in bound.items() if v is not None}, IN_CHANNELS: channels}
+        out = substitute(template.out_channels, env)
+        inner = self.blocks[-1].shortcut
+        if decided is not None:  # the same plan, over the enclosing block's parameters
+            join = substitute(template.join_channels, env)  # what the shortcut must match
+            symbolic = (substitute(template.stride, env), join)
+            inner = plan(inner.policy, *decided, symbolic=symbolic)
+        shortcut, ins = [], channels
+        for index, (kind, args) in enumerate(inner.ops()):
+            args = {k: as_expr(v) for k, v in args.items()}
+            outs = as_expr(ops.OPS[kind].channels(args, ins))
+            sub = TemplateOp(str(index), kind, tuple(args.items()), ins, "shortcut", call.span)
+            shortcut.append(_replace(sub, out_channels=outs))
+            ins = outs
+        op = TemplateOp(
+            name=self.blocks[-1].local,
+            op="block",
+            args=tuple((p, bound[p]) for p in template.params),
+            in_channels=channels,
+            role=parent.role,
+            span=call.span,
+            template=template.name,
+            shortcut=tuple(shortcut),
+            out_channels=out,
+            plan=inner,
+        )
+        parent.trace.record(op, out, substitute(template.total_stride, env))
+
+    def _template(
+        self, definition: ast.BlockDef, trace: Trace, shortcut: Shortcut
+    ) -> BlockTemplate:
+        """The template of a traced block instance: an existing one where the trace is equal."""
+        used: set[str] = params_of(trace.channels)
+        for op in trace.ops:
+            used |= _op_params(op)
+        params = tuple(p.name for p in definition.params if p.name in used)
+        defaults = tuple(
+            (p.name, p.default.value)
+            for p in definition.params
+            if p.name in params and isinstance(p.default, ast.Num)
+        )
+        has_add = any(isinstance(s, ast.Add) for s in definition.body)
+        residual = shortcut.residual
+        key = (definition.name, has_add, residual, params, tuple(trace.ops), trace.channels)
+        template = self.templates.get(key)
+        if template is None:
+            taken = sum(1 for t in self.templates.values() if t.kind == definition.name)
+            template = BlockTemplate(
+                name=definition.name if not taken else f"{definition.name}_{taken + 1}",
+                kind=definition.name,
+                params=params,
+                defaults=defaults,
+                ops=tuple(trace.ops),
+                residual=residual,
+                has_add=has_add,
+                out_channels=trace.channels,
+                join_channels=next(
+                    (op.in_channels for op in trace.ops if op.role == "add"), trace.channels
+                ),
+                stride=trace.branch_stride,
+                total_stride=trace.total_stride,
+                span=definition.span,
+            )
+            self.templates[key] = template
+            self.templates_by_name[template.name] = template
+        return template
+
+
+def _op_params(op: TemplateOp) -> set[str]:
+    """The block parameters a template op reads (not the input channels)."""
+    used = params_of(op.in_channels)
+    for _, expr in op.args:
+        if expr is not None:
+            used |= params_of(expr)
+    if op.out_channels is not None:
+        used |= params_of(op.out_channels)
+    for sub in op.shortcut:
+        used |= _op_params(sub)
+    return used - {IN_CHANNELS}

@@ -1,0 +1,227 @@
+"""Values and expressions: what a spec's arguments are, bound, typed and checked.
+
+A family's or block's parameters are bound to the values a call gives (defaults may read earlier
+parameters); an expression is evaluated with integer arithmetic, bounded before it grows; an op's
+arguments are matched to its row in the op table and typed. Each value remembers where a person
+wrote it, so an error caused by a family's argument points at that argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ops
+from . import syntax as ast
+from .errors import Span, SpecError, did_you_mean, unknown
+from .ir import Const, Expr
+
+MAX_VALUE = 10**15  # what arithmetic may reach: sizes and counts, far below
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A bare name used as a value: a block or layer kind passed to a family or block."""
+
+    name: str
+
+
+class Env(dict):
+    """Parameter values, and for each the span of the argument a person wrote for it."""
+
+    spans: dict[str, Span]
+
+
+class Values:
+    """The elaborator's value rules (a mixin over its ``program``)."""
+
+    def _bind(
+        self, owner: str, params, args, kwargs, env: dict, span: Span, extra: dict | None = None
+    ) -> dict:
+        """Bind call arguments to parameters; defaults may use earlier parameters."""
+        names = [p.name for p in params]
+        seen = set()
+        for p in params:
+            if p.name in seen:
+                raise SpecError(f"parameter `{p.name}` is listed twice", p.span, code="RDS122")
+            seen.add(p.name)
+        if len(args) > len(params):
+            raise SpecError(
+                f"`{owner}` takes {len(params)} value(s), got {len(args)}",
+                args[len(params)].span,
+                code="RDS124",
+            )
+        given = {p.name: self._eval(a, env) for p, a in zip(params, args, strict=False)}
+        origins = {p.name: origin(a, env) for p, a in zip(params, args, strict=False)}
+        for kw in kwargs:
+            if kw.name not in names:
+                raise unknown(
+                    f"`{owner}` has no parameter `{kw.name}`",
+                    kw.span,
+                    kw.name,
+                    names,
+                    "parameters",
+                    code="RDS121",
+                )
+            if kw.name in given:
+                raise SpecError(f"`{kw.name}` is given twice", kw.span, code="RDS122")
+            given[kw.name] = self._eval(kw.value, env)
+            origins[kw.name] = origin(kw.value, env)
+        for key, value in (extra or {}).items():
+            if key in given:
+                raise SpecError(
+                    f"`{key}` is given both here and by the stage's `stride`", span, code="RDS125"
+                )
+            given[key] = value
+        local = Env()
+        local.spans = origins
+        for p in params:
+            if p.name in given:
+                local[p.name] = given[p.name]
+            elif p.default is not None:
+                local[p.name] = self._eval(p.default, local)
+            else:
+                raise SpecError(
+                    f"`{owner}` needs a value for `{p.name}`",
+                    span,
+                    f"e.g. `{owner} ... {p.name}=...`",
+                    code="RDS123",
+                )
+        return local
+
+    def _eval(self, expr: ast.Expr, env: dict):
+        if isinstance(expr, ast.Num):
+            return expr.value
+        if isinstance(expr, ast.Dims):
+            return expr.values
+        if isinstance(expr, ast.Name):
+            if expr.id in env:
+                return env[expr.id]
+            if expr.id in self.program.blocks or expr.id in ops.OPS and ops.OPS[expr.id].user:
+                return Symbol(expr.id)
+            raise SpecError(
+                f"unknown parameter `{expr.id}`",
+                expr.span,
+                did_you_mean(expr.id, env)
+                or ("parameters here: " + ", ".join(env) if env else None),
+                code="RDS102",
+            )
+        left, right = self._eval(expr.left, env), self._eval(expr.right, env)
+        for side, value in ((expr.left, left), (expr.right, right)):
+            if not isinstance(value, int):
+                raise SpecError(
+                    f"`{expr.op}` works on integers, got {show(value)}", side.span, code="RDS141"
+                )
+        if expr.op == "//" and right == 0:
+            raise SpecError("division by zero", expr.right.span, code="RDS142")
+        value = {"+": int.__add__, "-": int.__sub__, "*": int.__mul__, "//": int.__floordiv__}[
+            expr.op
+        ](left, right)
+        if abs(value) > MAX_VALUE:
+            raise SpecError(
+                f"this comes to more than {MAX_VALUE:,}",
+                expr.span,
+                "resdsl's values are sizes and counts; check the arithmetic",
+                code="RDS143",
+            )
+        return value
+
+    def _int(self, expr, env: dict, what: str, minimum: int) -> int:
+        value = self._eval(expr, env)
+        if not isinstance(value, int):
+            raise SpecError(
+                f"{what} must be an integer, got {show(value)}", expr.span, code="RDS140"
+            )
+        if value < minimum:
+            raise SpecError(
+                f"{what} must be at least {minimum}, got {value}", expr.span, code="RDS143"
+            )
+        return value
+
+    def _op_args(self, opdef: ops.OpDef, stmt: ast.Call, env: dict) -> dict:
+        """Each argument as (its expression or None, its raw value, its typed value)."""
+        positional = [a for a in opdef.args if a.positional]
+        if len(stmt.args) > len(positional):
+            extra = stmt.args[len(positional)]
+            takes = ", ".join(a.name for a in positional) or "no positional values"
+            raise SpecError(
+                f"too many values for `{opdef.name}` (it takes: {takes})", extra.span, code="RDS120"
+            )
+        values = {}
+        for arg, expr in zip(positional, stmt.args, strict=False):
+            values[arg.name] = expr
+        by_name = {a.name: a for a in opdef.args}
+        for kw in stmt.kwargs:
+            if kw.name not in by_name:
+                raise unknown(
+                    f"`{opdef.name}` has no argument `{kw.name}`",
+                    kw.span,
+                    kw.name,
+                    by_name,
+                    "arguments",
+                    code="RDS121",
+                )
+            if kw.name in values:
+                raise SpecError(f"`{kw.name}` is given twice", kw.span, code="RDS122")
+            values[kw.name] = kw.value
+        out = {}
+        for arg in opdef.args:
+            if arg.name not in values:
+                if arg.default is ops.REQUIRED:
+                    raise SpecError(
+                        f"`{opdef.name}` needs `{arg.name}`",
+                        stmt.span,
+                        opdef.usage or None,
+                        code="RDS123",
+                    )
+                out[arg.name] = (None, arg.default, arg.default)
+                continue
+            expr = values[arg.name]
+            raw = self._eval(expr, env)
+            out[arg.name] = (expr, raw, self._typed(raw, arg, opdef.name, expr.span))
+        return out
+
+    # ------------------------------------------------------------ blocks
+
+    def _typed(self, value, arg: ops.Arg, op: str, span: Span):
+        what = f"`{op}` argument `{arg.name}`"
+        if arg.type == "pair":
+            if isinstance(value, int):
+                return (value, value)
+            if isinstance(value, tuple) and len(value) == 2:
+                return value
+            raise SpecError(
+                f"{what} must be an integer or HxW, got {show(value)}", span, code="RDS140"
+            )
+        if arg.type == "float":
+            if isinstance(value, (int, float)):
+                return float(value)
+            raise SpecError(f"{what} must be a number, got {show(value)}", span, code="RDS140")
+        if not isinstance(value, int):
+            raise SpecError(f"{what} must be an integer, got {show(value)}", span, code="RDS140")
+        if arg.type == "flag" and value not in (0, 1):
+            raise SpecError(f"{what} must be 0 or 1, got {value}", span, code="RDS140")
+        return value
+
+
+def show(value) -> str:
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    if isinstance(value, Symbol):
+        return f"the name `{value.name}`"
+    return repr(value)
+
+
+def origin(expr: ast.Expr, env: dict) -> Span:
+    """Where a value came from: a parameter passed on points back to its own argument."""
+    if isinstance(expr, ast.Name) and expr.id in getattr(env, "spans", {}):
+        return env.spans[expr.id]
+    return expr.span
+
+
+def coerce(sym: Expr | None, raw, value) -> Expr | None:
+    """A symbolic argument where its value is a plain number; otherwise the value itself."""
+    if isinstance(raw, Symbol) or isinstance(value, Symbol):
+        return None
+    if sym is not None and not isinstance(sym, Const) and type(raw) in (int, float):
+        return sym
+    return Const(value)
