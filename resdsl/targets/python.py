@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..emit import Call, lay_out, literal, render, source_file, where
+from ..emit import render, source_file, where
 from ..ir import IN_CHANNELS, BinOp, BlockInstance, BlockTemplate, Const, Expr, Network, Param
 from ..names import RESERVED, Namespace, class_name
 from ..ops import OPS
+from .layout import Call, lay_out, literal
 from .training import train_files
 
 PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2}

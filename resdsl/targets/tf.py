@@ -9,8 +9,9 @@ pools, BN epsilon 1e-5 and momentum 0.9 (PyTorch's 0.1), and the same initialisa
 
 from __future__ import annotations
 
-from ..emit import Call, lay_out, literal, register
+from ..emit import register
 from ..ir import IN_CHANNELS, BlockInstance, BlockTemplate, Network, Shortcut, as_expr, params_of
+from .layout import Call, lay_out, literal
 from .python import Body, OpView, Tensor, Writer, py
 
 

@@ -8,9 +8,10 @@ state_dict keys are the IR names and torchvision's weights load with strict=True
 
 from __future__ import annotations
 
-from ..emit import LINE, Call, lay_out, register
+from ..emit import register
 from ..ir import BlockInstance, BlockTemplate, Network
 from ..names import class_name
+from .layout import LINE, Call, lay_out
 from .python import Body, OpView, Tensor, Writer
 
 

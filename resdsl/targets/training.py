@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import recipe
-from ..emit import Call, lay_out, literal, render, where
+from ..emit import render, where
 from ..ir import Network
+from .layout import Call, lay_out, literal
 
 
 @dataclass(frozen=True)

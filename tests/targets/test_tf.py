@@ -288,46 +288,6 @@ def test_weights_trained_in_tf_continue_in_torch(digits_run, tmp_path):
     assert test["error"] <= 15.0  # the TF-trained weights, one small step later
 
 
-def test_resume_is_exact(resnet20, tmp_path):
-    flags = ["--data", "digits", "--batch-size", 32, "--log-every", 10]
-    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "whole")
-    train(resnet20, *flags, "--iters", 10, "--out", tmp_path / "split")
-    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "split", "--resume")
-    whole = [r for r in records(tmp_path / "whole", "train") if r["iter"] == 20]
-    split = [r for r in records(tmp_path / "split", "train") if r["iter"] == 20]
-    assert whole[0]["loss"] == split[0]["loss"]
-    assert "resume" in [r["event"] for r in records(tmp_path / "split", "event")]
-    assert len(list((tmp_path / "split").glob("ckpt-*.npz"))) == 2
-
-
-def test_paper_warmup_returns_to_the_base_lr(tmp_path):
-    spec = family_spec(
-        tmp_path / "warm.rds",
-        "warm",
-        "cifar_resnet(n = 3)",
-        "warmup lr 0.01 until train_error < 80%",
-    )
-    code = compile_to(spec, tmp_path / "code", "tf")
-    run_dir = tmp_path / "run"
-    train(
-        code,
-        "--data",
-        "digits",
-        "--iters",
-        80,
-        "--batch-size",
-        32,
-        "--out",
-        run_dir,
-        "--log-every",
-        1,
-    )
-    (end,) = [r for r in records(run_dir, "event") if r["event"] == "warmup_end"]
-    lrs = {r["iter"]: r["lr"] for r in records(run_dir, "train")}
-    assert all(lrs[i] == 0.01 for i in lrs if i <= end["iter"])
-    assert all(lrs[i] == 0.1 for i in lrs if i > end["iter"])
-
-
 def test_mirrored_strategy_matches_one_device(resnet20, tmp_path):
     flags = ["--data", "digits", "--batch-size", 32, "--iters", 5, "--log-every", 1]
     train(resnet20, *flags, "--out", tmp_path / "one")

@@ -1,9 +1,9 @@
 """The generated train.py of both targets, from one skeleton: what a person sees, the flags, the
 run folder, and faults (damaged or foreign checkpoints and data, bad flags, oversized batches).
 
-Tiny networks (ResNet-8 on digits) keep each run to a few seconds; the runs that need a real
-network (digits accuracy, exact resume, warmup, DDP and MirroredStrategy, five-step parity) live
-in test_torch.py and test_tf.py.
+Tiny networks (ResNet-8 on digits) keep each run to a few seconds; ResNet-20 runs the exact
+resume and the paper's warmup. The runs that are one target's own (digits accuracy, DDP and
+MirroredStrategy, five-step parity) live in test_torch.py and test_tf.py.
 """
 
 from __future__ import annotations
@@ -46,6 +46,14 @@ def tiny(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"tiny-{request.param}")
     spec = family_spec(folder / "tiny.rds", "tiny", "cifar_resnet(n = 1)", TINY)
     return compile_to(spec, folder / "code", request.param), request.param
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def resnet20(request, tmp_path_factory):
+    """ResNet-20, compiled for each target."""
+    framework(request.param)
+    folder = tmp_path_factory.mktemp(f"resnet20-{request.param}")
+    return compile_to(SPECS / "resnet20.rds", folder, request.param)
 
 
 def ckpts(run_dir):
@@ -481,3 +489,42 @@ def test_stopped_runs_exit_128_plus_the_signal(tiny, tmp_path):
     assert int(re.findall(r"\d+", ckpts(run_dir)[-1].name)[0]) == stop["iter"]
     assert math.isfinite(stop["iter"]) and "continue with --resume" in out
     assert os.path.exists(run_dir / "config.json")
+
+
+# ---------------------------------------------------------------- the recipe, run for real
+
+
+def test_resume_is_exact(resnet20, tmp_path):
+    """Ten iterations, then ten more from the checkpoint, equal twenty in one run."""
+    flags = ["--data", "digits", "--batch-size", 32, "--log-every", 10]
+    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "whole")
+    train(resnet20, *flags, "--iters", 10, "--out", tmp_path / "split")
+    train(resnet20, *flags, "--iters", 20, "--out", tmp_path / "split", "--resume")
+    whole = [r for r in records(tmp_path / "whole", "train") if r["iter"] == 20]
+    split = [r for r in records(tmp_path / "split", "train") if r["iter"] == 20]
+    assert whole[0]["loss"] == split[0]["loss"]
+    assert whole[0]["error"] == split[0]["error"]
+    assert "resume" in [r["event"] for r in records(tmp_path / "split", "event")]
+    assert len(ckpts(tmp_path / "split")) == 2  # at 10 and at 20
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_paper_warmup_returns_to_the_base_lr(target, tmp_path):
+    """lr 0.01 until the training error is below 80%, then 0.1 again (REFERENCE.md)."""
+    framework(target)
+    spec = family_spec(
+        tmp_path / "warm.rds",
+        "warm",
+        "cifar_resnet(n = 3)",
+        "warmup lr 0.01 until train_error < 80%",
+    )
+    code = compile_to(spec, tmp_path / "code", target)
+    run_dir = tmp_path / "run"
+    flags = ["--data", "digits", "--iters", 80, "--batch-size", 32, "--log-every", 1]
+    train(code, *flags, "--out", run_dir)
+    (end,) = [r for r in records(run_dir, "event") if r["event"] == "warmup_end"]
+    assert end["error"] < 80.0
+    lrs = {r["iter"]: r["lr"] for r in records(run_dir, "train")}
+    assert all(lrs[i] == 0.01 for i in lrs if i <= end["iter"])
+    assert all(lrs[i] == 0.1 for i in lrs if i > end["iter"])
+    assert lrs[80] == 0.1

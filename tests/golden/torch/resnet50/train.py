@@ -140,12 +140,12 @@ def check_args(args):
 
 
 def get_lr(it, state, args):
-    # then lr times factor for each time the val error stopped improving for `patience`
-    # evaluations
+    # lr times factor for each time the val error stopped improving for
+    # `patience` evaluations
     return args.lr * args.factor ** state["plateau_drops"]
 
 
-def track(state, error, run, args):
+def track(state, error):
     """The running training error over the last WARMUP_WINDOW batches."""
     state["errors"] = (state["errors"] + [error])[-WARMUP_WINDOW:]
     running = sum(state["errors"]) / len(state["errors"])
@@ -232,7 +232,7 @@ def train(args, run, data, trainer, state, rank, processes):
                 f"error: the loss became {loss} at iteration {it}; stopping. The last "
                 f"finite checkpoint in {run.out} is kept: try a lower --lr, then --resume."
             )
-        running = track(state, error, run, args)
+        running = track(state, error)
         state["iter"], state["cursor"] = it + 1, state["cursor"] + 1
         progress.step(state["iter"], lr, loss, running)
         done = state["iter"] == args.iters

@@ -1,0 +1,211 @@
+"""The IR's own pieces, one by one: expressions, the op table's symbolic rules, the shortcut plan,
+the namespaces and lint. Expected values are the paper's (REFERENCE.md section 3.3), Python's own
+arithmetic and torchvision's names."""
+
+from __future__ import annotations
+
+import dataclasses
+import keyword
+
+import pytest
+
+import resdsl
+from resdsl import ops
+from resdsl.check import lint
+from resdsl.ir import BinOp, Const, Param, Shortcut, as_expr, evaluate, substitute
+from resdsl.names import ATTRIBUTE_RESERVED, Namespace, class_name, module_suffix
+from resdsl.shortcuts import plan
+
+from helpers import SPECS, compile_text
+
+W, S = Param("w"), Param("stride")
+
+# ---------------------------------------------------------------- expressions
+
+
+@pytest.mark.parametrize(
+    "make, env",
+    [
+        (lambda w, s: w * 4, {"w": 7, "stride": 2}),
+        (lambda w, s: (w - 1) // 2 + s, {"w": 9, "stride": 3}),
+        (lambda w, s: 2 * w + 1 - s, {"w": 5, "stride": 1}),
+        (lambda w, s: 64 // w * s, {"w": 8, "stride": 2}),
+    ],
+)
+def test_expressions_compute_as_python_does(make, env):
+    """The same rule on ints and on expressions: the expression evaluates to Python's value."""
+    expr = make(W, S)
+    assert evaluate(expr, env) == make(env["w"], env["stride"])
+
+
+def test_constants_fold_and_neutral_elements_vanish():
+    assert Const(3) * 4 == Const(12)
+    assert W * 1 is W and 1 * W is W and W // 1 is W and W + 0 is W
+    assert BinOp("*", W, Const(2)) == W * 2
+    assert as_expr(5) == Const(5) and as_expr(W) is W
+    assert substitute(W * 2 + S, {"w": Const(3)}) == BinOp("+", Const(6), S)
+
+
+def test_the_op_table_rules_work_on_values_and_expressions():
+    """Each row's symbolic form, written once, serves concrete and symbolic arguments."""
+    conv, pool, fc = ops.OPS["conv"], ops.OPS["maxpool"], ops.OPS["fc"]
+    assert conv.pad(7) == 3 and pool.pad(3) == 1
+    assert evaluate(conv.pad(Param("k")), {"k": 5}) == 2
+    assert evaluate(pool.pad(Param("k")), {"k": 5}) == 2
+    assert conv.channels({"out": W * 4}, Param("c")) == W * 4
+    assert conv.stride({"stride": S}) is S
+    assert ops.OPS["bn"].channels({}, Param("c")) == Param("c")
+    assert fc.flattens and not conv.flattens
+    assert ops.OPS["add"].inputs == 2 and ops.OPS["input"].inputs == 0
+
+
+def test_complete_fills_padding_from_the_kernel():
+    assert ops.complete("conv", {"kernel": (7, 3), "pad": None})["pad"] == (3, 1)
+    assert ops.complete("maxpool", {"kernel": (3, 3), "pad": None})["pad"] == (1, 1)
+    assert ops.complete("conv", {"kernel": (3, 3), "pad": (0, 0)})["pad"] == (0, 0)
+    assert ops.complete("avgpool", {"kernel": None}) == {"kernel": None, "stride": 1, "pad": (0, 0)}
+    assert ops.complete("relu", {}) == {}
+
+
+# ---------------------------------------------------------------- the shortcut plan (section 3.3)
+
+
+@pytest.mark.parametrize(
+    "policy, stride, cin, cout, kind, made",
+    [
+        ("A", 1, 16, 16, "identity", []),
+        ("A", 2, 16, 32, "pad", ["subsample", "zeropad"]),
+        ("A", 2, 16, 16, "pad", ["subsample"]),
+        ("A", 1, 16, 32, "pad", ["zeropad"]),
+        ("B", 1, 16, 16, "identity", []),
+        ("B", 2, 16, 32, "projection", ["conv", "bn"]),
+        ("B", 1, 64, 256, "projection", ["conv", "bn"]),
+        ("C", 1, 16, 16, "projection", ["conv", "bn"]),
+    ],
+)
+def test_the_plan_follows_the_paper(policy, stride, cin, cout, kind, made):
+    shortcut = plan(policy, stride, cin, cout)
+    assert (shortcut.kind, shortcut.policy) == (kind, policy)
+    assert [op for op, _ in shortcut.ops()] == made
+    assert shortcut.residual
+
+
+def test_a_projection_is_a_strided_1x1_conv_then_bn():
+    (conv, args), (bn, _) = plan("B", 2, 64, 128).ops()
+    assert (conv, bn) == ("conv", "bn")
+    assert args == {
+        "out": 128,
+        "kernel": (1, 1),
+        "stride": 2,
+        "pad": (0, 0),
+        "groups": 1,
+        "bias": 0,
+    }
+
+
+def test_the_symbolic_plan_is_the_concrete_one_over_parameters():
+    concrete = plan("A", 2, 16, 32)
+    symbolic = plan("A", 2, 16, 32, symbolic=(S, W * 2))
+    assert [op for op, _ in symbolic.ops()] == [op for op, _ in concrete.ops()]
+    assert (symbolic.stride, symbolic.channels) == (S, W * 2)
+
+
+def test_no_addition_is_no_shortcut():
+    assert not Shortcut("none").residual and not Shortcut("plain").residual
+    assert Shortcut("none").ops() == ()
+
+
+def test_block_instances_record_their_plan():
+    net = resdsl.load(SPECS / "resnet18.rds")
+    plans = {b.name: b.shortcut for b in net.blocks}
+    assert plans["layer1.0"] == Shortcut("identity", "B")
+    assert plans["layer2.0"] == Shortcut("projection", "B", 2, 128)
+    nodes = [n.op for n in net.nodes() if n.block == "layer2.0" and n.role == "shortcut"]
+    assert nodes == [op for op, _ in plans["layer2.0"].ops()]
+
+
+# ---------------------------------------------------------------- names
+
+
+def test_namespaces_never_hand_out_a_reserved_or_used_name():
+    names = Namespace({"self", "x"})
+    assert names.create_name("conv") == "conv"
+    assert names.create_name("conv") == "conv_1"
+    assert names.create_name("self") == "self_1"
+    assert names.create_name("_private") == "m_private"
+    assert names.create_name("2x") == "m2x"
+    assert names.create_name("naïve") == "na_ve"
+    numbered = Namespace(numbered=True)
+    assert numbered.create_name("0") == "0" and numbered.create_name("0") == "0_1"
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("resnet20", "ResNet20"),
+        ("resnext50_32x4d", "ResNeXt50_32x4d"),
+        ("wide_resnet50_2", "WideResNet50_2"),
+        ("bottleneck_v1_5", "BottleneckV1_5"),
+        ("preact_resnet164", "PreActResNet164"),
+        ("basic", "Basic"),
+        ("_", "Net"),
+    ],
+)
+def test_class_names_read_like_torchvisions(name, expected):
+    assert class_name(name) == expected
+
+
+def test_module_names_are_torchvisions():
+    assert [module_suffix(n, True) for n in (1, 2)] == ["1", "2"]  # conv1, conv2
+    assert [module_suffix(n, False) for n in (1, 2)] == ["", "2"]  # relu, relu2
+
+
+def test_each_target_names_from_its_own_namespace():
+    """A block parameter called `out` is a TF local, not a torch one: only TF renames it."""
+    net = compile_text(
+        """
+        block wide(out, stride = 1) { conv out 3x3 stride=stride; bn; add; relu }
+        network n {
+            input 3x8x8
+            classes 4
+            stem { conv 8 3x3 }
+            stage { wide 8 }
+            head { avgpool; fc }
+        }
+        """
+    )
+    torch_model = resdsl.emit(net, "torch")["model.py"]
+    tf_model = resdsl.emit(net, "tf")["model.py"]
+    assert "def __init__(self, in_channels, out, stride=1, downsample=None):" in torch_model
+    assert "def wide_block(x, out_1, stride=1, *, name" in tf_model
+    assert "class N(nn.Module):" in torch_model
+
+
+# ---------------------------------------------------------------- lint
+
+
+def test_lint_accepts_every_shipped_network():
+    for path in sorted(SPECS.glob("*.rds")):
+        for net in resdsl.check_spec(path):
+            assert lint(net) == []
+
+
+def broken(net, name: str, **changes):
+    """``net`` with one node changed behind the elaborator's back."""
+    graph = net.graph.copy()
+    node = graph.nodes[name]["node"]
+    graph.nodes[name]["node"] = dataclasses.replace(node, **changes)
+    return dataclasses.replace(net, graph=graph)
+
+
+def test_lint_catches_what_the_elaborator_must_never_make():
+    net = resdsl.load(SPECS / "resnet20.rds")
+    with pytest.raises(AssertionError, match="inputs disagree"):
+        lint(broken(net, "conv1", inputs=("bn1",)))
+    with pytest.raises(AssertionError, match="unknown op"):
+        lint(broken(net, "conv1", op="gelu"))
+    with pytest.raises(AssertionError, match="has 2 inputs"):  # a relu reads one tensor
+        lint(broken(net, "layer1.0.add", op="relu"))
+    with pytest.raises(AssertionError, match="cannot be an attribute"):
+        lint(broken(net, "layer1.0.relu", local="forward"))
+    assert "forward" in ATTRIBUTE_RESERVED and not keyword.iskeyword("forward")
