@@ -20,11 +20,17 @@ import numpy as np
 import pytest
 
 from helpers import (
+    GENERATED,
+    NETWORK_SPECS,
     QUIET,
     SPECS,
+    check_golden,
     compile_to,
     family_spec,
+    module_from,
     records,
+    ruff,
+    run,
     summary_json,
     train,
     write_cifar,
@@ -528,3 +534,84 @@ def test_paper_warmup_returns_to_the_base_lr(target, tmp_path):
     assert all(lrs[i] == 0.01 for i in lrs if i <= end["iter"])
     assert all(lrs[i] == 0.1 for i in lrs if i > end["iter"])
     assert lrs[80] == 0.1
+
+
+# ---------------------------------------------------------------- generated code, per target
+
+
+def parameters(model, target: str) -> int:
+    if target == "torch":
+        return sum(p.numel() for p in model.parameters())
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("spec", NETWORK_SPECS, ids=[p.stem for p in NETWORK_SPECS])
+def test_compile_every_spec(spec, target, tmp_path):
+    """Byte-identical twice, ruff-clean, and a model of the IR's parameter count."""
+    framework(target)
+    first = compile_to(spec, tmp_path / "a", target)
+    again = compile_to(spec, tmp_path / "b", target)
+    for name in GENERATED:
+        assert (first / name).read_bytes() == (again / name).read_bytes()
+    assert ruff("check", "--isolated", str(first)).returncode == 0
+    assert ruff("format", "--isolated", "--check", str(first)).returncode == 0
+    info = json.loads(run("summary", "--json", spec).stdout)
+    if target == "tf" and (info["params"] >= 30_000_000 or len(info["layers"]) >= 1000):
+        return  # Keras builds these slowly; keep CI's time in check
+    model = module_from((first / "model.py").read_text(), f"{target}_{spec.stem}").build_model()
+    assert parameters(model, target) == info["params"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("spec", ["resnet20", "resnet50"])
+def test_golden(spec, target, tmp_path):
+    """The generated files, diffed against reviewed copies (RESDSL_UPDATE_GOLDEN=1 rewrites)."""
+    check_golden(target, spec, compile_to(SPECS / f"{spec}.rds", tmp_path, target))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_compile_prints_what_it_wrote_and_defaults_to_build(target, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("compile", SPECS / "resnet20.rds", "--target", target)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [f"wrote build/resnet20-{target}/{n}" for n in GENERATED]
+
+
+# ---------------------------------------------------------------- the datasets' official formats
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["folder", "tar.gz"])
+def test_cifar10_loader_reads_the_official_format(resnet20, tmp_path, packed):
+    data = write_cifar(tmp_path / "data", packed=packed)
+    flags = ["--data", "cifar10", "--data-dir", data, "--iters", 2, "--batch-size", 8, "--amp"]
+    result = train(resnet20, *flags, "--out", tmp_path / "run")
+    assert "cannot hold the split 45000/5000; using 90/10" in result.stderr
+    evals = {r["split"]: r for r in records(tmp_path / "run", "eval")}
+    assert set(evals) == {"val", "test"}
+    assert evals["test"]["error"] * 20 / 100 == pytest.approx(round(evals["test"]["error"] / 5))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["amp"] is True
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_imagenet_folder_loader(target, tmp_path):
+    """An ImageFolder tree of JPEGs (train/<class>/, val/<class>/), scaled and cropped to 224."""
+    framework(target)
+    pytest.importorskip("PIL.Image")
+    write_image_folder(tmp_path / "data")
+    spec = family_spec(
+        tmp_path / "small.rds",
+        "small",
+        "imagenet_resnet(basic, 1, 1, 1, 1)",
+        "data imagenet\nbatch 4",
+    )
+    code = compile_to(spec, tmp_path / "code", target, "--shortcut", "B")
+    flags = ["--data", "imagenet", "--iters", 2, "--workers", 1]
+    train(code, *flags, "--data-dir", tmp_path / "data", "--out", tmp_path / "run")
+    (test,) = [r for r in records(tmp_path / "run", "eval") if r["split"] == "test"]
+    assert test["iter"] == 2 and 0 <= test["error"] <= 100
+    missing = train(
+        code, "--data", "imagenet", "--data-dir", tmp_path / "none", "--out", tmp_path / "r2",
+        check=False,
+    )  # fmt: skip
+    assert missing.returncode == 1 and "ImageNet not found: looked for" in missing.stderr
