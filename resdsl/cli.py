@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -44,8 +45,28 @@ def main():
     """resdsl: check residual networks written in the .rds language, and compile them."""
 
 
+def spec_files(specs, json_output: bool) -> list[str]:
+    """The files to check: each file as given, each folder's .rds files (recursively, sorted).
+
+    A missing path is a usage error, except in JSON, where it is the file's own diagnostic.
+    """
+    out = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*.rds"))
+            if not found:
+                raise click.UsageError(f"no .rds files in {spec}")
+            out += found
+        elif path.exists() or json_output:
+            out.append(spec)
+        else:
+            raise click.UsageError(f"Invalid value for 'SPECS...': Path '{spec}' does not exist.")
+    return out
+
+
 @main.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("specs", nargs=-1, required=True, type=click.Path())
 @shortcut_opt
 @network_opt
 @click.option(
@@ -57,7 +78,9 @@ def main():
     help="json: one JSON object of diagnostics on stdout (schema: resdsl/schemas/).",
 )
 def check(specs, shortcut, network, output):
-    """Check each SPEC's network: names, shapes, additions and train section."""
+    """Check each SPEC's network (a folder: every .rds in it): names, shapes, additions and
+    train section."""
+    specs = spec_files(specs, output == "json")
     if output == "json":
         files, errors = [], []
         for path in specs:

@@ -28,7 +28,7 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 
 from .errors import ParseError, ResdslError
-from .parser import parse, read
+from .parser import BOM, parse, read
 from .resources import resource
 
 WIDTH = 100
@@ -50,12 +50,19 @@ def _parser() -> Lark:
 
 
 def format_text(text: str, name: str = "<string>") -> str:
-    """``text`` in the canonical layout; a :class:`resdsl.ParseError` where it does not parse."""
+    """``text`` in the canonical layout; a :class:`resdsl.ParseError` where it does not parse.
+
+    The file's own conventions are kept: a leading byte-order mark, and CRLF line endings where
+    the file uses them.
+    """
     parse(text, name)  # the parser's own errors, with their codes and spans
+    bom = BOM if text.startswith(BOM) else ""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    text = text.removeprefix(BOM).replace("\r\n", "\n")
     if not text.endswith("\n"):
         text += "\n"
     tree = _parser().parse(text)
-    return _Formatter(text, tree).run()
+    return bom + _Formatter(text, tree).run().replace("\n", newline)
 
 
 def format_paths(paths) -> list[tuple[str, str | ResdslError]]:

@@ -49,7 +49,11 @@ def grammar() -> Lark:
 
 
 def parse(text: str, name: str = "<string>", *, builtin: bool = False) -> ast.Module:
-    """Parse resdsl text into a :class:`resdsl.syntax.Module`; errors are :class:`ParseError`."""
+    """Parse resdsl text into a :class:`resdsl.syntax.Module`; errors are :class:`ParseError`.
+
+    A leading UTF-8 byte-order mark (Notepad writes one) is not text: it is skipped.
+    """
+    text = text.removeprefix(BOM)
     source = Source(name, text, builtin)
     if not text.endswith("\n"):
         text += "\n"
@@ -63,6 +67,9 @@ def parse(text: str, name: str = "<string>", *, builtin: bool = False) -> ast.Mo
         if isinstance(exc.orig_exc, ResdslError):
             raise exc.orig_exc from None
         raise
+
+
+BOM = "\ufeff"
 
 
 def parse_file(path: str | Path, *, builtin: bool = False) -> ast.Module:

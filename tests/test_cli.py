@@ -124,3 +124,59 @@ def test_network_flag(tmp_path):
     result = run("summary", spec, "--network", "c")
     assert result.exit_code == 1
     assert "no network `c`" in result.stderr
+
+
+# ------------------------------------------------------------ files as people's tools write them
+
+BOM = b"\xef\xbb\xbf"
+SMALL = 'import "{specs}/cifar.rds"\nnetwork r  =  cifar_resnet(n = 1)\n'
+
+
+def test_a_byte_order_mark_is_not_text(tmp_path):
+    """Notepad starts UTF-8 files with a BOM: the file checks, and carets count from after it."""
+    spec = tmp_path / "bom.rds"
+    spec.write_bytes(BOM + SMALL.format(specs=SPECS.as_posix()).encode())
+    result = run("check", spec)
+    assert result.exit_code == 0 and "ok: r, 30 ops, 75,290 params" in result.stdout
+    spec.write_bytes(BOM + b"network n {\n  input 3x32x32\n  classes 10\n  stem { rleu }\n}\n")
+    result = run("check", spec)
+    assert result.exit_code == 1
+    assert f"{spec}:4:10: error[RDS101]: unknown layer or block `rleu`" in result.stderr
+
+
+@pytest.mark.parametrize("bom", [b"", BOM], ids=["plain", "bom"])
+def test_fmt_keeps_the_files_line_endings_and_byte_order_mark(bom, tmp_path):
+    text = SMALL.format(specs=SPECS.as_posix())
+    lf, crlf = tmp_path / "lf.rds", tmp_path / "crlf.rds"
+    lf.write_bytes(text.encode())
+    crlf.write_bytes(bom + text.replace("\n", "\r\n").encode())
+    assert run("fmt", lf, crlf).exit_code == 0
+    formatted = lf.read_bytes()
+    assert b"network r = cifar_resnet(n = 1)\n" in formatted  # it did format
+    assert crlf.read_bytes() == bom + formatted.replace(b"\n", b"\r\n")
+    assert run("fmt", "--check", crlf).exit_code == 0
+
+
+def test_check_takes_folders(tmp_path):
+    result = run("check", SPECS)
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == len(list(SPECS.glob("*.rds")))
+    assert f"{SPECS / 'cifar.rds'}: ok: definitions only" in result.stdout
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "bad.rds").write_text("network n {\n  classes 10\n}\n")
+    result = run("check", tmp_path)
+    assert result.exit_code == 1 and "error[RDS128]" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = run("check", tmp_path / "empty")
+    assert result.exit_code == 2 and "no .rds files in" in result.stderr
+
+
+def test_check_json_answers_a_missing_file_in_json(tmp_path):
+    result = run("check", "--format", "json", tmp_path / "missing.rds")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    (diagnostic,) = report["diagnostics"]
+    assert (report["ok"], diagnostic["code"]) == (False, "RDS005")
+    assert "No such file or directory" in diagnostic["message"]
+    text = run("check", tmp_path / "missing.rds")
+    assert text.exit_code == 2 and "does not exist" in text.stderr
