@@ -99,7 +99,11 @@ class ResdslError(Exception):
         return f"{where}{self.severity}: {self.message}"
 
     def render(self) -> str:
-        """``path:line:col: error: message``, the source line, a caret, and a hint."""
+        """``path:line:col: error: message``, the source line, a caret, a hint, and where to read
+        more: ``resdsl explain CODE``."""
+        return self._diagnostic() + _explain([self.code])
+
+    def _diagnostic(self) -> str:
         out = [str(self)]
         if self.span is not None:
             text = self.span.source.line(self.span.line)
@@ -146,7 +150,18 @@ class ErrorGroup(ResdslError):
         return "\n".join(str(e) for e in self.errors)
 
     def render(self) -> str:
-        return "\n".join(e.render() for e in self.errors)
+        diagnostics = "\n".join(e._diagnostic() for e in self.errors)
+        return diagnostics + _explain([e.code for e in self.errors])
+
+
+def _explain(codes: list[str | None]) -> str:
+    """The closing line that points at the codes' pages, as rustc's `--explain` line does."""
+    codes = sorted({c for c in codes if c})
+    if not codes:
+        return ""
+    if len(codes) == 1:
+        return f"\nrun `resdsl explain {codes[0]}` for more about this error"
+    return f"\nrun `resdsl explain CODE` for more about these errors: {', '.join(codes)}"
 
 
 def _position(error: ResdslError):
