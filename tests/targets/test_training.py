@@ -1,5 +1,7 @@
-"""The generated train.py of both targets, from one skeleton: what a person sees, the flags, the
-run folder, and faults (damaged or foreign checkpoints and data, bad flags, oversized batches).
+"""What both targets generate, tested once and parametrised by target: every spec compiled
+(byte-identical, ruff-clean, the IR's parameter count), the goldens, and train.py from one
+skeleton: what a person sees, the flags, the run folder, the datasets' official formats, and
+faults (damaged or foreign checkpoints and data, bad flags, oversized batches).
 
 Tiny networks (ResNet-8 on digits) keep each run to a few seconds; ResNet-20 runs the exact
 resume and the paper's warmup. The runs that are one target's own (digits accuracy, DDP and
