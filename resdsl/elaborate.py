@@ -167,7 +167,9 @@ class _Elaborator(Values, Tracing, Joins):
                     ),
                     code="RDS112",
                 )
-            env = self._bind(family.name, family.params, item.args, item.kwargs, {}, item.span)
+            env = self._bind(
+                family.name, family.params, item.args, item.kwargs, {}, item.family_span
+            )
             policy = item.shortcut
             self.sites.append(item.span)
         elif item.params:

@@ -296,6 +296,9 @@ def _options(head: str, group, spans, errors) -> dict:
                 SpecError(f"`{head}` takes no value here", group[0].values[0].span, code="RDS304")
             )
     if "name" in schema:
+        if rest and rest[0].name in schema["name"] and rest[0].values:
+            errors.append(_values_without_option(head, schema, rest[0]))
+            return out
         if not rest or rest[0].name not in schema["name"] or rest[0].values:
             where = rest[0].span if rest else group[0].span
             got = f"`{rest[0].name}`" if rest else "nothing"
@@ -310,8 +313,20 @@ def _options(head: str, group, spans, errors) -> dict:
             )
             return out
         out["name"] = rest.pop(0).name
-    for option in rest:
+    for before, option in zip([None, *rest], rest, strict=False):
         spec = schema.get(option.name)
+        suffix = _SUFFIXES.get(option.name.lower())
+        if spec is None and suffix and before is not None and _touches(before, option):
+            number = before.values[-1]
+            errors.append(
+                SpecError(
+                    f"`{_show(number)}{option.name}` is not a number resdsl reads",
+                    _cover(number.span, option.span),
+                    f"write it out: `{before.name} {number.value * suffix}`",
+                    code="RDS304",
+                )
+            )
+            continue
         if spec is None or option.name == "name":
             choices = [k for k in schema if k != "name"]
             errors.append(
@@ -374,6 +389,44 @@ _KIND_WORDS = {
     "metric": "a condition",
     None: "no value",
 }
+
+
+def _cover(first: Span, last: Span) -> Span:
+    return Span(first.source, first.line, first.column, last.end_line, last.end_column)
+
+
+_SUFFIXES = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}  # what people write for 64000
+
+
+def _touches(before: ast.Option, option: ast.Option) -> bool:
+    """Whether ``option``'s name follows ``before``'s last value with no space: ``64k``."""
+    if not before.values or not isinstance(before.values[-1].value, int):
+        return False
+    end = before.values[-1].span
+    return (end.end_line, end.end_column) == (option.span.line, option.span.column)
+
+
+def _values_without_option(head: str, schema: dict, option: ast.Option) -> SpecError:
+    """``schedule step 32000, 48000``: values after the kind, where an option's name belongs."""
+    values = option.values
+    fits = [
+        name
+        for name, spec in schema.items()
+        if name != "name"
+        and all(_fits(spec[0], v) for v in values)
+        and (spec[1] == "+" or spec[1] == len(values))
+    ]
+    written = ", ".join(_show(v) for v in values)
+    options = ", ".join(k for k in schema if k != "name")
+    return SpecError(
+        f"`{head} {option.name}` takes no values itself; they follow an option's name",
+        _cover(values[0].span, values[-1].span),
+        # the one option these values fit, or the options to choose from
+        f"did you mean `{head} {option.name} {fits[0]} {written}`?"
+        if len(fits) == 1
+        else f"options: {options}",
+        code="RDS304",
+    )
 
 
 def _fits(kind, value: ast.Value) -> bool:

@@ -83,7 +83,9 @@ class Values:
                 raise SpecError(
                     f"`{owner}` needs a value for `{p.name}`",
                     span,
-                    f"e.g. `{owner} ... {p.name}=...`",
+                    f"e.g. `network NAME = {owner}({p.name} = VALUE)`"
+                    if owner in self.program.networks
+                    else f"e.g. `{owner} {p.name}=VALUE`",
                     code="RDS123",
                 )
         return local

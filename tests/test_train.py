@@ -107,3 +107,35 @@ def test_refused_values(body, message, column):
     assert hits, [e.message for e in errors]
     assert hits[0].span.source.name.endswith("r.rds")
     assert hits[0].span.column == column
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "hint", "column"),
+    [
+        # the `at` left out: the values are marked, and the one option they fit is offered
+        (
+            "  schedule step 32000, 48000 by 0.1",
+            "`schedule step` takes no values itself",
+            "did you mean `schedule step at 32000, 48000`?",
+            17,
+        ),
+        # values that fit several options: the options, not a guess
+        ("  schedule cosine 5", "`schedule cosine` takes no values", "options: at, by", 19),
+        # a number written as people say it
+        ("  iterations 64k", "`64k` is not a number", "write it out: `iterations 64000`", 14),
+        ("  batch 1K", "`1K` is not a number", "write it out: `batch 1000`", 9),
+    ],
+)
+def test_messages_for_what_people_write(body, message, hint, column):
+    (error,) = errors_of(recipe(body), str(SPECS / "r.rds"))
+    assert message in error.message and error.code == "RDS304"
+    assert error.hint.startswith(hint)
+    assert (error.span.line, error.span.column) == (5, column)
+
+
+def test_a_missing_family_argument_is_marked_at_the_call():
+    text = f'import "{SPECS / "cifar.rds"}"\nnetwork r = cifar_resnet()\n'
+    (error,) = errors_of(text, str(SPECS / "r.rds"))
+    assert error.message == "`cifar_resnet` needs a value for `n`"
+    assert (error.span.line, error.span.column) == (2, 13)
+    assert error.hint == "e.g. `network NAME = cifar_resnet(n = VALUE)`"  # the language's syntax
