@@ -268,7 +268,7 @@ class _Elaborator(Values, Tracing, Joins):
             train=train,
             span=item.span,
             sections=tuple(out_sections),
-            templates={t.name: t for t in self.templates.values()},
+            templates=dict(self.templates_by_name),
         )
 
     def _stage(

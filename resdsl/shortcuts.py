@@ -37,11 +37,11 @@ class Joins:
 
     def _shortcut(
         self, block_input: str, first_node: int, policy: str, scope, stmt: ast.Add
-    ) -> tuple[Shortcut, tuple[int, int, int]]:
+    ) -> tuple[Shortcut, tuple[int, int, int] | None]:
         """Join the shortcut to the residual branch that ends at ``self.current``.
 
         Returns the shortcut and what decided it: the branch's stride, the block's input
-        channels and the channels where the shortcut joins.
+        channels and the channels where the shortcut joins (None where a shape is unknown).
         """
         branch = self.current
         nodes = self.graph.nodes
@@ -53,7 +53,7 @@ class Joins:
             node = nodes[name]["node"]
             if node.role != "shortcut":
                 stride *= ops.OPS[node.op].stride(node.arg)
-        shortcut, source, decided = Shortcut("identity", policy), block_input, (1, 0, 0)
+        shortcut, source, decided = Shortcut("identity", policy), block_input, None
         if in_shape is not None and out_shape is not None:
             decided = (stride, in_shape[0], out_shape[0])
             shortcut = plan(policy, *decided)

@@ -9,7 +9,6 @@ the block once as a class or function.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from dataclasses import replace as _replace
 
 from . import ops
 from . import syntax as ast
@@ -105,8 +104,12 @@ class Tracing:
         for index, (kind, args) in enumerate(inner.ops()):
             args = {k: as_expr(v) for k, v in args.items()}
             outs = as_expr(ops.OPS[kind].channels(args, ins))
-            sub = TemplateOp(str(index), kind, tuple(args.items()), ins, "shortcut", call.span)
-            shortcut.append(_replace(sub, out_channels=outs))
+            shortcut.append(
+                TemplateOp(
+                    str(index), kind, tuple(args.items()), ins, "shortcut", call.span,
+                    out_channels=outs,
+                )
+            )  # fmt: skip
             ins = outs
         op = TemplateOp(
             name=self.blocks[-1].local,

@@ -126,6 +126,23 @@ def check_golden(target: str, spec: str, out: Path) -> None:
         assert (out / name).read_text() == golden.read_text(), f"{target}/{spec}/{name} changed"
 
 
+def calibrate_bn(torch, model, shape, batches: int, size: int):
+    """Non-trivial BN for parity tests: random affine terms, and running statistics of
+    ``batches`` random batches of ``size`` (cumulative averages), which keep the activations of
+    deep nets near unit scale as trained statistics do. Returns ``model`` in eval mode."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+                m.momentum = None  # cumulative averages of the batches below
+                m.reset_running_stats()
+        model.train()
+        for _ in range(batches):
+            model(torch.randn(size, *shape))
+    return model.eval()
+
+
 def ruff(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ruff", *args], capture_output=True, text=True)
 

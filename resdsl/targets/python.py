@@ -76,9 +76,10 @@ class OpView:
 
     def __getitem__(self, key: str) -> str:
         expr = self.args[key]
-        if key in self.flags:
-            return repr(bool(expr.value)) if isinstance(expr, Const) else f"bool({py(expr, {})})"
-        return py(expr, self.names)
+        if key in self.flags and isinstance(expr, Const):
+            return repr(bool(expr.value))
+        text = py(expr, self.names)
+        return f"bool({text})" if key in self.flags else text
 
     def given(self, **keywords: tuple[str, object]) -> dict[str, str]:
         """``keyword=(arg, default)``: each printed argument that is not at its default."""
@@ -174,10 +175,6 @@ class Writer:
         for t in self.templates:
             local = Namespace(RESERVED | self.MODULE | module.used | self.LOCALS)
             self.params[t.name] = {p: local.create_name(p) for p in t.params}
-        self.shortcuts: dict[str, list] = {}
-        for node in net.nodes():
-            if node.role == "shortcut":
-                self.shortcuts.setdefault(node.block, []).append(node)
 
     @property
     def templates(self) -> list[BlockTemplate]:
@@ -245,13 +242,14 @@ class Writer:
             out.body += self.layer(out, view, tensor, spelled)
         out.body += tensor.spatial()
         out.body.append(f"return {tensor.value}")
-        defaults = dict(template.defaults)
-        params = list(names.items())
-        while params and params[-1][0] in defaults:  # a trailing run of defaults prints them
-            p, name = params.pop()
-            defaults[name] = literal(defaults.pop(p))
-        out.signature = [("", n) for _, n in params]
-        out.signature += [(f"{n}=", defaults[n]) for n in list(names.values())[len(params) :]]
+        defaults, params = dict(template.defaults), list(names.items())
+        first = len(params)  # a trailing run of parameters with defaults prints them
+        while first and params[first - 1][0] in defaults:
+            first -= 1
+        out.signature = [
+            (f"{n}=", literal(defaults[p])) if i >= first else ("", n)
+            for i, (p, n) in enumerate(params)
+        ]
         self.finish(out, template)
         return out
 

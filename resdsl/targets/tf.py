@@ -60,13 +60,8 @@ class KerasWriter(Writer):
 
     def __init__(self, net: Network):
         super().__init__(net)
-        self.zero_init: set[str] = set()  # the templates that take `zero_init`
-        for t in self.templates:  # nested templates come before their users
-            ends_in_bn = any(
-                op.role == "add" and i and t.ops[i - 1].op == "bn" for i, op in enumerate(t.ops)
-            )
-            if t.residual and ends_in_bn or any(op.template in self.zero_init for op in t.ops):
-                self.zero_init.add(t.name)
+        # the templates that take `zero_init`, filled as each is written (nested ones first)
+        self.zero_init: set[str] = set()
 
     def block_name(self, template: BlockTemplate) -> str:
         name = template.kind if template.kind.endswith("block") else f"{template.kind}_block"
@@ -121,6 +116,9 @@ class KerasWriter(Writer):
         return Call("pad_shortcut", **kw, name=name)
 
     def finish(self, out: Body, template: BlockTemplate) -> None:
+        nested = any(op.template in self.zero_init for op in template.ops)
+        if template.residual and out.last_bn or nested:  # a branch ending in BN, or one inside
+            self.zero_init.add(template.name)
         if any(IN_CHANNELS in params_of(e) for op in template.ops for e in _exprs(op)):
             out.body.insert(0, "in_channels = x.shape[-1]")  # Keras layers infer their inputs
         signature = Call("def " + out.name, "x")

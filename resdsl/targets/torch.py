@@ -53,6 +53,13 @@ class TorchWriter(Writer):
     )  # fmt: skip
     LOCALS = frozenset({"self", "in_channels", "downsample"})  # __init__'s own
 
+    def __init__(self, net: Network):
+        super().__init__(net)
+        self.shortcuts: dict[str, list] = {}  # each block instance's shortcut nodes, in order
+        for node in net.nodes():
+            if node.role == "shortcut":
+                self.shortcuts.setdefault(node.block, []).append(node)
+
     def block_name(self, template: BlockTemplate) -> str:
         base = class_name(template.kind)
         if not base.endswith("Block") and template.kind != "bottleneck":

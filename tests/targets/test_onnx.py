@@ -16,7 +16,7 @@ import pytest
 import resdsl
 from resdsl.emit import emit
 
-from helpers import QUIET, ROOT, SPECS, module_from, run
+from helpers import QUIET, ROOT, SPECS, calibrate_bn, module_from, run
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -89,16 +89,7 @@ def torch_model(net, calibrate: bool = True):
     torch.manual_seed(0)
     built = model.build_model()
     if calibrate:
-        with torch.no_grad():
-            for m in built.modules():
-                if isinstance(m, torch.nn.BatchNorm2d):
-                    m.weight.uniform_(0.5, 1.5)
-                    m.bias.uniform_(-0.2, 0.2)
-                    m.momentum = None  # cumulative averages of the batches below
-                    m.reset_running_stats()
-            built.train()
-            for _ in range(2):
-                built(torch.randn(2, *net.input_shape))
+        calibrate_bn(torch, built, net.input_shape, batches=2, size=2)
     return model, built.eval()
 
 

@@ -386,6 +386,17 @@ CASES = {
             head { avgpool; fc }
         }
     """,
+    # a flag argument given by a block parameter: printed as bool() of the parameter
+    "flag_from_a_parameter": """
+        block b(w, withbias = 0) { conv w 3x3 bias=withbias; bn; relu }
+        network n {
+            input 3x8x8
+            classes 4
+            stem { b 8 1 }
+            stage { b 8 0 x 2 }
+            head { avgpool; fc }
+        }
+    """,
     # a block whose add joins its own input (the branch is empty)
     "empty_branch": """
         block twice(w) { add }

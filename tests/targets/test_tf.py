@@ -18,6 +18,7 @@ from resdsl.emit import emit
 from helpers import (
     GENERATED,
     SPECS,
+    calibrate_bn,
     compile_to,
     module_from,
     records,
@@ -67,18 +68,7 @@ def models(spec):
 def calibrated(torch, t, shape):
     """A torch model with non-trivial BN: random affine terms, statistics of real batches."""
     torch.manual_seed(0)
-    model = t.build_model()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-                m.momentum = None  # cumulative averages of the batches below
-                m.reset_running_stats()
-        model.train()
-        for _ in range(3):
-            model(torch.randn(4, *shape))
-    return model.eval()
+    return calibrate_bn(torch, t.build_model(), shape, batches=3, size=4)
 
 
 @pytest.mark.parametrize("spec", ["resnet20", "plain20", "resnet18", "resnet50"])
