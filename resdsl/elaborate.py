@@ -41,7 +41,7 @@ from .ir import (
 )
 from .linker import Program, choose
 from .names import ATTRIBUTE_RESERVED, Namespace, module_suffix
-from .shortcuts import POLICIES, Joins
+from .shortcuts import Joins
 from .trace import Trace, Tracing
 from .values import Symbol, Values, show
 
@@ -56,16 +56,19 @@ def build(program: Program, network: str | None = None, shortcut: str | None = N
     """Elaborate one network of a linked ``program`` (:func:`resdsl.link`).
 
     ``network`` picks a network by name where the file defines several; ``shortcut`` overrides
-    every shortcut policy in it (A, B, C or none).
+    every shortcut policy in it with a shortcut definition's name (A, B, C, none or a user's).
     """
     if not isinstance(program, Program):
         raise TypeError(
             f"build() takes a linked Program, not {type(program).__name__}: "
             "resdsl.build(resdsl.link(resdsl.parse_file(path)))"
         )
-    if shortcut is not None and shortcut not in POLICIES:
+    if shortcut is not None and shortcut not in program.shortcuts:
         raise SpecError(
-            f"unknown shortcut policy {shortcut!r}; choose A, B, C or none", code="RDS113"
+            f"unknown shortcut {shortcut!r}",
+            hint=did_you_mean(shortcut, program.shortcuts)
+            or "shortcuts here: " + ", ".join(program.shortcuts),
+            code="RDS113",
         )
     inst = choose(program, network)
     with without_gc():
@@ -142,6 +145,8 @@ class _Elaborator(Values, Tracing, Joins):
         self.stack: list[str] = []  # block definitions being expanded, for recursion
         self.by_name: dict[str, BlockInstance] = {}
         self.templates_by_name: dict[str, BlockTemplate] = {}
+        self.paths: dict[tuple, BlockTemplate] = {}  # shortcut paths, as templates are kept
+        self.paths_by_name: dict[str, BlockTemplate] = {}
         self.current: str = "input"
         self.order: list[str] = []  # node names in the order they were made
         self.count = 0  # nodes made
@@ -170,7 +175,7 @@ class _Elaborator(Values, Tracing, Joins):
             env = self._bind(
                 family.name, family.params, item.args, item.kwargs, {}, item.family_span
             )
-            policy = item.shortcut
+            policy = self._policy(item.shortcut, item.shortcut_span or item.span)
             self.sites.append(item.span)
         elif item.params:
             env = self._bind(item.name, item.params, (), (), {}, item.span)
@@ -207,7 +212,11 @@ class _Elaborator(Values, Tracing, Joins):
                 code="RDS144",
             )
         self.classes = self._int(settings["classes"].value, env, "classes", minimum=1)
-        net_policy = policy or (settings["shortcut"].value if "shortcut" in settings else "B")
+        net_policy = policy or (
+            self._policy(settings["shortcut"].value, settings["shortcut"].span)
+            if "shortcut" in settings
+            else "B"
+        )
         add_node(
             self.graph,
             Node(
@@ -252,7 +261,10 @@ class _Elaborator(Values, Tracing, Joins):
                 "", (section.kind,), top, section.kind, counts=top_counts, entries=entries
             )
             for stmt in section.body:
-                self._statement(stmt, env, scope, net_policy)
+                if isinstance(stmt, ast.Group):
+                    self._group(stmt, env, scope, net_policy)
+                else:
+                    self._statement(stmt, env, scope, net_policy)
             out_sections.append(
                 Section(section.kind, None, None, tuple(entries), self._site(section.span))
             )
@@ -263,12 +275,13 @@ class _Elaborator(Values, Tracing, Joins):
             graph=self.graph,
             input_shape=shape,
             classes=self.classes,
-            policy=self.override or net_policy,
+            policy=self.override or net_policy or "B",
             blocks=tuple(self.blocks),
             train=train,
             span=item.span,
             sections=tuple(out_sections),
             templates=dict(self.templates_by_name),
+            shortcuts=dict(self.paths_by_name),
         )
 
     def _stage(
@@ -282,7 +295,7 @@ class _Elaborator(Values, Tracing, Joins):
                 except SpecError as exc:
                     self.errors.append(exc)
             elif isinstance(stmt, ast.Setting):
-                policy = stmt.value
+                policy = self._policy(stmt.value, stmt.span)
             else:
                 calls.append(stmt)
         scope = _Scope(
@@ -323,6 +336,31 @@ class _Elaborator(Values, Tracing, Joins):
                 SpecError("the stage's stride has no block to apply to", stride[1], code="RDS125")
             )
 
+    def _group(self, group: ast.Group, env: dict, scope: _Scope, policy: str) -> None:
+        """A named container in the stem or head: its layers numbered inside it."""
+        if group.name in scope.names.used or group.name in scope.names.reserved:
+            self.errors.append(
+                SpecError(
+                    f"the name `{group.name}` is taken here",
+                    group.name_span,
+                    "groups of a section need names of their own",
+                    code="RDS116",
+                )
+            )
+            return
+        scope.names.reserve(group.name)
+        members: list[Entry] = []
+        sub = _Scope(
+            group.name + ".",
+            (*scope.path, group.name),
+            Namespace(ATTRIBUTE_RESERVED, numbered=True),
+            scope.section,
+            entries=members,
+        )
+        for stmt in group.body:
+            self._statement(stmt, env, sub, policy)
+        scope.entries.append(Entry(group.name, "group", members=tuple(self._runs(members))))
+
     def _runs(self, entries: list[Entry]) -> list[Entry]:
         """Merge neighbouring blocks that print alike (same template, arguments and input)."""
         out: list[Entry] = []
@@ -341,7 +379,7 @@ class _Elaborator(Values, Tracing, Joins):
         if entry.kind != "block":
             return None
         inst = self.by_name[entry.name]
-        if inst.shortcut.ops():
+        if inst.shortcut.kind == "path":
             return None  # its own shortcut ops make it unlike its neighbours
         template = self.templates_by_name[inst.template]
         args = dict(inst.args)
@@ -450,7 +488,10 @@ class _Elaborator(Values, Tracing, Joins):
             )
         return count
 
-    def _layer(self, kind: str, stmt: ast.Call, env: dict, scope: _Scope) -> None:
+    def _layer(
+        self, kind: str, stmt: ast.Call, env: dict, scope: _Scope, drop_identity: bool = False
+    ) -> None:
+        """One op; where ``drop_identity`` (a shortcut's), left out if it would do nothing."""
         opdef = ops.OPS[kind]
         try:
             given = self._op_args(opdef, stmt, env)
@@ -462,6 +503,11 @@ class _Elaborator(Values, Tracing, Joins):
             for name, (_, _, value) in given.items()
         }
         args = ops.complete(kind, args)
+        if drop_identity:
+            shape = self.graph.nodes[self.current]["node"].shape
+            if shape is not None and opdef.identity(args, shape[0]):
+                scope.name(kind)  # its position still counts
+                return
         symbolic = None
         if scope.trace is not None:
             symbolic = self._symbolic_args(kind, given, args, scope.symbols)
@@ -512,12 +558,11 @@ class _Elaborator(Values, Tracing, Joins):
         self.stack.append(kind)
         self.sites.append(call.span)
         block_input, first_node = self.current, len(self.order)
-        shortcut = Shortcut("plain" if not adds else "none" if policy == "none" else "identity")
-        decided = None
+        shortcut = Shortcut("identity", policy) if adds else Shortcut("plain")
         for stmt in definition.body:
             if isinstance(stmt, ast.Add):
-                if stmt is adds[0] and policy != "none":
-                    shortcut, decided = self._shortcut(block_input, first_node, policy, scope, stmt)
+                if stmt is adds[0]:
+                    shortcut = self._shortcut(block_input, first_node, policy, scope, stmt)
                 scope.role = "post"
             else:
                 self._statement(stmt, values, scope, policy)
@@ -543,7 +588,7 @@ class _Elaborator(Values, Tracing, Joins):
         if parent.entries is not None and parent.block is None:
             parent.entries.append(Entry(instance.name, "block"))
         if parent.trace is not None:
-            self._record_nested(definition, call, values, extra, template, decided, parent)
+            self._record_nested(definition, call, values, extra, template, parent)
 
     # ------------------------------------------------------------ nodes
     def _emit(

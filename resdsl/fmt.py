@@ -285,6 +285,12 @@ class _Formatter:
         kind = tree.data
         if kind == "block_def":
             return self._definition(tree, depth, f"block {_word(tree, 1)}{_params(tree)}", False)
+        if kind == "shortcut_def":
+            return self._definition(tree, depth, f"shortcut {_word(tree, 1)}", False)
+        if kind == "shortcut_case" and _word(tree, -1) == "off":
+            return [_Line(depth, f"{_word(tree, 0)} off")]
+        if kind in ("shortcut_case", "group"):
+            return self._section(tree, depth)
         if kind == "network_def":
             return self._definition(tree, depth, f"network {_word(tree, 1)}{_params(tree)}", True)
         if kind == "train_def":
@@ -318,23 +324,30 @@ class _Formatter:
             return None
         if any(open_tok.end_pos < c.pos < close_tok.start_pos for c in self.comments):
             return None
-        stmts = _between(tree, open_tok, close_tok)
-        if not stmts:
-            return f"{tree.data} {{}}"
-        code = f"{tree.data} {{ " + "; ".join(_simple(s) for s in stmts) + " }"
+        code = _simple(tree)
         return code if len(INDENT * depth + code) + 1 <= WIDTH else None
 
     def _section(self, tree: Tree, depth: int) -> list[_Line]:
+        """A section, a shortcut's case or a group: on one line where it fits, as written."""
+        keyword = _keyword(tree)
         inline = self._inline(tree, depth)
         if inline is not None:
-            keyword = tree.data.ljust(getattr(self, "pad", 0))
-            return [_Line(depth, keyword + inline[len(tree.data) :])]
-        keyword = tree.data
+            padded = keyword.ljust(getattr(self, "pad", 0)) if tree.data in _SECTIONS else keyword
+            return [_Line(depth, padded + inline[len(keyword) :])]
         open_tok, close_tok = _braces(tree)
         stmts = _between(tree, open_tok, close_tok)
         inner, header = self._body(stmts, open_tok, close_tok, depth + 1, joinable=True)
         comment = "  ".join(header) if header else None
         return [_Line(depth, keyword + " {", comment), *inner, _Line(depth, "}")]
+
+
+def _keyword(tree: Tree) -> str:
+    """What a braced body follows: ``stem``, a shortcut's ``change``, ``group conv1``."""
+    if tree.data == "shortcut_case":
+        return _word(tree, 0)
+    if tree.data == "group":
+        return f"group {_word(tree, 1)}"
+    return tree.data
 
 
 def _stmt(tree: Tree) -> _Stmt:
@@ -392,11 +405,11 @@ def _simple(tree: Tree) -> str:
         return "add"
     if kind in ("input", "classes", "shortcut", "stride"):
         return f"{kind} {_expr(tree.children[1])}"
-    if kind in _SECTIONS:
+    if kind in (*_SECTIONS, "shortcut_case", "group"):
         stmts = _between(tree, *_braces(tree))
         if not stmts:
-            return f"{kind} {{}}"
-        return f"{kind} {{ " + "; ".join(_simple(s) for s in stmts) + " }"
+            return f"{_keyword(tree)} {{}}"
+        return f"{_keyword(tree)} {{ " + "; ".join(_simple(s) for s in stmts) + " }"
     if kind == "network_inst":
         return _instance(tree)
     if kind == "setting":

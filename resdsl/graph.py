@@ -13,13 +13,6 @@ from .errors import ResdslError
 from .ir import Network
 from .ops import OPS, fmt
 
-# what a dashed edge says, by the recorded shortcut plan's kind (none and plain draw no edge)
-SHORTCUT_LABELS = {
-    "identity": "identity",
-    "pad": "A: subsample + pad",
-    "projection": "{policy}: projection",
-}
-
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -73,13 +66,21 @@ def to_dot(net: Network, expand: bool = False) -> str:
     for (before, _), (after, _) in zip(units, units[1:], strict=False):
         lines.append(f"  {_quote(before)} -> {_quote(after)};")
         block = blocks.get(after)
-        if block is not None and block.shortcut.kind in SHORTCUT_LABELS:
-            label = SHORTCUT_LABELS[block.shortcut.kind].format(policy=block.shortcut.policy)
+        if block is not None and block.shortcut.residual:
+            label = _shortcut_label(net, block.shortcut)
             lines.append(
                 f"  {_quote(before)} -> {_quote(after)} "
                 f"[style=dashed, label={_quote(label)}, tailport=e, headport=e, class=shortcut];"
             )
     return "\n".join(lines + ["}"]) + "\n"
+
+
+def _shortcut_label(net: Network, shortcut) -> str:
+    """What a dashed edge says: ``identity``, or the definition and its ops (``B: conv + bn``)."""
+    if shortcut.kind != "path":
+        return "identity"
+    ops = " + ".join(op.op for op in net.shortcuts[shortcut.path].ops)
+    return f"{shortcut.policy}: {ops}"
 
 
 def render(dot: str, path: str | Path) -> Path:

@@ -12,7 +12,8 @@ the syntax tree or splits a name:
   instances) and the runs of identical blocks that stay loops in generated code;
 - one :class:`BlockTemplate` per distinct block body: the parameters, and each op with its
   arguments as :data:`Expr` over those parameters (elaborated once, symbolically);
-- each block instance's :class:`Shortcut`, the plan it was made by.
+- each block instance's :class:`Shortcut`, what its definition made, and one template per
+  distinct shortcut path.
 
 The names a target prints (classes, functions, parameters) are the target's: it allocates them
 from its own namespaces (:mod:`resdsl.targets.python`).
@@ -159,40 +160,28 @@ class Node:
 
 @dataclass(frozen=True)
 class Shortcut:
-    """A block's shortcut as what it is, made once by :func:`resdsl.shortcuts.plan`.
+    """A block's shortcut as its definition made it (:mod:`resdsl.shortcuts`).
 
-    ``stride`` and ``channels`` are ints in a block instance and expressions over the parameters
-    in a block template (a nested block's shortcut).
+    A ``path`` runs ops: its template, in the network's ``shortcuts``, holds them over
+    ``in_channels`` and its parameters (``out`` and ``stride``, those it reads), and ``args``
+    gives those parameters: ints in a block instance, expressions over the enclosing block's
+    parameters in a block template (a nested block's shortcut).
     """
 
-    kind: str  # identity | pad (option A) | projection | none (policy none) | plain (no add)
-    policy: str | None = None  # A | B | C: the policy it was made under
-    stride: Any = None  # pad: its subsampling stride (None: none); projection: its conv's stride
-    channels: Any = None  # pad: the channels it zero-pads to (None: none); projection: its out
+    kind: str  # identity | path | none (its case is `off`) | plain (the block has no add)
+    policy: str | None = None  # the shortcut definition it follows: A, B, C, none or a user's
+    case: str | None = None  # the definition's case that applied: keep | change | always
+    path: str | None = None  # for a path: its template's name
+    args: tuple[tuple[str, Any], ...] = ()  # for a path: its template's parameters
 
     @property
     def residual(self) -> bool:
         """Whether the block adds a shortcut to its branch."""
         return self.kind not in ("none", "plain")
 
-    def ops(self) -> tuple[tuple[str, dict], ...]:
-        """The primitive ops it is made of, in order, with their arguments."""
-        if self.kind == "projection":
-            conv = {
-                "out": self.channels,
-                "kernel": (1, 1),
-                "stride": self.stride,
-                "pad": (0, 0),
-                "groups": 1,
-                "bias": 0,
-            }
-            return (("conv", conv), ("bn", {}))
-        parts = []
-        if self.kind == "pad" and self.stride is not None:
-            parts.append(("subsample", {"stride": self.stride}))
-        if self.kind == "pad" and self.channels is not None:
-            parts.append(("zeropad", {"channels": self.channels}))
-        return tuple(parts)
+    @property
+    def arg(self) -> dict[str, Any]:
+        return dict(self.args)
 
 
 # ---------------------------------------------------------------- blocks
@@ -264,15 +253,16 @@ class BlockInstance:
 
 @dataclass(frozen=True)
 class Entry:
-    """One item of a section, in order: an op node or a block instance.
+    """One item of a section, in order: an op node, a block instance, or a named group of them.
 
     ``count`` > 1 starts a run: this block and the ``count - 1`` instances after it share a
     template, arguments, input channels and no shortcut ops, so they print as one loop.
     """
 
-    name: str  # the node or block instance name
-    kind: str  # op | block
+    name: str  # the node or block instance name, or a group's container
+    kind: str  # op | block | group
     count: int = 1
+    members: tuple[Entry, ...] = ()  # a group's entries, in order
 
 
 @dataclass(frozen=True)
@@ -296,6 +286,8 @@ class Network:
     span: Span
     sections: tuple[Section, ...] = field(default=(), repr=False)
     templates: dict[str, BlockTemplate] = field(default_factory=dict, repr=False, compare=False)
+    # each distinct shortcut path, its ops over in_channels, out and stride
+    shortcuts: dict[str, BlockTemplate] = field(default_factory=dict, repr=False, compare=False)
 
     def nodes(self) -> list[Node]:
         """Every node, in topological order."""

@@ -18,6 +18,7 @@ from . import syntax as ast
 from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all
 from .parser import parse_file
 from .resources import PACKAGE
+from .shortcuts import duplicate_case
 
 PRELUDE = PACKAGE / "prelude.rds"
 MAX_IMPORT_DEPTH = 32
@@ -29,6 +30,7 @@ class Program:
 
     root: ast.Module
     blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
+    shortcuts: dict[str, ast.ShortcutDef] = field(default_factory=dict)
     networks: dict[str, ast.NetworkDef | ast.NetworkInst] = field(default_factory=dict)
     trains: dict[str, ast.TrainDef] = field(default_factory=dict)
     modules: list[ast.Module] = field(default_factory=list)  # every file read, the prelude first
@@ -104,7 +106,9 @@ def link(module: ast.Module, errors: list[ResdslError] | None = None) -> Program
                 else:
                     program.trains[item.name] = item
                 continue
-            if not isinstance(item, (ast.BlockDef, ast.NetworkDef, ast.NetworkInst)):
+            if not isinstance(
+                item, (ast.BlockDef, ast.ShortcutDef, ast.NetworkDef, ast.NetworkInst)
+            ):
                 continue
             problem, code = _bad_identifier(item.name), "RDS105"
             if item.name in ops.OPS:
@@ -116,8 +120,16 @@ def link(module: ast.Module, errors: list[ResdslError] | None = None) -> Program
                 errors.append(_duplicate("definition of", item, defined[item.name], "RDS103"))
             else:
                 defined[item.name] = _name_span(item)
-                table = program.blocks if isinstance(item, ast.BlockDef) else program.networks
+                table = (
+                    program.blocks
+                    if isinstance(item, ast.BlockDef)
+                    else program.shortcuts
+                    if isinstance(item, ast.ShortcutDef)
+                    else program.networks
+                )
                 table[item.name] = item
+                if isinstance(item, ast.ShortcutDef):
+                    errors += duplicate_case(item)
             for param in getattr(item, "params", ()):
                 if problem := _bad_identifier(param.name):
                     errors.append(SpecError(problem, _name_span(param), code="RDS105"))

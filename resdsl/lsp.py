@@ -35,14 +35,14 @@ import resdsl
 
 from . import diagnostics, ops, recipe
 from . import syntax as ast
-from .errors import ResdslError, Span
+from .errors import ResdslError, Source, Span
 from .fmt import format_text
 from .linker import Program, concrete, link, prelude
 from .parser import parse
 
-POLICIES = ("A", "B", "C", "none")
 NETWORK_WORDS = ("input", "classes", "shortcut", "stem", "stage", "head")
-TOP_WORDS = ("import", "block", "network", "train")
+TOP_WORDS = ("import", "block", "shortcut", "network", "train")
+CASES = ("keep", "change", "always")  # a shortcut definition's cases
 SHOWN = 8  # ops listed one by one in a hover before the rest are summed
 DEBOUNCE = 0.25  # seconds without an edit before a document's diagnostics are published
 HOVER_WAIT = 0.08  # seconds a hover waits for a running analysis before it answers from the last
@@ -270,8 +270,8 @@ def _item_at(module: ast.Module, line: int, column: int):
 def _statement_at(body, line: int, column: int):
     for stmt in body:
         if _contains(stmt.span, line, column):
-            if isinstance(stmt, ast.Section):
-                return _statement_at(stmt.body, line, column) or stmt
+            if isinstance(stmt, ast.Section | ast.Group | ast.Case):
+                return _statement_at(stmt.body or (), line, column) or stmt
             return stmt
     return None
 
@@ -292,6 +292,11 @@ def hover(analysis: Analysis, line: int, column: int) -> str | None:
         return _network_hover(analysis, item.name)
     if isinstance(item, ast.TrainDef):
         return _train_hover(analysis, item, line, column)
+    if isinstance(item, ast.ShortcutDef):
+        stmt = _statement_at(item.cases, line, column)
+        if isinstance(stmt, ast.Call):
+            return _call_hover(analysis, stmt)
+        return _shortcut_hover(analysis, item.name)
     body = item.body
     stmt = _statement_at(body, line, column)
     if isinstance(stmt, ast.Call):
@@ -309,6 +314,18 @@ def hover(analysis: Analysis, line: int, column: int) -> str | None:
         used = ", ".join(f"{n} ({c}x)" for n, c in counts.items()) or "no network of this file"
         return f"block `{item.name}`: used by {used}"
     return None
+
+
+def _shortcut_hover(analysis: Analysis, name: str) -> str:
+    """Where a shortcut definition joins, by the case that applied, in the built networks."""
+    counts: dict[tuple[str, str], int] = {}
+    for net_name, built in analysis.networks.items():
+        for b in built.net.blocks:
+            if b.shortcut.policy == name:
+                case = b.shortcut.case or "identity"
+                counts[net_name, case] = counts.get((net_name, case), 0) + 1
+    used = ", ".join(f"{n}: {c} {case}" for (n, case), c in counts.items())
+    return f"shortcut `{name}`: " + (used or "no block of this file's networks uses it")
 
 
 def _network_hover(analysis: Analysis, name: str) -> str | None:
@@ -467,10 +484,20 @@ def definitions(analysis: Analysis) -> dict[str, Definition]:
     table: dict[str, Definition] = {}
     program = analysis.program
     for item in prelude().items if program is None else ():  # the document does not parse
-        table[item.name] = Definition(item.name, "block", item.span)
+        kind = "shortcut" if isinstance(item, ast.ShortcutDef) else "block"
+        table[item.name] = Definition(item.name, kind, item.span)
+    if program is None:  # what the document defines, read off its text while it is broken
+        source = Source(analysis.path, analysis.text)
+        for match in _DEFINED.finditer(analysis.text):
+            line = analysis.text.count("\n", 0, match.start(2)) + 1
+            column = match.start(2) - analysis.text.rfind("\n", 0, match.start(2))
+            span = Span(source, line, column, line, column + len(match.group(2)))
+            table[match.group(2)] = Definition(match.group(2), match.group(1), span)
     if program is not None:
         for item in program.blocks.values():
             table[item.name] = Definition(item.name, "block", item.span)
+        for item in program.shortcuts.values():
+            table[item.name] = Definition(item.name, "shortcut", item.span)
         for item in program.networks.values():
             kind = "family" if getattr(item, "params", ()) else "network"
             table[item.name] = Definition(item.name, kind, item.span)
@@ -478,6 +505,7 @@ def definitions(analysis: Analysis) -> dict[str, Definition]:
 
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DEFINED = re.compile(r"^[ \t]*(block|shortcut)[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 
 
 def word_at(text: str, line: int, column: int) -> str | None:
@@ -510,7 +538,10 @@ def definition(analysis: Analysis, line: int, column: int) -> Span | Path | None
 
 # ---------------------------------------------------------------- completion
 
-_OPENERS = re.compile(r'#[^\n]*|"[^"\n]*"|\b(block|network|train|stem|stage|head)\b|[{}]')
+_OPENERS = re.compile(
+    r'#[^\n]*|"[^"\n]*"|\b(block|network|train|stem|stage|head|shortcut|keep|change|always|group)\b'
+    r"|[{}]"
+)
 
 
 def context(text: str, offset: int) -> tuple[str | None, list[str]]:
@@ -544,10 +575,14 @@ def completions(analysis: Analysis, offset: int) -> list[lsp.CompletionItem]:
     def items(names, item_kind, detail=""):
         return [lsp.CompletionItem(label=n, kind=item_kind, detail=detail) for n in names]
 
-    if words and words[-1] == "shortcut" or words[:1] == ["shortcut"]:
-        return items(POLICIES, kind.EnumMember, "shortcut policy")
+    picking = words[-1:] == ["shortcut"] and (where is not None or words[:1] == ["network"])
+    if picking or where is not None and words[:1] == ["shortcut"]:  # a shortcut's name
+        names = [d.name for d in definitions(analysis).values() if d.kind == "shortcut"]
+        return items(names, kind.EnumMember, "shortcut")
     if where is None:
         return items(TOP_WORDS, kind.Keyword)
+    if where == "shortcut":
+        return items(CASES, kind.Keyword, "shortcut case") + items(["off"], kind.Keyword)
     if where == "train":
         if not words or words[0] not in recipe.SCHEMAS:
             return items(sorted(recipe.SCHEMAS), kind.Property, "train setting")
@@ -561,7 +596,16 @@ def completions(analysis: Analysis, offset: int) -> list[lsp.CompletionItem]:
     if not words:
         out = items(layers, kind.Function, "layer")
         out += [lsp.CompletionItem(label=b.name, kind=kind.Class, detail="block") for b in blocks]
-        extra = {"stage": ("stride", "shortcut"), "block": ("add",)}.get(where, ())
+        if where in CASES:  # a shortcut's case: layers, and what they read
+            return items(layers, kind.Function, "layer") + items(
+                ("in", "out", "stride"), kind.Variable, "the block's"
+            )
+        extra = {
+            "stage": ("stride", "shortcut"),
+            "block": ("add",),
+            "stem": ("group",),
+            "head": ("group",),
+        }.get(where, ())
         return out + items(extra, kind.Keyword)
     head = words[0]
     if head in ops.OPS:
@@ -607,6 +651,8 @@ def symbols(analysis: Analysis) -> list[lsp.DocumentSymbol]:
         span = item.span
         if isinstance(item, ast.BlockDef):
             out.append(_symbol(f"block {item.name}", lsp.SymbolKind.Function, span))
+        elif isinstance(item, ast.ShortcutDef):
+            out.append(_symbol(f"shortcut {item.name}", lsp.SymbolKind.Function, span))
         elif isinstance(item, ast.NetworkDef):
             children, stage = [], 0
             for stmt in item.body:

@@ -11,7 +11,6 @@ on an op's name: they read the row.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,7 +51,10 @@ class OpDef:
     # the symbolic form: each rule takes ints or IR expressions alike
     stride: Callable[[dict], object] = lambda a: 1
     channels: Callable[[dict, object], object] = _keep  # (args, input channels) -> output's
-    pad: Callable[[object], object] | None = None  # a window's padding default, per dimension
+    pad: Callable[[object, dict], object] | None = None  # a window's padding default: (k, args)
+    # where it does nothing to an input of ``channels``: a shortcut leaves it out (option A's
+    # subsample at stride 1, an average pool of 1x1)
+    identity: Callable[[dict, object], bool] = lambda a, c: False
     flattens: bool = False  # reads its input flattened to C*H*W features, as an fc does
     pointwise: bool = False  # works on a flattened (N, C) tensor as on a map
     fresh: bool = False  # its output is a new tensor that nothing else aliases
@@ -71,8 +73,16 @@ def fmt(shape) -> str:
 
 
 def _window(args: dict, shape: Shape, what: str) -> tuple[int, int]:
-    """Output H, W of a sliding window with PyTorch's floor rounding."""
+    """Output H, W of a sliding window with PyTorch's rounding: floor, or ceil where ``ceil``.
+
+    In ceil mode the last window must start inside the input or its left padding, as PyTorch's
+    pooling requires. A dilated kernel spans ``dilation * (k - 1) + 1``.
+    """
     (kh, kw), (ph, pw), s = args["kernel"], args["pad"], args["stride"]
+    d = args.get("dilation", 1)
+    if d < 1:
+        raise OpProblem(f"{what} dilation {d} must be at least 1", code="RDS205")
+    kh, kw = d * (kh - 1) + 1, d * (kw - 1) + 1
     if min(kh, kw) < 1:
         raise OpProblem(f"{what} kernel {kh}x{kw} must be at least 1x1", code="RDS205")
     if s < 1:
@@ -86,7 +96,31 @@ def _window(args: dict, shape: Shape, what: str) -> tuple[int, int]:
             f"{h + 2 * ph}x{w + 2 * pw} ({fmt(shape)} with padding {ph}x{pw})",
             code="RDS203",
         )
-    return (h + 2 * ph - kh) // s + 1, (w + 2 * pw - kw) // s + 1
+    if not args.get("ceil"):
+        return (h + 2 * ph - kh) // s + 1, (w + 2 * pw - kw) // s + 1
+
+    def ceil(n: int, k: int, p: int) -> int:
+        out = -(-(n + 2 * p - k) // s) + 1
+        return out - 1 if (out - 1) * s >= n + p else out
+
+    return ceil(h, kh, ph), ceil(w, kw, pw)
+
+
+def average_counts(args: dict, shape: Shape) -> tuple[tuple[int, list[int]], ...]:
+    """What PyTorch divides each average pool window by, along H and along W.
+
+    For each axis: how far the last window hangs past the padding (ceil mode), and each
+    window's count: the padded positions it covers where ``include_pad``, else the input's.
+    A target without these options pools the zero-padded input and rescales by them.
+    """
+    out = []
+    s, include = args["stride"], args.get("include_pad", 1)
+    for n, k, p in zip(shape[1:], args["kernel"], args["pad"], strict=True):
+        size = _window({**args, "kernel": (k, k), "pad": (p, p)}, (1, n, n), "avgpool")[0]
+        lo, hi = (-p, n + p) if include else (0, n)
+        counts = [min(i * s - p + k, hi) - max(i * s - p, lo) for i in range(size)]
+        out.append((max((size - 1) * s + k - n - 2 * p, 0), counts))
+    return tuple(out)
 
 
 def _conv(args, shapes):
@@ -148,15 +182,18 @@ def _add(args, shapes):
 def _subsample(args, shapes):
     c, h, w = shapes[0]
     s = args["stride"]
-    return (c, math.ceil(h / s), math.ceil(w / s))
+    if s < 1:
+        raise OpProblem(f"subsample stride {s} must be at least 1", code="RDS205")
+    return (c, -(-h // s), -(-w // s))
 
 
 def _zeropad(args, shapes):
     c, h, w = shapes[0]
     if args["channels"] < c:
         raise OpProblem(
-            f"shortcut option A cannot shrink channels from {c} to {args['channels']}",
-            "option A only zero-pads; use `shortcut B` for a projection",
+            f"zeropad cannot shrink channels from {c} to {args['channels']}",
+            "zeropad only adds channels (as option A does); a projection such as `shortcut B` "
+            "can narrow them",
             code="RDS202",
         )
     return (args["channels"], h, w)
@@ -187,7 +224,7 @@ def _conv_params(args, shapes):
 
 def _conv_macs(args, shapes, out):
     kh, kw = args["kernel"]
-    return _numel(out) * (shapes[0][0] // args["groups"]) * kh * kw
+    return _numel(out) * (shapes[0][0] // args["groups"]) * kh * kw  # dilation adds no MACs
 
 
 def _fc_params(args, shapes):
@@ -225,16 +262,17 @@ OPS: dict[str, OpDef] = {
                 *_WINDOW,
                 Arg("groups", "int", 1, positional=False),
                 Arg("bias", "flag", 0, positional=False),
+                Arg("dilation", "int", 1, positional=False),
             ),
             _conv,
             _conv_params,
             _conv_macs,
             stride=_stride,
             channels=_out,
-            pad=lambda k: k // 2,
+            pad=lambda k, a: k // 2 * a.get("dilation", 1),
             fresh=True,
             numbered=True,
-            doc="convolution; padding defaults to kernel // 2",
+            doc="convolution; padding defaults to kernel // 2 times the dilation",
             usage="e.g. `conv 64 3x3 stride=2`",
         ),
         OpDef(
@@ -247,22 +285,46 @@ OPS: dict[str, OpDef] = {
             doc="batch normalisation",
         ),
         OpDef("relu", (), _same, pointwise=True, doc="rectified linear unit"),
+        OpDef("sigmoid", (), _same, pointwise=True, doc="the logistic function, 1 / (1 + e^-x)"),
+        OpDef(
+            "hardsigmoid",
+            (),
+            _same,
+            pointwise=True,
+            doc="the piecewise-linear sigmoid, clip(x / 6 + 1 / 2, 0, 1), as PyTorch's",
+        ),
+        OpDef("silu", (), _same, pointwise=True, doc="x * sigmoid(x), also called swish"),
+        OpDef(
+            "leakyrelu",
+            (Arg("slope", "float", 0.01),),
+            _same,
+            pointwise=True,
+            doc="max(x, slope * x); the slope defaults to 0.01",
+        ),
         OpDef(
             "maxpool",
             (Arg("kernel", "pair"), *_WINDOW),
             _pool("maxpool"),
             stride=_stride,
-            pad=lambda k: (k - 1) // 2,
+            pad=lambda k, a: (k - 1) // 2,
             doc="max pooling; padding defaults to (kernel - 1) // 2",
             usage="e.g. `maxpool 3x3 stride=2`",
         ),
         OpDef(
             "avgpool",
-            (Arg("kernel", "pair", None), *_WINDOW),
+            (
+                Arg("kernel", "pair", None),
+                *_WINDOW,
+                Arg("ceil", "flag", 0, positional=False),
+                Arg("include_pad", "flag", 1, positional=False),
+            ),
             _pool("avgpool"),
             stride=_stride,
-            pad=lambda k: (k - 1) // 2,
-            doc="global average pooling, or a sliding window when given a kernel",
+            pad=lambda k, a: (k - 1) // 2,
+            identity=lambda a, c: a.get("kernel") == (1, 1) and a["stride"] == 1,
+            doc="global average pooling, or a sliding window when given a kernel; `ceil=1` rounds "
+            "its output up and `include_pad=0` leaves the padding out of each average, as "
+            "PyTorch's ceil_mode and count_include_pad",
         ),
         OpDef(
             "fc",
@@ -279,13 +341,23 @@ OPS: dict[str, OpDef] = {
         OpDef("dropout", (Arg("p", "float", 0.5),), _dropout, pointwise=True, doc="dropout"),
         OpDef("input", (Arg("shape", "dims"),), _input, inputs=0, user=False),
         OpDef("add", (), _add, fresh=True, inputs=2, user=False),
-        OpDef("subsample", (Arg("stride", "int"),), _subsample, stride=_stride, user=False),
+        OpDef(
+            "subsample",
+            (Arg("stride", "int"),),
+            _subsample,
+            stride=_stride,
+            identity=lambda a, c: a["stride"] == 1,
+            doc="keep every stride-th row and column (option A's shortcut)",
+            usage="e.g. `subsample 2`",
+        ),
         OpDef(
             "zeropad",
             (Arg("channels", "int"),),
             _zeropad,
             channels=lambda a, c: a["channels"],
-            user=False,
+            identity=lambda a, c: a["channels"] == c,
+            doc="zero-pad the channels up to a count (option A's shortcut)",
+            usage="e.g. `zeropad 64`",
         ),
     )
 }
@@ -303,7 +375,7 @@ def complete(op: str, args: dict) -> dict:
     if args.get("kernel") is None:
         args["stride"], args["pad"] = 1, (0, 0)
     elif args.get("pad") is None:
-        args["pad"] = tuple(rule(k) for k in args["kernel"])
+        args["pad"] = tuple(rule(k, args) for k in args["kernel"])
     return args
 
 

@@ -29,7 +29,8 @@ _TERMINAL_WORDS = {
     "DIMS": "dimensions such as 3x3",
     "PERCENT": "a percentage",
     "RATIO": "a split such as 45000/5000",
-    "POLICY": "a shortcut policy (A, B, C or none)",
+    "CASE": "a shortcut case (keep, change or always)",
+    "OFF": "`off`",
     "STRING": 'a quoted path such as "cifar.rds"',
     "_SEP": "a newline or `;`",
     "$END": "the end of the file",
@@ -275,7 +276,24 @@ class _ToAst(Transformer_NonRecursive):
         params = rest.pop(0) if rest and isinstance(rest[0], tuple) else ()
         return ast.BlockDef(str(name), params, tuple(rest), self._span(meta), self._tok(name))
 
+    # ------------------------------------------------------------ shortcuts
+    @v_args(meta=True, inline=False)
+    def shortcut_def(self, meta, children):
+        name, *cases = children
+        return ast.ShortcutDef(str(name), tuple(cases), self._span(meta), self._tok(name))
+
+    @v_args(meta=True, inline=False)
+    def shortcut_case(self, meta, children):
+        case, *body = children
+        off = len(body) == 1 and isinstance(body[0], Token) and body[0].type == "OFF"
+        return ast.Case(str(case), None if off else tuple(body), self._span(meta), self._tok(case))
+
     # ------------------------------------------------------------ networks
+    @v_args(meta=True, inline=False)
+    def group(self, meta, children):
+        name, *body = children
+        return ast.Group(str(name), tuple(body), self._span(meta), self._tok(name))
+
     def input(self, meta, tok):
         dims = tuple(self._int(tok, v) for v in tok.split("x"))
         return ast.Setting("input", dims, self._span(meta))
@@ -309,9 +327,10 @@ class _ToAst(Transformer_NonRecursive):
     @v_args(meta=True, inline=False)
     def network_inst(self, meta, children):
         name, family, *rest = children
-        shortcut = None
-        if rest and isinstance(rest[-1], Token) and rest[-1].type == "POLICY":
-            shortcut = str(rest.pop())
+        shortcut = shortcut_span = None
+        if rest and isinstance(rest[-1], Token):
+            token = rest.pop()
+            shortcut, shortcut_span = str(token), self._tok(token)
         args, kwargs = [], []
         for child in rest:
             if isinstance(child, ast.Kwarg):
@@ -334,6 +353,7 @@ class _ToAst(Transformer_NonRecursive):
             self._span(meta),
             self._tok(family),
             self._tok(name),
+            shortcut_span,
         )
 
     # ------------------------------------------------------------ training

@@ -1,48 +1,63 @@
-"""The shortcut plan: what a block's shortcut is under a policy, made in one place.
+"""Shortcuts: a block's shortcut made from its definition, in one place.
 
-Section 3.3 of the paper: option A pads (subsample with the branch's stride, zero-pad the new
-channels), B projects where the shape changes, C projects everywhere, and ``none`` drops the
-addition. :func:`plan` decides from concrete values; its arguments are those values, or IR
-expressions over a block's parameters for the same decision written symbolically.
+A shortcut is a definition, as a block is (``resdsl/prelude.rds`` writes the paper's A, B, C and
+``none`` in the syntax users have). Its cases say what happens where the block keeps its shape
+(stride 1 and equal channels) and where it changes it; a case left out is the identity and
+``off`` drops the addition. A case's ops read ``in``, ``out`` and ``stride``: the block's input
+channels, its channels where the shortcut joins, and its residual branch's stride.
+
+The ops are made into nodes with the block's concrete values, and recorded symbolically over
+``in_channels``, ``out`` and ``stride`` into a :class:`resdsl.ir.BlockTemplate` of their own (the
+network's ``shortcuts``), which the TensorFlow target writes as a function. An op that would do
+nothing (a subsample at stride 1, a zero-pad to the channels it has, a 1x1 average pool) is left
+out, though its position still counts: ResNet-D's ``downsample.1`` is its conv whether or not its
+``downsample.0`` pool is there, as timm names them.
 """
 
 from __future__ import annotations
 
 from . import ops
 from . import syntax as ast
-from .ir import Shortcut
+from .errors import Related, SpecError, unknown
+from .ir import IN_CHANNELS, Param, Shortcut
 from .names import ATTRIBUTE_RESERVED, Namespace
+from .trace import Trace
+from .values import Env
 
-POLICIES = ("A", "B", "C", "none")
+POLICIES = ("A", "B", "C", "none")  # the prelude's
+READS = ("in", "out", "stride")  # what a case's ops read
 
 
-def plan(policy: str, stride: int, in_channels: int, out_channels: int, symbolic=None) -> Shortcut:
-    """The shortcut of a branch that strides by ``stride`` and maps ``in_channels`` to
-    ``out_channels`` (where the shortcut joins it), under ``policy`` (A, B or C).
-
-    ``symbolic``, where given, is ``(stride, out_channels)`` as expressions: the plan is the one
-    the values decide, with its arguments written over the block's parameters.
-    """
-    step, channels = symbolic or (stride, out_channels)
-    resolution, width = stride > 1, in_channels != out_channels
-    if policy == "C" or policy == "B" and (resolution or width):
-        return Shortcut("projection", policy, step, channels)
-    if policy == "A" and (resolution or width):
-        return Shortcut("pad", policy, step if resolution else None, channels if width else None)
-    return Shortcut("identity", policy)
+def case_of(definition: ast.ShortcutDef, stride: int, in_channels: int, out_channels: int):
+    """The case of ``definition`` for a branch of ``stride`` from ``in_channels`` to
+    ``out_channels``; None where the definition leaves that case out (the identity)."""
+    wanted = "keep" if stride == 1 and in_channels == out_channels else "change"
+    return next((c for c in definition.cases if c.name in (wanted, "always")), None)
 
 
 class Joins:
-    """The elaborator's shortcuts (a mixin): the plan made into nodes where a block adds."""
+    """The elaborator's shortcuts (a mixin): a definition made into nodes where a block adds."""
+
+    def _policy(self, name: str | None, span) -> str | None:
+        """``name`` where it is a shortcut definition; None after recording why not."""
+        if name is None or name in self.program.shortcuts:
+            return name
+        self.errors.append(
+            unknown(
+                f"unknown shortcut `{name}`",
+                span,
+                name,
+                list(self.program.shortcuts),
+                "shortcuts",
+                code="RDS113",
+            )
+        )
+        return None
 
     def _shortcut(
-        self, block_input: str, first_node: int, policy: str, scope, stmt: ast.Add
-    ) -> tuple[Shortcut, tuple[int, int, int] | None]:
-        """Join the shortcut to the residual branch that ends at ``self.current``.
-
-        Returns the shortcut and what decided it: the branch's stride, the block's input
-        channels and the channels where the shortcut joins (None where a shape is unknown).
-        """
+        self, block_input: str, first_node: int, policy: str | None, scope, stmt: ast.Add
+    ) -> Shortcut:
+        """Join the shortcut to the residual branch that ends at ``self.current``."""
         branch = self.current
         nodes = self.graph.nodes
         in_shape = nodes[block_input]["node"].shape
@@ -53,22 +68,82 @@ class Joins:
             node = nodes[name]["node"]
             if node.role != "shortcut":
                 stride *= ops.OPS[node.op].stride(node.arg)
-        shortcut, source, decided = Shortcut("identity", policy), block_input, None
-        if in_shape is not None and out_shape is not None:
-            decided = (stride, in_shape[0], out_shape[0])
-            shortcut = plan(policy, *decided)
-            sub = scope.child(
-                "downsample",
-                "shortcut",
-                names=Namespace(ATTRIBUTE_RESERVED, numbered=True),
-                block=scope.block,
-                role="shortcut",
-            )
-            self.current = block_input
-            for op, args in shortcut.ops():
-                self._emit(op, ops.complete(op, args), stmt.span, sub)
-            source = self.current
+        shortcut, source = Shortcut("identity", policy), block_input
+        if in_shape is not None and out_shape is not None and policy is not None:
+            definition = self.program.shortcuts[policy]
+            case = case_of(definition, stride, in_shape[0], out_shape[0])
+            if case is not None and case.body is None:
+                scope.role = "post"
+                return Shortcut("none", policy, case.name)
+            if case is not None:
+                values = {"in": in_shape[0], "out": out_shape[0], "stride": stride}
+                self.current = block_input
+                shortcut = self._path(definition, case, values, scope)
+                source = self.current
         scope.role = "add"
         self.current = branch
         self._emit("add", {}, stmt.span, scope, inputs=(branch, source), symbolic={})
-        return shortcut, decided
+        return shortcut
+
+    def _path(self, definition: ast.ShortcutDef, case: ast.Case, values: dict, scope) -> Shortcut:
+        """Make a case's ops from ``self.current``, and their template over in, out and stride."""
+        sub = scope.child(
+            "downsample",
+            "shortcut",
+            names=Namespace(ATTRIBUTE_RESERVED, numbered=True),
+            block=scope.block,
+            role="shortcut",
+        )
+        sub.trace = Trace()
+        sub.symbols = {"in": Param(IN_CHANNELS), "out": Param("out"), "stride": Param("stride")}
+        env = Env(values)
+        env.spans = {}
+        self.sites.append(case.span)
+        for call in case.body:
+            if call.name in self.program.blocks:
+                self.errors.append(
+                    SpecError(
+                        f"shortcut `{definition.name}` calls block `{call.name}`: a shortcut is "
+                        "made of layers",
+                        call.name_span,
+                        "write the block's layers in the shortcut, or make the block a branch",
+                        code="RDS115",
+                    )
+                )
+                continue
+            resolved = self._resolve(call, env)
+            if resolved is None:
+                continue
+            kind, count = resolved
+            for _ in range(count):
+                self._layer(kind, call, env, sub, drop_identity=True)
+        self.sites.pop()
+        template = self._path_template(definition, case, sub.trace)
+        args = tuple((p, values[p]) for p in template.params)
+        return Shortcut("path", definition.name, case.name, template.name, args)
+
+
+def duplicate_case(item: ast.ShortcutDef) -> list[SpecError]:
+    """A shortcut definition's cases: each at most once, and ``always`` alone."""
+    errors, seen = [], {}
+    for case in item.cases:
+        clash = seen.get(case.name)
+        if clash is None and seen and (case.name == "always" or "always" in seen):
+            clash = next(iter(seen.values()))
+        if clash is not None:
+            message = (
+                f"shortcut `{item.name}` gives its `{case.name}` case twice"
+                if clash.name == case.name
+                else f"shortcut `{item.name}` gives `always` beside `keep` or `change`"
+            )
+            errors.append(
+                SpecError(
+                    message,
+                    case.name_span,
+                    "`always` is both `keep` and `change`: give it alone, or give those two",
+                    related=[Related(clash.name_span, "given first here")],
+                    code="RDS114",
+                )
+            )
+        seen.setdefault(case.name, case)
+    return errors

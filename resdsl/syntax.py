@@ -87,6 +87,39 @@ class BlockDef:
 
 
 @dataclass(frozen=True)
+class Case:
+    """One case of a shortcut definition: ``keep``, ``change`` or ``always``, and its ops.
+
+    ``body`` is None for ``off``: the block adds nothing in this case.
+    """
+
+    name: str
+    body: tuple[Call, ...] | None
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class ShortcutDef:
+    """``shortcut B { change { conv out 1x1 stride=stride; bn } }``: a shortcut policy."""
+
+    name: str
+    cases: tuple[Case, ...]
+    span: Span
+    name_span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """``group conv1 { ... }``: layers named inside one container, numbered from 0."""
+
+    name: str
+    body: tuple[Call, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
 class Setting:
     """One statement of a network body: ``input``, ``classes``, ``shortcut`` or ``stride``."""
 
@@ -100,7 +133,7 @@ class Section:
     """``stem { ... }``, ``stage { ... }`` or ``head { ... }``."""
 
     kind: str
-    body: tuple[Call | Setting, ...]
+    body: tuple[Call | Group | Setting, ...]
     span: Span
 
 
@@ -125,6 +158,7 @@ class NetworkInst:
     span: Span
     family_span: Span
     name_span: Span | None = None
+    shortcut_span: Span | None = None  # the shortcut's name, where one is given
 
 
 # ---------------------------------------------------------------- training
@@ -166,4 +200,4 @@ class Import:
 @dataclass(frozen=True)
 class Module:
     source: Source
-    items: tuple[Import | BlockDef | NetworkDef | NetworkInst | TrainDef, ...]
+    items: tuple[Import | BlockDef | ShortcutDef | NetworkDef | NetworkInst | TrainDef, ...]

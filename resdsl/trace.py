@@ -8,7 +8,7 @@ the block once as a class or function.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import ops
 from . import syntax as ast
@@ -20,12 +20,10 @@ from .ir import (
     Param,
     Shortcut,
     TemplateOp,
-    as_expr,
     binop,
     params_of,
     substitute,
 )
-from .shortcuts import plan
 from .values import coerce
 
 
@@ -62,7 +60,7 @@ class Tracing:
             out[name] = coerce(sym, raw, value)
         rule = ops.OPS[kind].pad
         if rule is not None and given["pad"][0] is None and not isinstance(out["kernel"], Const):
-            out["pad"] = rule(out["kernel"])  # a square kernel given by a parameter
+            out["pad"] = rule(out["kernel"], out)  # a square kernel given by a parameter
         return out
 
     def _sym(self, expr: ast.Expr, symbols: dict) -> Expr | None:
@@ -78,7 +76,7 @@ class Tracing:
             return None
         return binop(expr.op, left, right)
 
-    def _record_nested(self, definition, call, values, extra, template, decided, parent) -> None:
+    def _record_nested(self, definition, call, values, extra, template, parent) -> None:
         """Add a nested block instance to the enclosing block's trace, as one op."""
         given = dict(zip((p.name for p in definition.params), call.args, strict=False))
         given.update({kw.name: kw.value for kw in call.kwargs})
@@ -95,22 +93,16 @@ class Tracing:
         channels = parent.trace.channels
         env = {**{k: v for k, v in bound.items() if v is not None}, IN_CHANNELS: channels}
         out = substitute(template.out_channels, env)
-        inner = self.blocks[-1].shortcut
-        if decided is not None:  # the same plan, over the enclosing block's parameters
-            join = substitute(template.join_channels, env)  # what the shortcut must match
-            symbolic = (substitute(template.stride, env), join)
-            inner = plan(inner.policy, *decided, symbolic=symbolic)
-        shortcut, ins = [], channels
-        for index, (kind, args) in enumerate(inner.ops()):
-            args = {k: as_expr(v) for k, v in args.items()}
-            outs = as_expr(ops.OPS[kind].channels(args, ins))
-            shortcut.append(
-                TemplateOp(
-                    str(index), kind, tuple(args.items()), ins, "shortcut", call.span,
-                    out_channels=outs,
-                )
-            )  # fmt: skip
-            ins = outs
+        inner, shortcut = self.blocks[-1].shortcut, ()
+        if inner.kind == "path":  # its ops and arguments over the enclosing block's parameters
+            path = self.paths_by_name[inner.path]
+            reads = {
+                IN_CHANNELS: channels,
+                "out": substitute(template.join_channels, env),
+                "stride": substitute(template.stride, env),
+            }
+            inner = replace(inner, args=tuple((p, reads[p]) for p in path.params))
+            shortcut = tuple(_substituted(op, reads, call.span) for op in path.ops)
         op = TemplateOp(
             name=self.blocks[-1].local,
             op="block",
@@ -119,11 +111,38 @@ class Tracing:
             role=parent.role,
             span=call.span,
             template=template.name,
-            shortcut=tuple(shortcut),
+            shortcut=shortcut,
             out_channels=out,
             plan=inner,
         )
         parent.trace.record(op, out, substitute(template.total_stride, env))
+
+    def _path_template(self, definition: ast.ShortcutDef, case: ast.Case, trace: Trace):
+        """The template of a shortcut path: an existing one where its ops are equal."""
+        used: set[str] = set()
+        for op in trace.ops:
+            used |= _op_params(op)
+        key = (definition.name, case.name, tuple(trace.ops))
+        return _shared(
+            self.paths,
+            self.paths_by_name,
+            key,
+            definition.name,
+            lambda name: BlockTemplate(
+                name=name,
+                kind=definition.name,
+                params=tuple(p for p in ("out", "stride") if p in used),
+                defaults=(),
+                ops=tuple(trace.ops),
+                residual=False,
+                has_add=False,
+                out_channels=trace.channels,
+                join_channels=trace.channels,
+                stride=trace.total_stride,
+                total_stride=trace.total_stride,
+                span=case.span,
+            ),
+        )
 
     def _template(
         self, definition: ast.BlockDef, trace: Trace, shortcut: Shortcut
@@ -141,11 +160,13 @@ class Tracing:
         has_add = any(isinstance(s, ast.Add) for s in definition.body)
         residual = shortcut.residual
         key = (definition.name, has_add, residual, params, tuple(trace.ops), trace.channels)
-        template = self.templates.get(key)
-        if template is None:
-            taken = sum(1 for t in self.templates.values() if t.kind == definition.name)
-            template = BlockTemplate(
-                name=definition.name if not taken else f"{definition.name}_{taken + 1}",
+        return _shared(
+            self.templates,
+            self.templates_by_name,
+            key,
+            definition.name,
+            lambda name: BlockTemplate(
+                name=name,
                 kind=definition.name,
                 params=params,
                 defaults=defaults,
@@ -159,10 +180,28 @@ class Tracing:
                 stride=trace.branch_stride,
                 total_stride=trace.total_stride,
                 span=definition.span,
-            )
-            self.templates[key] = template
-            self.templates_by_name[template.name] = template
-        return template
+            ),
+        )
+
+
+def _shared(table: dict, by_name: dict, key, kind: str, make) -> BlockTemplate:
+    """The template kept under ``key``, or a new one from ``make(name)``, its name unique among
+    the templates of ``kind`` (basic, basic_2, ...)."""
+    template = table.get(key)
+    if template is None:
+        taken = sum(1 for t in table.values() if t.kind == kind)
+        template = make(kind if not taken else f"{kind}_{taken + 1}")
+        table[key] = by_name[template.name] = template
+    return template
+
+
+def _substituted(op: TemplateOp, env: dict[str, Expr], span) -> TemplateOp:
+    """A shortcut path's op with its expressions over ``env``, at a nested block's call."""
+    args = tuple((k, None if v is None else substitute(v, env)) for k, v in op.args)
+    out = None if op.out_channels is None else substitute(op.out_channels, env)
+    return replace(
+        op, args=args, in_channels=substitute(op.in_channels, env), out_channels=out, span=span
+    )
 
 
 def _op_params(op: TemplateOp) -> set[str]:

@@ -3,7 +3,6 @@
 import pytest
 
 import resdsl
-from resdsl.ir import Shortcut
 
 from helpers import SPECS, compile_text, errors_of
 
@@ -54,9 +53,14 @@ def test_option_a_is_subsample_then_zero_pad():
     assert add.inputs == ("layer2.0.bn2", "layer2.0.downsample.1")
     assert "layer1.0.downsample.0" not in net.graph  # identity where nothing changes
     kinds = [b.shortcut.kind for b in net.blocks]
-    assert kinds == ["identity"] * 3 + ["pad", "identity", "identity"] * 2
-    # the recorded plan: layer2.0 subsamples by 2 and pads 16 to 32 channels, as its nodes do
-    assert net.block("layer2.0").shortcut == Shortcut("pad", "A", 2, 32)
+    assert kinds == ["identity"] * 3 + ["path", "identity", "identity"] * 2
+    # what option A made: layer2.0 subsamples by 2 and pads 16 to 32 channels, as its nodes do
+    shortcut = net.block("layer2.0").shortcut
+    assert (shortcut.policy, shortcut.case, shortcut.arg) == (
+        "A",
+        "change",
+        {"out": 32, "stride": 2},
+    )
 
 
 def test_plain_nets_have_no_addition():
@@ -69,7 +73,7 @@ def test_plain_nets_have_no_addition():
 
 def test_command_line_policy_overrides_the_spec():
     net = resdsl.load(SPECS / "plain20.rds", shortcut="C")
-    assert {b.shortcut.kind for b in net.blocks} == {"projection"}
+    assert {b.shortcut.kind for b in net.blocks} == {"path"}
     assert {b.shortcut.policy for b in net.blocks} == {"C"}
     assert net.node("layer1.0.downsample.0").arg["kernel"] == (1, 1)
 
@@ -90,7 +94,7 @@ def test_stage_policy_overrides_the_network():
         """
     )
     plans = [(b.shortcut.kind, b.shortcut.policy) for b in net.blocks]
-    assert plans == [("identity", "A"), ("projection", "B"), ("pad", "A")]
+    assert plans == [("identity", "A"), ("path", "B"), ("path", "A")]
 
 
 def test_preactivation_block_is_expressible():

@@ -44,7 +44,9 @@ CASES = [
 ]
 
 HINTS = {
-    "channels_shrink_option_a": "option A only zero-pads; use `shortcut B`",
+    "channels_shrink_option_a": (
+        "zeropad only adds channels (as option A does); a projection such as `shortcut B`"
+    ),
     "unknown_block": "did you mean `basic`?",
     "unknown_layer": "did you mean `relu`?",
     "unknown_train_option": "did you mean `momentum`?",

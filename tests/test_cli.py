@@ -160,7 +160,7 @@ def test_fmt_keeps_the_files_line_endings_and_byte_order_mark(bom, tmp_path):
 def test_check_takes_folders(tmp_path):
     result = run("check", SPECS)
     assert result.exit_code == 0
-    assert len(result.stdout.splitlines()) == len(list(SPECS.glob("*.rds")))
+    assert len(result.stdout.splitlines()) == len(list(SPECS.rglob("*.rds")))
     assert f"{SPECS / 'cifar.rds'}: ok: definitions only" in result.stdout
     (tmp_path / "deep").mkdir()
     (tmp_path / "deep" / "bad.rds").write_text("network n {\n  classes 10\n}\n")

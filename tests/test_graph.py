@@ -28,7 +28,7 @@ def test_resnet20_has_a_box_per_block_and_a_labelled_shortcut_each(tmp_path):
     shortcuts = [e for e in edges if "class=shortcut" in e[2]]
     assert len(shortcuts) == 9
     labels = [re.search(r'label="([^"]+)"', e[2]).group(1) for e in shortcuts]
-    assert labels.count("A: subsample + pad") == 2  # where stages 2 and 3 begin
+    assert labels.count("A: subsample + zeropad") == 2  # where stages 2 and 3 begin
     assert labels.count("identity") == 7
     assert '"layer2.0" [label="layer2.0\\nbasic 32x16x16"]' in dot  # the output shape
 
@@ -39,7 +39,7 @@ def test_plain_nets_draw_no_shortcut():
 
 
 def test_projection_labels_follow_the_policy():
-    for policy, expected in (("B", {"B: projection", "identity"}), ("C", {"C: projection"})):
+    for policy, expected in (("B", {"B: conv + bn", "identity"}), ("C", {"C: conv + bn"})):
         dot = to_dot(resdsl.load(SPECS / "resnet18.rds", shortcut=policy))
         assert set(re.findall(r'label="([^"]+)", tailport', dot)) == expected
 

@@ -14,7 +14,6 @@ from resdsl import ops
 from resdsl.check import lint
 from resdsl.ir import BinOp, Const, Param, Shortcut, as_expr, evaluate, substitute
 from resdsl.names import ATTRIBUTE_RESERVED, Namespace, class_name, module_suffix
-from resdsl.shortcuts import plan
 
 from helpers import SPECS, compile_text
 
@@ -49,9 +48,10 @@ def test_constants_fold_and_neutral_elements_vanish():
 def test_the_op_table_rules_work_on_values_and_expressions():
     """Each row's symbolic form, written once, serves concrete and symbolic arguments."""
     conv, pool, fc = ops.OPS["conv"], ops.OPS["maxpool"], ops.OPS["fc"]
-    assert conv.pad(7) == 3 and pool.pad(3) == 1
-    assert evaluate(conv.pad(Param("k")), {"k": 5}) == 2
-    assert evaluate(pool.pad(Param("k")), {"k": 5}) == 2
+    assert conv.pad(7, {}) == 3 and pool.pad(3, {}) == 1
+    assert conv.pad(3, {"dilation": 2}) == 2  # timm's ((stride - 1) + dilation * (k - 1)) // 2
+    assert evaluate(conv.pad(Param("k"), {}), {"k": 5}) == 2
+    assert evaluate(pool.pad(Param("k"), {}), {"k": 5}) == 2
     assert conv.channels({"out": W * 4}, Param("c")) == W * 4
     assert conv.stride({"stride": S}) is S
     assert ops.OPS["bn"].channels({}, Param("c")) == Param("c")
@@ -67,61 +67,104 @@ def test_complete_fills_padding_from_the_kernel():
     assert ops.complete("relu", {}) == {}
 
 
-# ---------------------------------------------------------------- the shortcut plan (section 3.3)
+# ---------------------------------------------------------------- shortcuts (section 3.3)
+
+
+def one_block(policy: str, stride: int, cin: int, cout: int, defs: str = ""):
+    """A network of one block from ``cin`` to ``cout`` channels at ``stride``, under ``policy``."""
+    return compile_text(
+        f"""
+        {defs}
+        block unit(width, stride = 1) {{
+            conv width 3x3 stride=stride; bn
+            add
+        }}
+        network one {{
+            input 3x16x16
+            classes 10
+            shortcut {policy}
+            stem  {{ conv {cin} 3x3 }}
+            stage {{ unit {cout} stride={stride} }}
+            head  {{ avgpool; fc }}
+        }}
+        """
+    )
 
 
 @pytest.mark.parametrize(
-    "policy, stride, cin, cout, kind, made",
+    "policy, stride, cin, cout, case, made",
     [
-        ("A", 1, 16, 16, "identity", []),
-        ("A", 2, 16, 32, "pad", ["subsample", "zeropad"]),
-        ("A", 2, 16, 16, "pad", ["subsample"]),
-        ("A", 1, 16, 32, "pad", ["zeropad"]),
-        ("B", 1, 16, 16, "identity", []),
-        ("B", 2, 16, 32, "projection", ["conv", "bn"]),
-        ("B", 1, 64, 256, "projection", ["conv", "bn"]),
-        ("C", 1, 16, 16, "projection", ["conv", "bn"]),
+        ("A", 1, 16, 16, None, []),
+        ("A", 2, 16, 32, "change", ["subsample", "zeropad"]),
+        ("A", 2, 16, 16, "change", ["subsample"]),
+        ("A", 1, 16, 32, "change", ["zeropad"]),
+        ("B", 1, 16, 16, None, []),
+        ("B", 2, 16, 32, "change", ["conv", "bn"]),
+        ("B", 1, 64, 256, "change", ["conv", "bn"]),
+        ("C", 1, 16, 16, "always", ["conv", "bn"]),
     ],
 )
-def test_the_plan_follows_the_paper(policy, stride, cin, cout, kind, made):
-    shortcut = plan(policy, stride, cin, cout)
-    assert (shortcut.kind, shortcut.policy) == (kind, policy)
-    assert [op for op, _ in shortcut.ops()] == made
-    assert shortcut.residual
+def test_the_prelude_shortcuts_follow_the_paper(policy, stride, cin, cout, case, made):
+    """Option A pads where dimensions change, B projects there, C projects everywhere."""
+    net = one_block(policy, stride, cin, cout)
+    shortcut = net.block("layer1.0").shortcut
+    assert (shortcut.policy, shortcut.case, shortcut.residual) == (policy, case, True)
+    nodes = [n for n in net.nodes() if n.role == "shortcut"]
+    assert [n.op for n in nodes] == made
+    assert net.node("layer1.0.add").shape == (cout, -(-16 // stride), -(-16 // stride))
 
 
 def test_a_projection_is_a_strided_1x1_conv_then_bn():
-    (conv, args), (bn, _) = plan("B", 2, 64, 128).ops()
-    assert (conv, bn) == ("conv", "bn")
-    assert args == {
+    net = one_block("B", 2, 64, 128)
+    conv, bn = net.node("layer1.0.downsample.0"), net.node("layer1.0.downsample.1")
+    assert (conv.op, bn.op) == ("conv", "bn")
+    assert conv.arg == {
         "out": 128,
         "kernel": (1, 1),
         "stride": 2,
         "pad": (0, 0),
         "groups": 1,
         "bias": 0,
+        "dilation": 1,
     }
 
 
-def test_the_symbolic_plan_is_the_concrete_one_over_parameters():
-    concrete = plan("A", 2, 16, 32)
-    symbolic = plan("A", 2, 16, 32, symbolic=(S, W * 2))
-    assert [op for op, _ in symbolic.ops()] == [op for op, _ in concrete.ops()]
-    assert (symbolic.stride, symbolic.channels) == (S, W * 2)
+def test_an_op_that_does_nothing_is_left_out_but_keeps_its_position():
+    """ResNet-D's pool is timm's downsample.0 even at stride 1, where it is nn.Identity."""
+    defs = """shortcut D {
+        change { avgpool stride stride=stride ceil=1 include_pad=0; conv out 1x1; bn }
+    }"""
+    net = one_block("D", 1, 16, 32, defs)
+    made = [(n.local, n.op) for n in net.nodes() if n.role == "shortcut"]
+    assert made == [("1", "conv"), ("2", "bn")]
+    net = one_block("D", 2, 16, 32, defs)
+    made = [(n.local, n.op) for n in net.nodes() if n.role == "shortcut"]
+    assert made == [("0", "avgpool"), ("1", "conv"), ("2", "bn")]
+    assert net.node("layer1.0.downsample.0").shape == (16, 8, 8)
+
+
+def test_a_path_template_holds_the_ops_over_in_out_and_stride():
+    net = one_block("B", 2, 16, 32)
+    shortcut = net.block("layer1.0").shortcut
+    assert (shortcut.kind, shortcut.path, shortcut.arg) == ("path", "B", {"out": 32, "stride": 2})
+    conv = net.shortcuts["B"].ops[0]
+    assert (conv.arg["out"], conv.arg["stride"]) == (Param("out"), S)
 
 
 def test_no_addition_is_no_shortcut():
     assert not Shortcut("none").residual and not Shortcut("plain").residual
-    assert Shortcut("none").ops() == ()
+    net = one_block("none", 2, 16, 32)
+    assert net.block("layer1.0").shortcut == Shortcut("none", "none", "always")
+    assert not [n for n in net.nodes() if n.op == "add"]
 
 
-def test_block_instances_record_their_plan():
+def test_block_instances_record_their_shortcut():
     net = resdsl.load(SPECS / "resnet18.rds")
     plans = {b.name: b.shortcut for b in net.blocks}
     assert plans["layer1.0"] == Shortcut("identity", "B")
-    assert plans["layer2.0"] == Shortcut("projection", "B", 2, 128)
+    assert plans["layer2.0"] == Shortcut("path", "B", "change", "B", (("out", 128), ("stride", 2)))
     nodes = [n.op for n in net.nodes() if n.block == "layer2.0" and n.role == "shortcut"]
-    assert nodes == [op for op, _ in plans["layer2.0"].ops()]
+    assert nodes == [op.op for op in net.shortcuts["B"].ops]
 
 
 # ---------------------------------------------------------------- names

@@ -190,6 +190,29 @@ async def test_hover_in_a_family_file_uses_the_instances_of_the_file(client, fol
     assert f"| layer2.0 | stage 2 | 32x16x16 | {first:,} |" in hover
 
 
+async def test_hover_on_a_shortcut_shows_where_it_joined(client, folder):
+    text = textwrap.dedent("""\
+        shortcut D {
+            change { avgpool stride stride=stride; conv out 1x1; bn }
+        }
+        network d {
+            input 3x16x16
+            classes 10
+            shortcut D
+            stem  { conv 8 3x3 }
+            stage { basic 8 x 2 }
+            stage { basic 16; stride 2 }
+            head  { avgpool; fc }
+        }
+        """)
+    uri = await open_doc(client, folder / "d.rds", text)
+    # two blocks keep their shape (the identity); the third halves the maps and widens 8 -> 16
+    assert await hover_text(client, uri, 0, 10) == "shortcut `D`: d: 2 identity, d: 1 change"
+    conv = await hover_text(client, uri, 1, text.splitlines()[1].index("conv"))
+    # 8 -> 16 channels 1x1 on the pooled 8x8 map: 128 weights, 8,192 MACs
+    assert "| layer2.0.downsample.1 | 16x8x8 | 128 | 8,192 |" in conv
+
+
 async def test_hover_on_train_settings_shows_values_after_inheritance(client, folder):
     uri = await open_doc(
         client,
@@ -253,10 +276,15 @@ async def labels(client, uri, line, character) -> set[str]:
 
 async def test_completion(client, folder):
     lines = [
+        "shortcut D {",
+        "    change { conv out 1x1;  }",
+        "    ",
+        "}",
         "network c {",
         "    shortcut ",
         "    stage { ",
         "    stage { conv 16 3x3 ",
+        "    stem { ",
         "}",
         "train c {",
         "    optimizer sgd ",
@@ -265,12 +293,18 @@ async def test_completion(client, folder):
     ]
     text = "\n".join(lines) + "\n"
     uri = await open_doc(client, folder / "complete.rds", text)
-    assert await labels(client, uri, 1, len(lines[1])) == {"A", "B", "C", "none"}
-    in_stage = await labels(client, uri, 2, len(lines[2]))
+    # the prelude's shortcuts and the file's own
+    assert await labels(client, uri, 5, len(lines[5])) == {"A", "B", "C", "none", "D"}
+    in_case = await labels(client, uri, 1, len(lines[1]) - 2)
+    assert {"conv", "bn", "avgpool", "subsample", "in", "out", "stride"} <= in_case
+    assert "basic" not in in_case  # a shortcut is made of layers
+    assert {"keep", "change", "always", "off"} <= await labels(client, uri, 2, 4)
+    in_stage = await labels(client, uri, 6, len(lines[6]))
     assert {"conv", "bn", "relu", "fc", "basic", "bottleneck", "stride"} <= in_stage
-    assert {"stride=", "pad=", "groups=", "bias="} <= await labels(client, uri, 3, len(lines[3]))
-    assert {"lr", "momentum", "weight_decay"} <= await labels(client, uri, 6, len(lines[6]))
-    settings = await labels(client, uri, 7, 4)
+    assert {"stride=", "pad=", "groups=", "bias="} <= await labels(client, uri, 7, len(lines[7]))
+    assert {"group", "conv", "maxpool"} <= await labels(client, uri, 8, len(lines[8]))
+    assert {"lr", "momentum", "weight_decay"} <= await labels(client, uri, 11, len(lines[11]))
+    settings = await labels(client, uri, 12, 4)
     assert {"data", "batch", "optimizer", "schedule", "warmup"} <= settings
 
 

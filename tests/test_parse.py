@@ -98,7 +98,7 @@ def test_comments_semicolons_and_blank_lines():
     [
         ("network n {\n  input 3x32x32\n", 2, 16, "unexpected end of file"),
         ("network n {\n  stem { conv 16 3x3 stride=2 4 }\n}\n", 2, 31, "positional value"),
-        ("network n {\n  shortcut D\n}\n", 2, 12, "unexpected"),
+        ("shortcut D {\n  sometimes { bn }\n}\n", 2, 3, "unexpected"),
         ("block b(w) {\n  conv w $\n}\n", 2, 10, "unexpected character '$'"),
         ("network n = f(n = 1, 2)\n", 1, 22, "positional value cannot follow"),
         ("train t {\n  warmup lr 0.01 until train_error > 80%\n}\n", 2, 36, "unexpected"),

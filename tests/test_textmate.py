@@ -113,3 +113,30 @@ def test_scopes_of_imports_instances_warmups_and_arguments(tokenize):
     assert scopes_of(tokens, imagenet, line, "7x7")[-1] == "constant.numeric.size.resdsl"
     line = line_of(imagenet, "shortcut B")
     assert scopes_of(tokens, imagenet, line, "B")[-1] == "constant.language.policy.resdsl"
+
+
+def test_scopes_of_shortcut_definitions_cases_and_groups(tokenize):
+    families = SPECS / "zoo" / "families.rds"
+    tokens = tokenize(families, SPECS / "zoo" / "resnet50d.rds")
+    line = line_of(families, "shortcut D {")
+    assert scopes_of(tokens, families, line, "shortcut")[-1] == "keyword.control.shortcut.resdsl"
+    assert scopes_of(tokens, families, line, "D")[-1] == "entity.name.type.shortcut.resdsl"
+    line = line_of(families, "change {")
+    assert scopes_of(tokens, families, line, "change")[-1] == "keyword.control.case.resdsl"
+    assert scopes_of(tokens, families, line, "avgpool")[-1] == "support.function.layer.resdsl"
+    line = line_of(families, "group conv1")
+    assert scopes_of(tokens, families, line, "group")[-1] == "keyword.other.group.resdsl"
+    assert scopes_of(tokens, families, line, "conv1")[-1] == "entity.name.tag.group.resdsl"
+    resnet50d = SPECS / "zoo" / "resnet50d.rds"
+    line = line_of(resnet50d, "shortcut D")
+    assert scopes_of(tokens, resnet50d, line, "D")[-1] == "constant.language.policy.resdsl"
+
+
+def test_the_grammar_knows_every_layer_of_the_op_table():
+    """The layer names the editor colours are the op table's, no more and no fewer."""
+    from resdsl import ops
+
+    grammar = json.loads((EXTENSION / "syntaxes" / "resdsl.tmLanguage.json").read_text())
+    match = grammar["repository"]["layer"]["match"]
+    listed = set(match.split("(", 1)[1].split(")", 1)[0].split("|"))
+    assert listed == {name for name, op in ops.OPS.items() if op.user}

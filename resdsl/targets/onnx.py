@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..emit import TargetError, register, source_file
 from ..ir import Network, Node
-from ..ops import OPS
+from ..ops import OPS, average_counts
 
 TARGET = "onnx"
 OPSET = 17
@@ -254,7 +254,8 @@ def _window(node: Node) -> dict:
 
 
 def _conv(g: _Graph, node: Node, x: list[str]) -> None:
-    g.add("Conv", x + g.weights(node), node.name, group=node.arg["groups"], **_window(node))
+    d, groups = node.arg["dilation"], node.arg["groups"]
+    g.add("Conv", x + g.weights(node), node.name, group=groups, dilations=[d, d], **_window(node))
 
 
 def _bn(g: _Graph, node: Node, x: list[str]) -> None:
@@ -264,6 +265,21 @@ def _bn(g: _Graph, node: Node, x: list[str]) -> None:
 def _avgpool(g: _Graph, node: Node, x: list[str]) -> None:
     if node.arg["kernel"] is None:
         g.add("GlobalAveragePool", x, node.name)
+    elif node.arg["ceil"] or not node.arg["include_pad"]:
+        # ONNX's ceil mode keeps a last window that starts in the right padding, which
+        # PyTorch drops: pool the zero-padded input, then rescale by PyTorch's counts
+        import numpy as np
+
+        (eh, rows), (ew, cols) = average_counts(node.arg, g.net.node(node.inputs[0]).shape)
+        (kh, kw), (ph, pw), s = node.arg["kernel"], node.arg["pad"], node.arg["stride"]
+        pads = g.ints(f"{node.name}.pads", [0, 0, ph, pw, 0, 0, ph + eh, pw + ew])
+        padded = g.add("Pad", x + [pads], f"{node.name}.pad")
+        pooled = g.add(
+            "AveragePool", [padded], f"{node.name}.pool", kernel_shape=[kh, kw], strides=[s, s]
+        )
+        scale = (kh * kw / np.outer(rows, cols)).astype(np.float32)[None, None]
+        array = g.numpy_helper.from_array(scale, f"{node.name}.scale")
+        g.add("Mul", [pooled, g.add("Constant", [], f"{node.name}.scale", value=array)], node.name)
     else:  # PyTorch's default: the zero padding counts
         g.add("AveragePool", x, node.name, count_include_pad=1, **_window(node))
 
@@ -287,6 +303,12 @@ SPELL = {
     "conv": _conv,
     "bn": _bn,
     "relu": lambda g, node, x: g.add("Relu", x, node.name),
+    "sigmoid": lambda g, node, x: g.add("Sigmoid", x, node.name),
+    "hardsigmoid": lambda g, node, x: g.add("HardSigmoid", x, node.name, alpha=1 / 6, beta=0.5),
+    "silu": lambda g, node, x: g.add(
+        "Mul", x + [g.add("Sigmoid", x, f"{node.name}.sigmoid")], node.name
+    ),  # opset 17 has no Swish
+    "leakyrelu": lambda g, node, x: g.add("LeakyRelu", x, node.name, alpha=node.arg["slope"]),
     "maxpool": lambda g, node, x: g.add("MaxPool", x, node.name, **_window(node)),
     "avgpool": _avgpool,
     "fc": lambda g, node, x: g.add("Gemm", x + g.weights(node), node.name, transB=1),  # W (out, in)

@@ -137,6 +137,7 @@ class Body:
     body: list = field(default_factory=list)  # statements of forward() or of the function
     branch_bns: list[str] = field(default_factory=list)  # BNs before the addition
     last_bn: str | None = None  # the branch's final BN, zeroed by zero_init_residual
+    indent: int = 0  # beyond the target's INDENT: a function nested in another
 
     @property
     def branch_bns_literal(self) -> str:
@@ -151,6 +152,7 @@ class ModelView:
     input_shape: tuple
     classes: int
     blocks: list[Body]
+    paths: list[Body]  # the shortcut paths, where the target writes them as functions
     net: Body
     uses: set[str]  # the helpers model.py defines: the spelled calls' names
     fc_inputs: list[tuple[str, tuple]]  # (fc layer, its input's C, H, W)
@@ -168,7 +170,7 @@ class Writer:
 
     def __init__(self, net: Network):
         self.net, self.uses = net, set()
-        module = Namespace(RESERVED | self.MODULE)
+        self.module = module = Namespace(RESERVED | self.MODULE)
         self.class_name = module.create_name(class_name(net.name))
         self.block_names = {t.name: module.create_name(self.block_name(t)) for t in self.templates}
         self.params = {}
@@ -188,6 +190,7 @@ class Writer:
             input_shape=self.net.input_shape,
             classes=self.net.classes,
             blocks=[self.block(t) for t in self.templates],
+            paths=[self.path(t) for t in self.net.shortcuts.values()],
             net=self.network(),
             uses=self.uses,
             fc_inputs=[
@@ -196,9 +199,9 @@ class Writer:
                 if OPS[n.op].flattens
             ],
         )
-        for part in (*view.blocks, view.net):
-            part.init = self.lay_out(part.init, self.INDENT)
-            part.body = self.lay_out(part.body, self.INDENT)
+        for part in (*view.blocks, *view.paths, view.net):
+            part.init = self.lay_out(part.init, self.INDENT + part.indent)
+            part.body = self.lay_out(part.body, self.INDENT + part.indent)
         model = render(self.TARGET, "model.py.j2", m=view)
         return {"model.py": model, **train_files(self.TARGET, self.net)}
 
@@ -253,6 +256,10 @@ class Writer:
         self.finish(out, template)
         return out
 
+    def path(self, template: BlockTemplate) -> Body:
+        """A shortcut path, where the target writes it as a function; by default it does not."""
+        return Body()
+
     def arguments(self, template: BlockTemplate, values: dict[str, str]) -> list:
         """A block call's keyword arguments: each parameter under its printed name."""
         return [(f"{py_name}=", values[p]) for p, py_name in self.params[template.name].items()]
@@ -267,14 +274,13 @@ class Writer:
             stage = section.container if section.kind == "stage" else None
             self.open(out, tensor, stage)
             for entry in section.entries:
-                if entry.kind == "op":
-                    node = self.net.node(entry.name)
-                    view = self.node_view(node)
-                    out.body += self.layer(out, view, tensor, self.spell, stage)
-                    continue
-                inst = self.net.block(entry.name)
-                out.body += tensor.spatial()
-                self.instance(out, tensor, inst, entry.count, stage)
+                if entry.kind == "group":  # a container of its own, as a stage is
+                    self.open(out, tensor, entry.name)
+                    for member in entry.members:
+                        self.entry(out, tensor, member, entry.name)
+                    self.close(out, tensor, entry.name)
+                else:
+                    self.entry(out, tensor, entry, stage)
             self.close(out, tensor, stage)
         if not tensor.flat:
             label = literal(f"{self.net.output.name}.flatten")
@@ -282,6 +288,15 @@ class Writer:
             tensor.value = tensor.target
         self.end(out, tensor)
         return out
+
+    def entry(self, out: Body, tensor: Tensor, entry, container: str | None) -> None:
+        """One op or block instance of the network, in ``container`` where it has one."""
+        if entry.kind == "op":
+            view = self.node_view(self.net.node(entry.name))
+            out.body += self.layer(out, view, tensor, self.spell, container)
+            return
+        out.body += tensor.spatial()
+        self.instance(out, tensor, self.net.block(entry.name), entry.count, container)
 
     def node_view(self, node) -> OpView:
         shape = self.net.node(node.inputs[0]).shape

@@ -9,10 +9,12 @@ pools, BN epsilon 1e-5 and momentum 0.9 (PyTorch's 0.1), and the same initialisa
 
 from __future__ import annotations
 
-from ..emit import register
+from ..emit import register, where
 from ..ir import IN_CHANNELS, BlockInstance, BlockTemplate, Network, Shortcut, as_expr, params_of
 from .layout import Call, lay_out, literal
 from .python import Body, OpView, Tensor, Writer, py
+
+PATH_PARAMS = {"out": "channels", "stride": "stride"}  # a shortcut's parameters, as printed
 
 
 def _pool(name: str):
@@ -20,14 +22,23 @@ def _pool(name: str):
         if v.global_pool:
             return Call("global_avg_pool", v.value, name=v.label)
         kernel, stride = v["kernel"], v["stride"]
-        return Call(name, v.value, kernel, stride=stride, padding=v["pad"], name=v.label)
+        kw = {"ceil": ("ceil", 0), "include_pad": ("include_pad", 1)}
+        kw = v.given(**{k: a for k, a in kw.items() if a[0] in v.args})
+        return Call(name, v.value, kernel, stride=stride, padding=v["pad"], **kw, name=v.label)
 
     return spell
 
 
 def _conv(v: OpView) -> Call:
-    kw = v.given(stride=("stride", 1), padding=("pad", 0), groups=("groups", 1), bias=("bias", 0))
-    return Call("conv2d", v.value, v["out"], v["kernel"], **kw, name=v.label)
+    kw = v.given(
+        stride=("stride", 1),
+        padding=("pad", 0),
+        groups=("groups", 1),
+        bias=("bias", 0),
+        dilation=("dilation", 1),
+    )
+    func = "conv2d" if "dilation" not in kw else "dilated_conv2d"
+    return Call(func, v.value, v["out"], v["kernel"], **kw, name=v.label)
 
 
 def _bn(v: OpView) -> Call:
@@ -42,16 +53,25 @@ class KerasWriter(Writer):
         "conv": _conv,
         "bn": _bn,
         "relu": lambda v: Call("relu", v.value, name=v.label),
+        "sigmoid": lambda v: Call("activation", v.value, '"sigmoid"', name=v.label),
+        "hardsigmoid": lambda v: Call("activation", v.value, '"hard_sigmoid"', name=v.label),
+        "silu": lambda v: Call("activation", v.value, '"silu"', name=v.label),
+        "leakyrelu": lambda v: Call(
+            "leaky_relu", v.value, **v.given(slope=("slope", 0.01)), name=v.label
+        ),
         "dropout": lambda v: Call("dropout", v.value, v["p"], name=v.label),
         "maxpool": _pool("max_pool"),
         "avgpool": _pool("avg_pool"),
         "fc": lambda v: Call("dense", v.value, v["out"], **v.given(bias=("bias", 1)), name=v.label),
+        "subsample": lambda v: Call("subsample", v.value, v["stride"], name=v.label),
+        "zeropad": lambda v: Call("zeropad", v.value, v["channels"], name=v.label),
     }
     MODULE = frozenset(
         {"math", "keras", "np", "layers", "ops", "INPUT_SHAPE", "NUM_CLASSES", "FC_INPUTS",
-         "he_fan_out", "conv2d", "batch_norm", "branch_bns", "relu", "add", "dropout",
+         "he_fan_out", "conv2d", "DilatedConv2D", "dilated_conv2d", "batch_norm", "branch_bns",
+         "relu", "activation", "leaky_relu", "add", "dropout", "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
-         "Subsample", "ZeroPad", "pad_shortcut", "projection", "build_model", "torch_layout",
+         "Subsample", "ZeroPad", "subsample", "zeropad", "build_model", "torch_layout",
          "_fc_to_torch", "_fc_from_torch", "save_npz", "load_npz"}
     )  # fmt: skip
     LOCALS = frozenset({"x", "out", "identity", "downsample", "in_channels", "name", "zero_init"})
@@ -62,6 +82,14 @@ class KerasWriter(Writer):
         super().__init__(net)
         # the templates that take `zero_init`, filled as each is written (nested ones first)
         self.zero_init: set[str] = set()
+        # each shortcut path's function and the names of its parameters
+        self.path_names = {
+            t.name: self.module.create_name(f"shortcut_{t.name.lower()}")
+            for t in net.shortcuts.values()
+        }
+        self.path_params = {
+            t.name: {p: PATH_PARAMS[p] for p in t.params} for t in net.shortcuts.values()
+        }
 
     def block_name(self, template: BlockTemplate) -> str:
         name = template.kind if template.kind.endswith("block") else f"{template.kind}_block"
@@ -103,17 +131,31 @@ class KerasWriter(Writer):
         return spell
 
     def shortcut(self, plan: Shortcut, names: dict[str, str], name: str) -> Call:
-        """The helper call that makes ``plan``, its stride and channels over ``names``."""
-        self.uses.add(plan.kind)
+        """The call that makes ``plan``'s path function, its arguments over ``names``."""
+        call = Call(self.path_names[plan.path])
+        params = self.path_params[plan.path]
+        call.args += [(f"{params[p]}=", py(as_expr(v), names)) for p, v in plan.args]
+        call.args.append(("name=", name))
+        return call
 
-        def value(x) -> str:
-            return py(as_expr(x), names)
-
-        if plan.kind == "projection":
-            return Call("projection", value(plan.channels), stride=value(plan.stride), name=name)
-        kw = {} if plan.stride is None else {"stride": value(plan.stride)}
-        kw.update({} if plan.channels is None else {"channels": value(plan.channels)})
-        return Call("pad_shortcut", **kw, name=name)
+    def path(self, template: BlockTemplate) -> Body:
+        """A shortcut path as a function that returns its shortcut, as blocks take it."""
+        names = self.path_params[template.name]
+        out = Body(
+            self.path_names[template.name], template.kind, where(template.span, self.net.span)
+        )
+        tensor = Tensor(self, "x", "x", self.block_label)
+        for op in template.ops:
+            view = OpView(op.op, op.name, op.arg, op.in_channels, names)
+            view.role, view.label = "shortcut", self.block_label(op.name)
+            out.body += self.layer(out, view, tensor, self.spell)
+        if any(IN_CHANNELS in params_of(e) for op in template.ops for e in _exprs(op)):
+            out.body.insert(0, "in_channels = x.shape[-1]")
+        out.body.append(f"return {tensor.value}")
+        signature = Call("def " + out.name, *names.values(), "*", "name")
+        out.signature = lay_out(signature, 0, "", ":")
+        out.indent = 4
+        return out
 
     def finish(self, out: Body, template: BlockTemplate) -> None:
         nested = any(op.template in self.zero_init for op in template.ops)
@@ -144,7 +186,7 @@ class KerasWriter(Writer):
             name = f'f"{stage}.{{i}}"'
         call = self.call(inst, tensor.value if count == 1 else "x")
         call.args.append(("name=", name))
-        if inst.shortcut.ops():
+        if inst.shortcut.kind == "path":
             label = literal(f"{inst.name}.downsample")
             call.args.append(("downsample=", self.shortcut(inst.shortcut, {}, label)))
         if inst.template in self.zero_init:
@@ -158,10 +200,10 @@ class KerasWriter(Writer):
 
 
 def _exprs(op):
-    """Every expression an op prints, its nested shortcut's included."""
+    """Every expression an op prints, its nested shortcut's arguments included."""
     yield from (e for _, e in op.args if e is not None)
-    for sub in op.shortcut:
-        yield from _exprs(sub)
+    if op.plan is not None:
+        yield from (as_expr(e) for _, e in op.plan.args)
 
 
 @register(KerasWriter.TARGET)

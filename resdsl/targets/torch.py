@@ -19,14 +19,23 @@ def _pool(name: str):
     def spell(v: OpView) -> Call:
         if v.global_pool:
             return Call("nn.AdaptiveAvgPool2d", "1")
-        return Call(name, kernel_size=v["kernel"], stride=v["stride"], padding=v["pad"])
+        kw = {"ceil_mode": ("ceil", 0), "count_include_pad": ("include_pad", 1)}
+        kw = v.given(**{k: a for k, a in kw.items() if a[0] in v.args})
+        return Call(name, kernel_size=v["kernel"], stride=v["stride"], padding=v["pad"], **kw)
 
     return spell
 
 
 def _conv(v: OpView) -> Call:
-    kw = v.given(stride=("stride", 1), padding=("pad", 0), groups=("groups", 1))
+    kw = v.given(
+        stride=("stride", 1), padding=("pad", 0), dilation=("dilation", 1), groups=("groups", 1)
+    )
     return Call("nn.Conv2d", v.channels, v["out"], kernel_size=v["kernel"], **kw, bias=v["bias"])
+
+
+def _leaky(v: OpView) -> Call:
+    kw = v.given(negative_slope=("slope", 0.01))
+    return Call("nn.LeakyReLU", **kw, **({"inplace": "True"} if v.in_place else {}))
 
 
 class TorchWriter(Writer):
@@ -35,6 +44,10 @@ class TorchWriter(Writer):
         "conv": _conv,
         "bn": lambda v: Call("nn.BatchNorm2d", v.channels),
         "relu": lambda v: Call("nn.ReLU", inplace="True") if v.in_place else Call("nn.ReLU"),
+        "sigmoid": lambda v: Call("nn.Sigmoid"),
+        "hardsigmoid": lambda v: Call("nn.Hardsigmoid"),
+        "silu": lambda v: Call("nn.SiLU", inplace="True") if v.in_place else Call("nn.SiLU"),
+        "leakyrelu": _leaky,
         "dropout": lambda v: Call("nn.Dropout", p=v["p"]),
         "maxpool": _pool("nn.MaxPool2d"),
         "avgpool": _pool("nn.AvgPool2d"),
@@ -93,10 +106,22 @@ class TorchWriter(Writer):
             call.args += self.arguments(inner, {p: v[p] for p in inner.params})
             if op.shortcut:
                 parts = [OpView(s.op, s.name, s.arg, s.in_channels, v.names) for s in op.shortcut]
-                call.args.append(("downsample=", Call("nn.Sequential", *map(self.spell, parts))))
+                call.args.append(("downsample=", self.sequential(parts)))
             return call
 
         return spell
+
+    def sequential(self, parts: list[OpView]) -> Call:
+        """A shortcut's nn.Sequential: nn.Identity() where an op that did nothing was left out,
+        so each op keeps its index (timm's ResNet-D pool is downsample.0 even at stride 1)."""
+        by_index = {int(p.name.rpartition(".")[2]): p for p in parts}
+        return Call(
+            "nn.Sequential",
+            *(
+                self.spell(by_index[i]) if i in by_index else "nn.Identity()"
+                for i in range(max(by_index) + 1)
+            ),
+        )
 
     def finish(self, out: Body, template: BlockTemplate) -> None:
         signature = Call("def __init__", "self", "in_channels")
@@ -121,8 +146,8 @@ class TorchWriter(Writer):
     def instance(self, out: Body, tensor, inst: BlockInstance, count: int, stage) -> None:
         call = self.call(inst, str(self.net.node(inst.input).shape[0]))
         if inst.name in self.shortcuts:
-            parts = (self.spell(self.node_view(n)) for n in self.shortcuts[inst.name])
-            call.args.append(("downsample=", Call("nn.Sequential", *parts)))
+            parts = [self.node_view(n) for n in self.shortcuts[inst.name]]
+            call.args.append(("downsample=", self.sequential(parts)))
         if stage is None:
             out.init.append((f"self.{inst.name}", call))
             out.body.append(f"x = self.{inst.name}(x)")

@@ -409,6 +409,56 @@ CASES = {
             head { avgpool; fc }
         }
     """,
+    # ResNet-D's shortcut: a ceil-mode pool that leaves padding out of its averages, then a
+    # projection; at stride 1 the pool does nothing and is left out (its index stays taken)
+    "user_shortcut_avg_down": """
+        shortcut D {
+            change { avgpool stride stride=stride ceil=1 include_pad=0; conv out 1x1; bn }
+        }
+        network n {
+            input 3x9x7
+            classes 4
+            shortcut D
+            stem { conv 8 3x3; bn; relu }
+            stage { bottleneck 4 }
+            stage { basic 16 x 2; stride 2 }
+            stage { basic 24; stride 2; shortcut A }
+            head { avgpool; fc }
+        }
+    """,
+    # a shortcut that reads `in`, is off where the shape is kept, and a biased projection
+    # nested in a block: its ops written over the enclosing block's parameters
+    "user_shortcut_nested_off_and_in": """
+        shortcut wide { keep off; change { conv in 1x1; relu; conv out 1x1 stride=stride bias=1 } }
+        block pair(w, stride = 1) { basic w stride=stride; basic w; add; relu }
+        network n {
+            input 2x8x8
+            classes 3
+            shortcut wide
+            stem { conv 4 3x3 }
+            stage { pair 6; stride 2 }
+            stage { pair 6 }
+            head { avgpool; fc }
+        }
+    """,
+    # the activations, a dilated conv (strided too: Keras takes it as a stride-1 conv), and
+    # average pools in ceil mode with and without their padding in each average
+    "activations_dilation_pools": """
+        block act(w, stride = 1) {
+            conv w 3x3 stride=stride dilation=2; bn; silu
+            conv w 3x3 dilation=3; bn; hardsigmoid
+            add
+            leakyrelu 0.2
+        }
+        network n {
+            input 3x11x10
+            classes 5
+            stem { conv 6 3x3; sigmoid; avgpool 3x3 stride=2 ceil=1 }
+            stage { act 6 }
+            stage { act 8; stride 2 }
+            head { avgpool 2x2 stride=2 pad=1 ceil=1 include_pad=0; leakyrelu; avgpool; fc }
+        }
+    """,
 }
 
 

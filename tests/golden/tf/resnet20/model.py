@@ -93,7 +93,7 @@ def dense(x, units, bias=True, name=None):
 
 @keras.saving.register_keras_serializable(package="resdsl")
 class Subsample(layers.Layer):
-    """Option A's shortcut, first half: keep every `stride`-th row and column."""
+    """Keep every `stride`-th row and column, as option A's shortcut does."""
 
     def __init__(self, stride, **kwargs):
         super().__init__(**kwargs)
@@ -106,9 +106,13 @@ class Subsample(layers.Layer):
         return {**super().get_config(), "stride": self.stride}
 
 
+def subsample(x, stride, name):
+    return Subsample(stride, name=name)(x)
+
+
 @keras.saving.register_keras_serializable(package="resdsl")
 class ZeroPad(layers.Layer):
-    """Option A's shortcut, second half: zero-pad the channels up to `channels`."""
+    """Zero-pad the channels up to `channels`, as option A's shortcut does."""
 
     def __init__(self, channels, **kwargs):
         super().__init__(**kwargs)
@@ -121,23 +125,23 @@ class ZeroPad(layers.Layer):
         return {**super().get_config(), "channels": self.channels}
 
 
-def pad_shortcut(stride=1, channels=None, name=None):
-    """Option A: subsample with the stride, then zero-pad the new channels (no weights)."""
+def zeropad(x, channels, name):
+    return ZeroPad(channels, name=name)(x)
+
+
+def shortcut_a(channels, stride, *, name):
+    """Shortcut `A` (resdsl/prelude.rds:16): the function a block calls on its input."""
 
     def shortcut(x):
-        index = 0
-        if stride > 1:
-            x = Subsample(stride, name=f"{name}.{index}")(x)
-            index += 1
-        if channels is not None:
-            x = ZeroPad(channels, name=f"{name}.{index}")(x)
+        x = subsample(x, stride, name=f"{name}.0")
+        x = zeropad(x, channels, name=f"{name}.1")
         return x
 
     return shortcut
 
 
 def basic_block(x, width, stride=1, *, name, downsample=None, zero_init=False):
-    """The `basic` block (resdsl/prelude.rds:10)."""
+    """The `basic` block (resdsl/prelude.rds:35)."""
     identity = x
     out = conv2d(x, width, 3, stride=stride, padding=1, name=f"{name}.conv1")
     out = batch_norm(out, name=f"{name}.bn1", branch=True)
@@ -169,7 +173,7 @@ def build_model(zero_init_residual=False):
         width=32,
         stride=2,
         name="layer2.0",
-        downsample=pad_shortcut(stride=2, channels=32, name="layer2.0.downsample"),
+        downsample=shortcut_a(channels=32, stride=2, name="layer2.0.downsample"),
         zero_init=zero_init_residual,
     )
     for i in range(1, 3):
@@ -182,7 +186,7 @@ def build_model(zero_init_residual=False):
         width=64,
         stride=2,
         name="layer3.0",
-        downsample=pad_shortcut(stride=2, channels=64, name="layer3.0.downsample"),
+        downsample=shortcut_a(channels=64, stride=2, name="layer3.0.downsample"),
         zero_init=zero_init_residual,
     )
     for i in range(1, 3):

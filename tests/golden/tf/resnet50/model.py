@@ -115,18 +115,19 @@ def max_pool(x, kernel_size, stride, padding, name):
     return pool(x)
 
 
-def projection(channels, stride=1, name=None):
-    """Options B and C: a 1x1 convolution with the block's stride, then BN."""
+def shortcut_b(channels, stride, *, name):
+    """Shortcut `B` (resdsl/prelude.rds:21): the function a block calls on its input."""
 
     def shortcut(x):
         x = conv2d(x, channels, 1, stride=stride, name=f"{name}.0")
-        return batch_norm(x, name=f"{name}.1")
+        x = batch_norm(x, name=f"{name}.1")
+        return x
 
     return shortcut
 
 
 def bottleneck_block(x, width, stride=1, *, name, downsample=None, zero_init=False):
-    """The `bottleneck` block (resdsl/prelude.rds:19)."""
+    """The `bottleneck` block (resdsl/prelude.rds:44)."""
     identity = x
     out = conv2d(x, width, 1, stride=stride, name=f"{name}.conv1")
     out = batch_norm(out, name=f"{name}.bn1", branch=True)
@@ -157,7 +158,7 @@ def build_model(zero_init_residual=False):
         width=64,
         stride=1,
         name="layer1.0",
-        downsample=projection(256, stride=1, name="layer1.0.downsample"),
+        downsample=shortcut_b(channels=256, stride=1, name="layer1.0.downsample"),
         zero_init=zero_init_residual,
     )
     for i in range(1, 3):
@@ -170,7 +171,7 @@ def build_model(zero_init_residual=False):
         width=128,
         stride=2,
         name="layer2.0",
-        downsample=projection(512, stride=2, name="layer2.0.downsample"),
+        downsample=shortcut_b(channels=512, stride=2, name="layer2.0.downsample"),
         zero_init=zero_init_residual,
     )
     for i in range(1, 4):
@@ -183,7 +184,7 @@ def build_model(zero_init_residual=False):
         width=256,
         stride=2,
         name="layer3.0",
-        downsample=projection(1024, stride=2, name="layer3.0.downsample"),
+        downsample=shortcut_b(channels=1024, stride=2, name="layer3.0.downsample"),
         zero_init=zero_init_residual,
     )
     for i in range(1, 6):
@@ -196,7 +197,7 @@ def build_model(zero_init_residual=False):
         width=512,
         stride=2,
         name="layer4.0",
-        downsample=projection(2048, stride=2, name="layer4.0.downsample"),
+        downsample=shortcut_b(channels=2048, stride=2, name="layer4.0.downsample"),
         zero_init=zero_init_residual,
     )
     for i in range(1, 3):

@@ -41,7 +41,7 @@ class ZeroPad(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """The `basic` block (resdsl/prelude.rds:10)."""
+    """The `basic` block (resdsl/prelude.rds:35)."""
 
     branch_bns = ("bn1", "bn2")  # the residual branch's BNs, for --log-responses
     last_bn = "bn2"  # zeroed by zero_init_residual

@@ -18,7 +18,7 @@ NUM_CLASSES = 1000
 
 
 class Bottleneck(nn.Module):
-    """The `bottleneck` block (resdsl/prelude.rds:19)."""
+    """The `bottleneck` block (resdsl/prelude.rds:44)."""
 
     branch_bns = ("bn1", "bn2", "bn3")  # the residual branch's BNs, for --log-responses
     last_bn = "bn3"  # zeroed by zero_init_residual
