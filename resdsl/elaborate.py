@@ -121,8 +121,12 @@ class _Scope:
             **kw,
         )
 
-    def name(self, kind: str) -> tuple[str, str, str]:
-        """The next node name, human path and local name for a node of ``kind``."""
+    def name(self, kind: str, label: str | None = None) -> tuple[str, str, str]:
+        """The next node name, human path and local name for a node of ``kind``: ``label``
+        where the spec gives one (the caller has checked that it is free)."""
+        if label is not None:
+            self.names.reserve(label)
+            return self.prefix + label, " › ".join((*self.path, label)), label
         if self.names.numbered:
             local = self.names.create_name(str(len(self.names.used)))
             return self.prefix + local, " › ".join((*self.path, kind)), local
@@ -149,6 +153,7 @@ class _Elaborator(Values, Tracing, Joins):
         self.paths_by_name: dict[str, BlockTemplate] = {}
         self.current: str = "input"
         self.order: list[str] = []  # node names in the order they were made
+        self.aside: set[str] = set()  # the nodes of side paths (`mul { ... }`)
         self.count = 0  # nodes made
         self.classes = 0
 
@@ -423,13 +428,33 @@ class _Elaborator(Values, Tracing, Joins):
         self, kind: str, stmt: ast.Call, env: dict, scope: _Scope, policy: str, extra: dict
     ) -> None:
         """One layer or one block instance, named in ``scope``."""
+        if stmt.label is not None and not self._free(stmt, scope):
+            return
         if kind not in self.program.blocks:
             self._layer(kind, stmt, env, scope)
             return
-        name, path, local = scope.name(kind)
+        name, path, local = scope.name(kind, stmt.label)
         label = f"block {int(local) + 1}" if scope.names.numbered else path.split(" › ")[-1]
         sub = scope.child(local, label, block=name, role="branch")
         self._block(kind, stmt, env, sub, scope, policy, extra, local)
+
+    def _free(self, stmt: ast.Call, scope: _Scope) -> bool:
+        """Whether a call's label can name it here; records why not."""
+        problem = hint = None
+        if scope.names.numbered:
+            problem = f"`{stmt.label}:` cannot name a member of a numbered container"
+            hint = "a stage's blocks and a group's layers are numbered 0, 1, ... as in PyTorch"
+        elif stmt.label in scope.names.used or stmt.label in scope.names.reserved:
+            problem = f"the name `{stmt.label}` is taken here"
+            hint = "labels name one layer or block each, among the names of its block or section"
+        elif stmt.repeat is not None:
+            problem = f"`{stmt.label}:` names one layer or block, but `x` repeats it"
+            hint = "label each copy, or leave the name to resdsl"
+        if problem is None:
+            return True
+        code = "RDS116" if "taken" in problem else "RDS117"
+        self.errors.append(SpecError(problem, stmt.label_span, hint, code=code))
+        return False
 
     def _resolve(self, stmt: ast.Call, env: dict) -> tuple[str, int] | None:
         """The kind a call names and its repeat count, or None after recording why not."""
@@ -511,7 +536,7 @@ class _Elaborator(Values, Tracing, Joins):
         symbolic = None
         if scope.trace is not None:
             symbolic = self._symbolic_args(kind, given, args, scope.symbols)
-        self._emit(kind, args, stmt.span, scope, symbolic=symbolic)
+        self._emit(kind, args, stmt.span, scope, symbolic=symbolic, label=stmt.label)
 
     def _block(
         self,
@@ -564,6 +589,8 @@ class _Elaborator(Values, Tracing, Joins):
                 if stmt is adds[0]:
                     shortcut = self._shortcut(block_input, first_node, policy, scope, stmt)
                 scope.role = "post"
+            elif isinstance(stmt, ast.Join):
+                self._join(stmt, values, scope, policy)
             else:
                 self._statement(stmt, values, scope, policy)
         self.sites.pop()
@@ -590,6 +617,17 @@ class _Elaborator(Values, Tracing, Joins):
         if parent.trace is not None:
             self._record_nested(definition, call, values, extra, template, parent)
 
+    def _join(self, stmt: ast.Join, env: dict, scope: _Scope, policy: str) -> None:
+        """A side path from the tensor so far, then the node that joins the two."""
+        main, role, start = self.current, scope.role, len(self.order)
+        channels = scope.trace.channels
+        scope.role = "side"
+        for call in stmt.body:
+            self._statement(call, env, scope, policy)
+        self.aside.update(self.order[start:])
+        scope.role, scope.trace.channels = role, channels  # the join keeps the main tensor's
+        self._emit(stmt.kind, {}, stmt.span, scope, inputs=(main, self.current), symbolic={})
+
     # ------------------------------------------------------------ nodes
     def _emit(
         self,
@@ -599,6 +637,7 @@ class _Elaborator(Values, Tracing, Joins):
         scope: _Scope,
         inputs=None,
         symbolic: dict | None = None,
+        label: str | None = None,
     ) -> str:
         """Make one node; record it in its section and in its block's trace. Returns its local."""
         if self.count >= MAX_OPS:
@@ -608,7 +647,7 @@ class _Elaborator(Values, Tracing, Joins):
                 "resdsl builds networks up to this size; check the repeat counts",
                 code="RDS129",
             )
-        name, path, local = scope.name(op)
+        name, path, local = scope.name(op, label)
         inputs = inputs or (self.current,)
         shapes = [self.graph.nodes[i]["node"].shape for i in inputs]
         shape, problem = None, None

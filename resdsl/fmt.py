@@ -289,7 +289,7 @@ class _Formatter:
             return self._definition(tree, depth, f"shortcut {_word(tree, 1)}", False)
         if kind == "shortcut_case" and _word(tree, -1) == "off":
             return [_Line(depth, f"{_word(tree, 0)} off")]
-        if kind in ("shortcut_case", "group"):
+        if kind in ("shortcut_case", "group", "join"):
             return self._section(tree, depth)
         if kind == "network_def":
             return self._definition(tree, depth, f"network {_word(tree, 1)}{_params(tree)}", True)
@@ -347,6 +347,8 @@ def _keyword(tree: Tree) -> str:
         return _word(tree, 0)
     if tree.data == "group":
         return f"group {_word(tree, 1)}"
+    if tree.data == "join":
+        return _word(tree, 0)
     return tree.data
 
 
@@ -405,7 +407,7 @@ def _simple(tree: Tree) -> str:
         return "add"
     if kind in ("input", "classes", "shortcut", "stride"):
         return f"{kind} {_expr(tree.children[1])}"
-    if kind in (*_SECTIONS, "shortcut_case", "group"):
+    if kind in (*_SECTIONS, "shortcut_case", "group", "join"):
         stmts = _between(tree, *_braces(tree))
         if not stmts:
             return f"{_keyword(tree)} {{}}"
@@ -419,7 +421,11 @@ def _simple(tree: Tree) -> str:
 
 def _call(tree: Tree) -> str:
     name, *rest = tree.children
-    words = [str(name)]
+    words = []
+    if isinstance(name, Tree) and name.data == "label":  # `fc1: conv ...`
+        words.append(f"{name.children[0]}:")
+        name, *rest = rest
+    words.append(str(name))
     for child in rest:
         if isinstance(child, Tree) and child.data == "kwarg":
             key, _, value = child.children

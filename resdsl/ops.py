@@ -179,6 +179,17 @@ def _add(args, shapes):
     return a
 
 
+def _mul(args, shapes):
+    a, b = shapes
+    if b != a and b != (a[0], 1, 1):
+        raise OpProblem(
+            f"cannot multiply {fmt(a)} by {fmt(b)}",
+            f"a `mul` path ends in {fmt(a)}, or in {a[0]}x1x1 to scale each channel (a gate)",
+            code="RDS209",
+        )
+    return a
+
+
 def _subsample(args, shapes):
     c, h, w = shapes[0]
     s = args["stride"]
@@ -341,6 +352,7 @@ OPS: dict[str, OpDef] = {
         OpDef("dropout", (Arg("p", "float", 0.5),), _dropout, pointwise=True, doc="dropout"),
         OpDef("input", (Arg("shape", "dims"),), _input, inputs=0, user=False),
         OpDef("add", (), _add, fresh=True, inputs=2, user=False),
+        OpDef("mul", (), _mul, fresh=True, inputs=2, user=False),
         OpDef(
             "subsample",
             (Arg("stride", "int"),),

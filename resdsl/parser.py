@@ -235,8 +235,16 @@ class _ToAst(Transformer_NonRecursive):
     def repeat(self, meta, count):
         return _Repeat(count)
 
+    def label(self, meta, tok):
+        return _Label(str(tok), self._tok(tok))
+
+    @v_args(meta=True, inline=False)
+    def join(self, meta, children):
+        return ast.Join("mul", tuple(children), self._span(meta))
+
     @v_args(meta=True, inline=False)
     def call(self, meta, children):
+        label = children.pop(0) if isinstance(children[0], _Label) else None
         name, *rest = children
         args, kwargs, repeat = [], [], None
         for child in rest:
@@ -254,7 +262,14 @@ class _ToAst(Transformer_NonRecursive):
             else:
                 args.append(child)
         return ast.Call(
-            str(name), tuple(args), tuple(kwargs), repeat, self._span(meta), self._tok(name)
+            str(name),
+            tuple(args),
+            tuple(kwargs),
+            repeat,
+            self._span(meta),
+            self._tok(name),
+            label and label.name,
+            label and label.span,
         )
 
     def add(self, meta):
@@ -396,6 +411,11 @@ class _ToAst(Transformer_NonRecursive):
 
 class _Repeat(NamedTuple):
     count: ast.Expr
+
+
+class _Label(NamedTuple):
+    name: str
+    span: Span
 
 
 def _value(v):

@@ -62,11 +62,11 @@ class Joins:
         nodes = self.graph.nodes
         in_shape = nodes[block_input]["node"].shape
         out_shape = nodes[branch]["node"].shape
-        # the branch's total stride, leaving out the shortcuts of blocks nested in it
+        # the branch's total stride, leaving out side paths and the shortcuts of nested blocks
         stride = 1
         for name in self.order[first_node:]:
             node = nodes[name]["node"]
-            if node.role != "shortcut":
+            if node.role != "shortcut" and name not in self.aside:
                 stride *= ops.OPS[node.op].stride(node.arg)
         shortcut, source = Shortcut("identity", policy), block_input
         if in_shape is not None and out_shape is not None and policy is not None:
@@ -110,6 +110,8 @@ class Joins:
                         code="RDS115",
                     )
                 )
+                continue
+            if call.label is not None and not self._free(call, sub):
                 continue
             resolved = self._resolve(call, env)
             if resolved is None:

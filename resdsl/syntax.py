@@ -60,6 +60,17 @@ class Call:
     repeat: Expr | None
     span: Span
     name_span: Span
+    label: str | None = None  # `fc1: conv ...`: its name in the generated code
+    label_span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Join:
+    """``mul { ... }``: a side path from the tensor so far, joined back to it by ``kind``."""
+
+    kind: str  # mul
+    body: tuple[Call, ...]
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ class Param:
 class BlockDef:
     name: str
     params: tuple[Param, ...]
-    body: tuple[Call | Add, ...]
+    body: tuple[Call | Add | Join, ...]
     span: Span
     name_span: Span | None = None  # the name alone, where errors about it point
 

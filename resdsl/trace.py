@@ -39,6 +39,8 @@ class Trace:
     def record(self, op: TemplateOp, out_channels: Expr, stride: Expr) -> None:
         self.ops.append(op)
         self.channels = out_channels
+        if op.role == "side":
+            return  # a side path's strides end in its join: the tensor it joins keeps its own
         if op.role == "branch":
             self.branch_stride = binop("*", self.branch_stride, stride)
         self.total_stride = binop("*", self.total_stride, stride)

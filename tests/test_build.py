@@ -238,3 +238,72 @@ def test_missing_input_and_classes_are_both_reported():
         "network `n` has no `classes`",
         "network `n` has no `input`",
     ]
+
+
+# ---------------------------------------------------------------- side paths and labels
+
+
+GATED = """
+    block gated(w, stride = 1) {
+        conv w 3x3 stride=stride; bn
+        mul { conv w 3x3 stride=2; avgpool; fc1: conv w 1x1 bias=1; sigmoid }
+        add
+        relu
+    }
+    network n {
+        input 3x8x8
+        classes 10
+        stem  { conv 8 3x3 }
+        stage { gated 8 }
+        stage { gated 16; stride 2 }
+        head  { avgpool; fc }
+    }
+"""
+
+
+def test_a_side_path_joins_the_tensor_it_started_from():
+    net = compile_text(GATED)
+    mul = net.node("layer1.0.mul")
+    assert mul.op == "mul" and mul.inputs == ("layer1.0.bn1", "layer1.0.sigmoid")
+    assert net.node("layer1.0.conv2").inputs == ("layer1.0.bn1",)  # the path reads the branch
+    assert net.node("layer1.0.fc1").shape == (8, 1, 1)  # its labelled conv, a gate of 8x1x1
+    assert mul.shape == net.node("layer1.0.bn1").shape == (8, 8, 8)
+    # the path's stride-2 conv is not the block's: layer1.0 keeps its shape, so no projection
+    assert net.block("layer1.0").shortcut.kind == "identity"
+    assert net.block("layer2.0").shortcut.arg == {"out": 16, "stride": 2}
+
+
+@pytest.mark.parametrize(
+    "body, code, fragment",
+    [
+        ("conv w 3x3; mul { conv w//2 1x1 }; add", "RDS209", "cannot multiply 8x8x8 by 4x8x8"),
+        ("conv1: conv w 3x3; conv1: bn; add", "RDS116", "the name `conv1` is taken here"),
+        ("one: conv w 3x3 x 2; add", "RDS117", "but `x` repeats it"),
+    ],
+)
+def test_side_path_and_label_errors(body, code, fragment):
+    text = GATED.replace(
+        "conv w 3x3 stride=stride; bn\n        mul { conv w 3x3 stride=2; avgpool; fc1: conv w 1x1 "
+        "bias=1; sigmoid }\n        add",
+        body,
+    )
+    (error,) = {e.code: e for e in errors_of(text)}.values()
+    assert (error.code, fragment in error.message) == (code, True), error.message
+
+
+def test_labels_cannot_name_numbered_members():
+    errors = errors_of(
+        """
+        shortcut P { change { proj: conv out 1x1 stride=stride } }
+        network n {
+            input 3x8x8
+            classes 10
+            shortcut P
+            stem  { group g { first: conv 8 3x3 } }
+            stage { b: basic 8; basic 16 stride=2 }
+            head  { avgpool; fc }
+        }
+        """
+    )
+    assert sorted(e.code for e in errors) == ["RDS117"] * 3
+    assert {e.span.line for e in errors} == {2, 7, 8}

@@ -314,6 +314,7 @@ SPELL = {
     "fc": lambda g, node, x: g.add("Gemm", x + g.weights(node), node.name, transB=1),  # W (out, in)
     "dropout": lambda g, node, x: g.add("Identity", x, node.name),  # eval mode
     "add": lambda g, node, x: g.add("Add", x, node.name),
+    "mul": lambda g, node, x: g.add("Mul", x, node.name),  # a gate broadcasts over H, W
     "subsample": _subsample,
     "zeropad": _zeropad,
 }

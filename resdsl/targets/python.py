@@ -60,6 +60,18 @@ def is_default(expr: Expr | None, default) -> bool:
     return value == default
 
 
+def _last_of_branch(ops) -> int | None:
+    """The index of the residual branch's last op before the add, past any side path: the BN
+    that zero_init_residual zeroes, where it is one."""
+    add = next((i for i, op in enumerate(ops) if op.role == "add"), None)
+    main = [
+        i
+        for i in range(add or 0)
+        if ops[i].role == "branch" and not (ops[i].op in OPS and OPS[ops[i].op].inputs == 2)
+    ]
+    return main[-1] if main else None
+
+
 class OpView:
     """One op as a target spells it: a template's op (symbolic) or a node (concrete) alike."""
 
@@ -223,18 +235,28 @@ class Writer:
         tensor = Tensor(self, "x", "out", self.block_label)
         ops = template.ops
         out.body = ["identity = x"] if template.residual else []
+        last = _last_of_branch(ops) if template.residual else None
+        side: Tensor | None = None  # a side path's tensor, from its first op to its join
         for index, op in enumerate(ops):
             if op.role == "add":
                 out.body += tensor.spatial() + self.join(tensor)
                 tensor.value = "out"
-                if index and ops[index - 1].op == "bn":
-                    out.last_bn = ops[index - 1].name
+                continue
+            if op.op in OPS and OPS[op.op].inputs == 2:  # a side path's join
+                value = tensor.value if side is None else side.value
+                out.body += (side.spatial() if side else []) + tensor.spatial()
+                out.body.append((tensor.target, self.merge(op.op, tensor.value, value, op.name)))
+                tensor.value, side = tensor.target, None
                 continue
             view = OpView(op.op, op.name, op.arg, op.in_channels, names)
             view.role = op.role
             before = OPS.get(ops[index - 1].op) if index else None
             view.in_place = before is not None and before.fresh
-            view.zero = template.residual and index + 1 < len(ops) and ops[index + 1].role == "add"
+            if op.role == "side" and side is None:  # it reads what the join reads again
+                side, view.in_place = Tensor(self, tensor.value, "gate", self.block_label), False
+            view.zero = index == last and op.op == "bn"
+            if view.zero:
+                out.last_bn = op.name
             view.label = self.block_label(op.name)
             if op.template is not None:
                 spelled = self.nested(view, self.net.templates[op.template], op)
@@ -242,7 +264,7 @@ class Writer:
                 spelled = self.spell
                 if op.op == "bn" and op.role == "branch":
                     out.branch_bns.append(op.name)
-            out.body += self.layer(out, view, tensor, spelled)
+            out.body += self.layer(out, view, side if op.role == "side" else tensor, spelled)
         out.body += tensor.spatial()
         out.body.append(f"return {tensor.value}")
         defaults, params = dict(template.defaults), list(names.items())
@@ -325,6 +347,10 @@ class Writer:
         return local
 
     def flatten(self, value: str, label: str):
+        raise NotImplementedError
+
+    def merge(self, op: str, main: str, side: str, name: str):
+        """A join of a side path (``mul``): the expression that makes the joined tensor."""
         raise NotImplementedError
 
     def unflatten(self, value: str, label: str):

@@ -69,12 +69,14 @@ class KerasWriter(Writer):
     MODULE = frozenset(
         {"math", "keras", "np", "layers", "ops", "INPUT_SHAPE", "NUM_CLASSES", "FC_INPUTS",
          "he_fan_out", "conv2d", "DilatedConv2D", "dilated_conv2d", "batch_norm", "branch_bns",
-         "relu", "activation", "leaky_relu", "add", "dropout", "AvgPool",
+         "relu", "activation", "leaky_relu", "add", "multiply", "dropout", "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
          "Subsample", "ZeroPad", "subsample", "zeropad", "build_model", "torch_layout",
          "_fc_to_torch", "_fc_from_torch", "save_npz", "load_npz"}
     )  # fmt: skip
-    LOCALS = frozenset({"x", "out", "identity", "downsample", "in_channels", "name", "zero_init"})
+    LOCALS = frozenset(
+        {"x", "out", "gate", "identity", "downsample", "in_channels", "name", "zero_init"}
+    )
     INDENT = 4
     INPUT = "inputs"
 
@@ -104,6 +106,10 @@ class KerasWriter(Writer):
     def unflatten(self, value: str, label: str) -> Call:
         self.uses.add("unflatten")
         return Call("unflatten", value, name=label)
+
+    def merge(self, op: str, main: str, side: str, name: str) -> Call:
+        self.uses.add("multiply")
+        return Call("multiply", f"[{main}, {side}]", name=self.block_label(name))
 
     def join(self, tensor: Tensor) -> list:
         add = Call("add", f"[{tensor.value}, identity]", name=self.block_label("add"))

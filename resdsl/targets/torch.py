@@ -85,6 +85,9 @@ class TorchWriter(Writer):
     def unflatten(self, value: str, label: str) -> str:
         return f"{value}[:, :, None, None]"  # (N, C) back to (N, C, 1, 1)
 
+    def merge(self, op: str, main: str, side: str, name: str) -> str:
+        return f"{main} * {side}"
+
     def join(self, tensor: Tensor) -> list:
         return ["out = x"] * (tensor.value == "x") + [
             "if self.downsample is not None:",

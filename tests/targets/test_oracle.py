@@ -68,7 +68,27 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
     kernels = ["3x3", "1x1", "3x1", "1x3", "5x5"] + (["k"] * 2 if "k" in extra else [])
 
     def layer():
-        choice = draw(st.sampled_from(["conv", "conv", "conv", "bn", "relu", "pool", "drop", "dw"]))
+        choice = draw(
+            st.sampled_from(
+                ["conv", "conv", "conv", "bn", "relu", "pool", "drop", "dw", "act", "gate", "dil"]
+            )
+        )
+        if choice == "act":
+            return draw(st.sampled_from(["sigmoid", "hardsigmoid", "silu", "leakyrelu 0.2"]))
+        if choice == "dil":
+            stride = draw(st.sampled_from(["", " stride=stride", " stride=2"]))
+            return f"conv {draw(st.sampled_from(outs))} 3x3 dilation=2{stride}"
+        if choice == "gate":  # a side path: a channel gate, or one of the tensor's own shape
+            return "conv w 1x1; " + draw(
+                st.sampled_from(
+                    [
+                        "mul { avgpool; conv w 1x1 bias=1; sigmoid }",
+                        "mul { se: conv w 1x1; hardsigmoid }",
+                        "mul { avgpool; fc 3; relu; fc w; sigmoid }",
+                        "mul { relu; avgpool }",
+                    ]
+                )
+            )
         if choice == "conv":
             stride = draw(st.sampled_from(["", " stride=stride", " stride=2"]))
             return f"conv {draw(st.sampled_from(outs))} {draw(st.sampled_from(kernels))}{stride}"
@@ -77,7 +97,13 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
         if choice == "pool":
             return draw(
                 st.sampled_from(
-                    ["maxpool 3x3 stride=1", "maxpool 2x2 stride=2", "avgpool 3x3 stride=1"]
+                    [
+                        "maxpool 3x3 stride=1",
+                        "maxpool 2x2 stride=2",
+                        "avgpool 3x3 stride=1",
+                        "avgpool 2x2 stride=2 ceil=1 include_pad=0",
+                        "avgpool 3x3 stride=2 pad=1 ceil=1",
+                    ]
                 )
             )
         if choice == "drop":
@@ -91,7 +117,7 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
             statement = f"{draw(st.sampled_from(kinds))} w"
         if "kind" in extra and draw(st.booleans()):
             statement = "kind w"
-        if ";" not in statement and draw(st.integers(0, 5)) == 0:
+        if ";" not in statement and "{" not in statement and draw(st.integers(0, 5)) == 0:
             statement += draw(st.sampled_from([" x 2", " x r"] if "r" in extra else [" x 2"]))
         body.append(statement)
     if draw(st.booleans()):
@@ -100,6 +126,15 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
     text = f"block {name}({', '.join(params)}) {{\n    " + "\n    ".join(body) + "\n}\n"
     required = tuple(p for p in params if "=" not in p)
     return name, required, text
+
+
+USER_SHORTCUTS = {
+    "D": "shortcut D {\n    change { avgpool stride stride=stride ceil=1 include_pad=0; "
+    "conv out 1x1; bn }\n}\n",
+    "W": "shortcut W {\n    keep off\n"
+    "    change { conv in 1x1; relu; conv out 1x1 stride=stride }\n}\n",
+    "P": "shortcut P { always { conv out 1x1 stride=stride bias=1 } }\n",
+}
 
 
 @st.composite
@@ -126,7 +161,12 @@ def specs(draw) -> str:
         repeat = draw(st.sampled_from(["", "", " x 2", " x 3"]))
         return f"{name} {' '.join(args)}{repeat}"
 
-    policy = draw(st.sampled_from(["A", "B", "C", "none"]))
+    # user shortcuts: ResNet-D's pool then projection, one off where the shape is kept and
+    # reading `in`, and a biased projection everywhere
+    defined = draw(st.sets(st.sampled_from(sorted(USER_SHORTCUTS)), max_size=2))
+    texts = [USER_SHORTCUTS[name] for name in sorted(defined)] + texts
+    policies = ["A", "B", "C", "none", *sorted(defined)]
+    policy = draw(st.sampled_from(policies))
     c, h, w = draw(st.integers(1, 4)), draw(st.integers(3, 13)), draw(st.integers(3, 13))
     classes = draw(st.integers(1, 7))
     stem = draw(st.sampled_from(["conv 8 3x3; bn; relu", "conv 6 3x1 stride=2; relu", "", "bn"]))
@@ -142,7 +182,7 @@ def specs(draw) -> str:
         if draw(st.integers(0, 2)) == 0:
             items.append(f"stride {draw(st.sampled_from([1, 2]))}")
         if draw(st.integers(0, 3)) == 0:
-            items.append(f"shortcut {draw(st.sampled_from(['A', 'B', 'C', 'none']))}")
+            items.append(f"shortcut {draw(st.sampled_from(policies))}")
         lines.append(f"    stage {{ {'; '.join(items)} }}")
     head = draw(
         st.sampled_from(
@@ -220,7 +260,7 @@ def check_network(net, tmp_path) -> None:
         reference = model(torch.from_numpy(x)).numpy()
     for name, shape in seen.items():
         assert shape == ir_shapes[name], (name, shape, ir_shapes[name])
-    modules = {n for n in ir_shapes if net.node(n).op != "add"}
+    modules = {n for n in ir_shapes if resdsl.ops.OPS[net.node(n).op].inputs == 1}  # not joins
     assert modules <= set(seen), sorted(modules - set(seen))[:5]
     assert reference.shape == (2, net.classes)
 
@@ -281,7 +321,10 @@ def test_the_strategy_reaches_the_targets():
     nets = [accepted(text) for text in texts]
     assert sum(n is not None for n in nets) >= 20
     kinds = {op for n in nets if n for op in (x.op for x in n.nodes())}
-    assert {"conv", "bn", "relu", "maxpool", "avgpool", "fc", "add", "dropout"} <= kinds
+    assert {"conv", "bn", "relu", "maxpool", "avgpool", "fc", "add", "dropout", "mul"} <= kinds
+    assert {"sigmoid", "hardsigmoid", "silu", "leakyrelu"} <= kinds
+    policies = {b.shortcut.policy for n in nets if n for b in n.blocks}
+    assert {"A", "B", "C", "none", "D", "W", "P"} <= policies
 
 
 # ---------------------------------------------------------------- chosen cases
@@ -457,6 +500,54 @@ CASES = {
             stage { act 6 }
             stage { act 8; stride 2 }
             head { avgpool 2x2 stride=2 pad=1 ceil=1 include_pad=0; leakyrelu; avgpool; fc }
+        }
+    """,
+    # squeeze-and-excitation written inline: a gate of Cx1x1 that multiplies the branch, which
+    # then still ends in the BN that zero_init_residual zeroes
+    "mul_gate_inline": """
+        block se(w, stride = 1) {
+            conv w 3x3 stride=stride; bn; relu
+            conv w 3x3; bn
+            mul { avgpool; conv w//2 1x1 bias=1; relu; conv w 1x1 bias=1; sigmoid }
+            add
+            relu
+        }
+        network n {
+            input 3x9x9
+            classes 4
+            stem { conv 8 3x3; bn; relu }
+            stage { se 8 x 2 }
+            stage { se 16; stride 2 }
+            head { avgpool; fc }
+        }
+    """,
+    # the gate as a block of its own with labelled layers (timm's se.fc1, se.fc2), nested in a
+    # side path; a full-size gate (relu first: it must not overwrite what the join reads); a
+    # gate through fc layers, flat until the join gives it its 1x1 map again
+    "mul_gate_block_labels_full_and_flat": """
+        block squeeze(c, r = 4) {
+            avgpool
+            fc1: conv c//r 1x1 bias=1
+            relu
+            fc2: conv c 1x1 bias=1
+            hardsigmoid
+        }
+        block unit(w, stride = 1) {
+            conv w 3x3 stride=stride; bn
+            mul { se: squeeze w }
+            mul { relu; conv w 3x3; sigmoid }
+            add
+            mul { avgpool; fc 3; relu; fc w; sigmoid }
+            silu
+        }
+        network n {
+            input 2x7x6
+            classes 3
+            shortcut C
+            stem { conv 6 3x3 }
+            stage { unit 6 x 2 }
+            stage { unit 8; stride 2 }
+            head { avgpool; fc }
         }
     """,
 }

@@ -52,13 +52,20 @@ REFERENCES = {
     "resnet50s": ("timm",),
     "resnet152s": ("timm",),
     "resnetaa50": ("timm",),
+    "seresnet50": ("timm",),
+    "seresnext50_32x4d": ("timm",),
     "resnext50_32x4d": ("torchvision", "timm"),
     "resnext101_32x8d": ("torchvision", "timm"),
     "resnext101_64x4d": ("torchvision",),
     "wide_resnet50_2": ("torchvision", "timm"),
     "wide_resnet101_2": ("torchvision", "timm"),
 }
-IN_CI = {("resnet18d", "timm"), ("resnet10t", "timm"), ("resnext50_32x4d", "torchvision")}
+IN_CI = {
+    ("resnet18d", "timm"),
+    ("resnet10t", "timm"),
+    ("resnext50_32x4d", "torchvision"),
+    ("seresnet50", "timm"),
+}
 CASES = [(spec, lib) for spec, libs in REFERENCES.items() for lib in libs]
 
 
