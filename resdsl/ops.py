@@ -156,6 +156,28 @@ def _same(args, shapes):
     return shapes[0]
 
 
+def _gn(args, shapes):
+    c, g = shapes[0][0], args["groups"]
+    if g < 1 or c % g:
+        raise OpProblem(
+            f"gn groups={g} must divide the channels ({c})",
+            "group normalisation splits the channels into equal groups",
+            code="RDS211",
+        )
+    return shapes[0]
+
+
+def _channel_conv(args, shapes):
+    k = args["kernel"]
+    if k < 1 or k % 2 == 0:
+        raise OpProblem(
+            f"channel_conv kernel {k} must be odd and at least 1",
+            "it pads (kernel - 1) // 2 channels on each side, so an odd kernel keeps the channels",
+            code="RDS212",
+        )
+    return shapes[0]
+
+
 def _dropout(args, shapes):
     if not 0 <= args["p"] < 1:
         raise OpProblem(f"dropout probability {args['p']} must be in [0, 1)", code="RDS207")
@@ -294,6 +316,27 @@ OPS: dict[str, OpDef] = {
             fresh=True,
             numbered=True,
             doc="batch normalisation",
+        ),
+        OpDef(
+            "gn",
+            (Arg("groups", "int", 32),),
+            _gn,
+            lambda a, s: 2 * s[0][0],
+            fresh=True,
+            numbered=True,
+            doc="group normalisation (Wu and He 2018) over groups of channels, epsilon 1e-5; "
+            "32 groups by default",
+        ),
+        OpDef(
+            "channel_conv",
+            (Arg("kernel", "int"),),
+            _channel_conv,
+            lambda a, s: a["kernel"],
+            lambda a, s, o: _numel(o) * a["kernel"],
+            fresh=True,
+            doc="a 1-D convolution across the channels at each position, one weight of `kernel` "
+            "taps, zero-padded, no bias (ECA's, Wang et al. 2020)",
+            usage="e.g. `channel_conv 5`",
         ),
         OpDef("relu", (), _same, pointwise=True, doc="rectified linear unit"),
         OpDef("sigmoid", (), _same, pointwise=True, doc="the logistic function, 1 / (1 + e^-x)"),

@@ -228,7 +228,8 @@ def _with_comments(text: str, rng: random.Random) -> str:
 def _terminals() -> dict:
     words = st.sampled_from(["conv", "bn", "relu", "basic", "fc", "n", "w", "stride", "lr", "x1"])
     values = {
-        "POLICY": st.sampled_from(["A", "B", "C", "none"]),
+        "CASE": st.sampled_from(["keep", "change", "always"]),
+        "OFF": st.just("off"),
         "DIMS": st.sampled_from(["3x3", "1x1", "3x32x32"]),
         "IDENT": words,
         "INT": st.integers(0, 40).map(str),
@@ -258,8 +259,9 @@ def test_grammar_generated_specs(text):
     check_formatting(text, str(SPECS / "generated.rds"))
 
 
-SPEC_FILES = sorted(SPECS.glob("*.rds"))
+SPEC_FILES = sorted(SPECS.rglob("*.rds"))
 TOKENS = ["{", "}", ";", "\n", "\n\n", " ", "  ", "x 2", "stride 2", "add", "bn", "(", ")", "*2"]
+TOKENS += ["mul {", "fc1:", "keep off", "group g {", "change {"]
 
 
 @st.composite

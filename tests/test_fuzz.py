@@ -29,7 +29,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 SECONDS, MEGABYTES = 10.0, 256  # per input: far above what any real spec needs
-SPEC_BYTES = [p.read_bytes() for p in sorted(SPECS.glob("*.rds"))]
+SPEC_BYTES = [p.read_bytes() for p in sorted(SPECS.rglob("*.rds"))]  # the zoo's too
 HOSTILE = [
     b"9" * 5000,
     b"+".join([b"1"] * 400),

@@ -173,7 +173,8 @@ def compiles_or_reports(text: str, name: str) -> None:
 
 
 VALUES = {
-    "POLICY": st.sampled_from(["A", "B", "C", "none"]),
+    "CASE": st.sampled_from(["keep", "change", "always"]),
+    "OFF": st.just("off"),
     "DIMS": st.sampled_from(["3x3", "1x1", "7x7", "3x32x32", "0x3", "2x2x2x2"]),
     "IDENT": st.sampled_from(
         [
@@ -197,6 +198,17 @@ VALUES = {
             "x1",
             "net",
             "blk",
+            "A",
+            "B",
+            "none",
+            "in",
+            "out",
+            "sigmoid",
+            "silu",
+            "subsample",
+            "zeropad",
+            "dilation",
+            "ceil",
         ]
     ),
     "INT": st.integers(0, 40).map(str),
@@ -239,6 +251,7 @@ def _reachable(start: str) -> dict:
 
 # Whole definitions reach elaboration and the checks far more often than whole files do.
 NETWORK = st.tuples(
+    from_lark(grammar(), start="shortcut_def", explicit=_reachable("shortcut_def")),
     from_lark(grammar(), start="block_def", explicit=_reachable("block_def")),
     from_lark(grammar(), start="network_def", explicit=_reachable("network_def")),
 ).map(" \n".join)

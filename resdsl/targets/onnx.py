@@ -73,7 +73,22 @@ def _fc_params(node: Node, c: int, h: int, w: int) -> list:
     return params
 
 
-PARAMS = {"conv": _conv_params, "bn": _bn_params, "fc": _fc_params}
+def _channel_conv_params(node: Node, c: int, h: int, w: int) -> list:
+    k = node.arg["kernel"]
+    return [("weight", (1, 1, k), ("uniform", 1 / math.sqrt(k)))]  # nn.Conv1d's default
+
+
+def _gn_params(node: Node, c: int, h: int, w: int) -> list:
+    return [("weight", (c,), ("fill", 1.0)), ("bias", (c,), ("fill", 0.0))]
+
+
+PARAMS = {
+    "conv": _conv_params,
+    "bn": _bn_params,
+    "gn": _gn_params,
+    "channel_conv": _channel_conv_params,
+    "fc": _fc_params,
+}
 
 
 def parameters(net: Network) -> dict[str, tuple[tuple, tuple]]:
@@ -262,6 +277,35 @@ def _bn(g: _Graph, node: Node, x: list[str]) -> None:
     g.add("BatchNormalization", x + g.weights(node), node.name, epsilon=EPSILON)
 
 
+def _gn(g: _Graph, node: Node, x: list[str]) -> None:
+    """Group norm as opset 17 can say it: each group of channels as one instance, normalised,
+    then the per-channel scale and shift."""
+    import numpy as np
+
+    c, h, w = g.net.node(node.inputs[0]).shape
+    groups, at = node.arg["groups"], node.name
+    grouped = g.add("Reshape", x + [g.ints(f"{at}.groups", [0, groups, -1])], f"{at}.grouped")
+    unit = [g.numpy_helper.from_array(np.full(groups, v, np.float32), f"{at}.{n}") for n, v in (
+        ("ones", 1.0), ("zeros", 0.0))]  # fmt: skip
+    consts = [g.add("Constant", [], array.name, value=array) for array in unit]
+    normed = g.add("InstanceNormalization", [grouped, *consts], f"{at}.norm", epsilon=EPSILON)
+    back = g.add("Reshape", [normed, g.ints(f"{at}.shape", [0, c, h, w])], f"{at}.maps")
+    column = g.ints(f"{at}.column", [c, 1, 1])
+    weight, bias = (g.add("Reshape", [p, column], f"{p}.column") for p in g.weights(node))
+    g.add("Add", [g.add("Mul", [back, weight], f"{at}.scaled"), bias], at)
+
+
+def _channel_conv(g: _Graph, node: Node, x: list[str]) -> None:
+    """A 1-D conv across channels: each position's channels as a sequence of one feature."""
+    c, h, w = g.net.node(node.inputs[0]).shape
+    at, p = node.name, (node.arg["kernel"] - 1) // 2
+    last = g.add("Transpose", x, f"{at}.nhwc", perm=[0, 2, 3, 1])
+    rows = g.add("Reshape", [last, g.ints(f"{at}.rows_shape", [-1, 1, c])], f"{at}.rows")
+    conv = g.add("Conv", [rows, *g.weights(node)], f"{at}.conv", pads=[p, p])
+    back = g.add("Reshape", [conv, g.ints(f"{at}.shape", [-1, h, w, c])], f"{at}.back")
+    g.add("Transpose", [back], at, perm=[0, 3, 1, 2])
+
+
 def _avgpool(g: _Graph, node: Node, x: list[str]) -> None:
     if node.arg["kernel"] is None:
         g.add("GlobalAveragePool", x, node.name)
@@ -302,6 +346,8 @@ def _zeropad(g: _Graph, node: Node, x: list[str]) -> None:
 SPELL = {
     "conv": _conv,
     "bn": _bn,
+    "gn": _gn,
+    "channel_conv": _channel_conv,
     "relu": lambda g, node, x: g.add("Relu", x, node.name),
     "sigmoid": lambda g, node, x: g.add("Sigmoid", x, node.name),
     "hardsigmoid": lambda g, node, x: g.add("HardSigmoid", x, node.name, alpha=1 / 6, beta=0.5),

@@ -52,6 +52,8 @@ class KerasWriter(Writer):
     TRANSFORMS = {
         "conv": _conv,
         "bn": _bn,
+        "gn": lambda v: Call("group_norm", v.value, v["groups"], name=v.label),
+        "channel_conv": lambda v: Call("channel_conv", v.value, v["kernel"], name=v.label),
         "relu": lambda v: Call("relu", v.value, name=v.label),
         "sigmoid": lambda v: Call("activation", v.value, '"sigmoid"', name=v.label),
         "hardsigmoid": lambda v: Call("activation", v.value, '"hard_sigmoid"', name=v.label),
@@ -68,7 +70,8 @@ class KerasWriter(Writer):
     }
     MODULE = frozenset(
         {"math", "keras", "np", "layers", "ops", "INPUT_SHAPE", "NUM_CLASSES", "FC_INPUTS",
-         "he_fan_out", "conv2d", "DilatedConv2D", "dilated_conv2d", "batch_norm", "branch_bns",
+         "he_fan_out", "conv2d", "DilatedConv2D", "dilated_conv2d", "batch_norm", "group_norm", "ChannelConv", "channel_conv",
+         "branch_bns",
          "relu", "activation", "leaky_relu", "add", "multiply", "dropout", "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
          "Subsample", "ZeroPad", "subsample", "zeropad", "build_model", "torch_layout",

@@ -43,6 +43,8 @@ class TorchWriter(Writer):
     TRANSFORMS = {
         "conv": _conv,
         "bn": lambda v: Call("nn.BatchNorm2d", v.channels),
+        "gn": lambda v: Call("nn.GroupNorm", v["groups"], v.channels),
+        "channel_conv": lambda v: Call("ChannelConv", v["kernel"]),
         "relu": lambda v: Call("nn.ReLU", inplace="True") if v.in_place else Call("nn.ReLU"),
         "sigmoid": lambda v: Call("nn.Sigmoid"),
         "hardsigmoid": lambda v: Call("nn.Hardsigmoid"),
@@ -62,7 +64,7 @@ class TorchWriter(Writer):
     }
     MODULE = frozenset(
         {"np", "torch", "nn", "F", "INPUT_SHAPE", "NUM_CLASSES", "Subsample", "ZeroPad",
-         "FlatLinear", "build_model", "save_npz", "load_npz", "_unwrap"}
+         "FlatLinear", "ChannelConv", "build_model", "save_npz", "load_npz", "_unwrap"}
     )  # fmt: skip
     LOCALS = frozenset({"self", "in_channels", "downsample"})  # __init__'s own
 

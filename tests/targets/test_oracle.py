@@ -70,9 +70,14 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
     def layer():
         choice = draw(
             st.sampled_from(
-                ["conv", "conv", "conv", "bn", "relu", "pool", "drop", "dw", "act", "gate", "dil"]
+                [
+                    *("conv", "conv", "conv", "bn", "relu", "pool", "drop", "dw"),
+                    *("act", "gate", "dil", "gn"),
+                ]
             )
         )
+        if choice == "gn":
+            return draw(st.sampled_from(["gn 1", "gn 2"]))
         if choice == "act":
             return draw(st.sampled_from(["sigmoid", "hardsigmoid", "silu", "leakyrelu 0.2"]))
         if choice == "dil":
@@ -500,6 +505,32 @@ CASES = {
             stage { act 6 }
             stage { act 8; stride 2 }
             head { avgpool 2x2 stride=2 pad=1 ceil=1 include_pad=0; leakyrelu; avgpool; fc }
+        }
+    """,
+    # group norm in a block, the stem and a shortcut (timm's resnet50_gn has it everywhere)
+    "group_norm": """
+        shortcut G { change { conv out 1x1 stride=stride; gn 4 } }
+        block b(w, stride = 1) { conv w 3x3 stride=stride; gn 4; relu; conv w 3x3; gn 2; add; relu }
+        network n {
+            input 3x8x7
+            classes 3
+            shortcut G
+            stem { conv 32 3x3; gn; relu }
+            stage { b 8 }
+            stage { b 16; stride 2 }
+            head { avgpool; fc 8; gn 8; fc }
+        }
+    """,
+    # ECA's gate: a 1-D conv across the pooled channels; and one across a whole map's
+    "channel_conv": """
+        block eca(k = 3) { avgpool; conv: channel_conv k; sigmoid }
+        block b(w) { conv w 3x3; bn; mul { se: eca 5 }; channel_conv 3; add; relu }
+        network n {
+            input 3x6x5
+            classes 3
+            stem { conv 6 3x3 }
+            stage { b 6 x 2 }
+            head { avgpool; fc }
         }
     """,
     # squeeze-and-excitation written inline: a gate of Cx1x1 that multiplies the branch, which

@@ -21,7 +21,7 @@ import pytest
 import resdsl
 from resdsl.emit import emit
 
-from helpers import SPECS, module_from
+from helpers import ROOT, SPECS, module_from
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -53,6 +53,9 @@ REFERENCES = {
     "resnet152s": ("timm",),
     "resnetaa50": ("timm",),
     "seresnet50": ("timm",),
+    "resnetrs50": ("timm",),
+    "resnet50_gn": ("timm",),
+    "ecaresnet50d": ("timm",),
     "seresnext50_32x4d": ("timm",),
     "resnext50_32x4d": ("torchvision", "timm"),
     "resnext101_32x8d": ("torchvision", "timm"),
@@ -79,6 +82,9 @@ def randomise(model) -> None:
     """Random BN affine terms and statistics: nothing starts at zero or one."""
     with torch.no_grad():
         for m in model.modules():
+            if isinstance(m, torch.nn.GroupNorm):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
@@ -100,10 +106,23 @@ def test_every_zoo_spec_has_its_references():
 def test_the_zoo_reproduces_its_reference(spec, lib):
     if not ALL and (spec, lib) not in IN_CI:
         pytest.skip("RESDSL_ZOO=1 checks every model")
+    reproduces(resdsl.load(ZOO / f"{spec}.rds"), lib, spec)
+
+
+def test_the_readme_writes_resnet50d_in_a_few_lines():
+    """The README's ResNet-50-D, as a user copies it, is timm's resnet50d."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- zoo: resnet50d -->\n```\n", 1)[1].split("```", 1)[0]
+    assert len(block.strip().splitlines()) <= 25
+    reproduces(resdsl.check(resdsl.build(resdsl.link(resdsl.parse(block)))), "timm", "resnet50d")
+
+
+def reproduces(net, lib: str, name: str) -> None:
+    """Equal trainable parameters, a strict load of the reference's state_dict, equal logits."""
     torch.manual_seed(0)
-    ref = reference(lib, spec).eval()
+    ref = reference(lib, name).eval()
     randomise(ref)
-    net = resdsl.load(ZOO / f"{spec}.rds")
+    spec = net.name
     model = module_from(emit(net, "torch")["model.py"], f"zoo_{spec}").build_model().eval()
     assert trainable(model) == trainable(ref) == resdsl.summary(net)["params"]
     model.load_state_dict(ref.state_dict(), strict=True)
