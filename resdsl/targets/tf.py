@@ -70,8 +70,8 @@ class KerasWriter(Writer):
     }
     MODULE = frozenset(
         {"math", "keras", "np", "layers", "ops", "INPUT_SHAPE", "NUM_CLASSES", "FC_INPUTS",
-         "he_fan_out", "conv2d", "DilatedConv2D", "dilated_conv2d", "batch_norm", "group_norm", "ChannelConv", "channel_conv",
-         "branch_bns",
+         "he_fan_out", "conv2d", "DilatedConv2D", "dilated_conv2d", "batch_norm", "group_norm",
+         "ChannelConv", "channel_conv", "branch_bns",
          "relu", "activation", "leaky_relu", "add", "multiply", "dropout", "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
          "Subsample", "ZeroPad", "subsample", "zeropad", "build_model", "torch_layout",

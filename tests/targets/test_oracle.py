@@ -90,7 +90,8 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
                         "mul { avgpool; conv w 1x1 bias=1; sigmoid }",
                         "mul { se: conv w 1x1; hardsigmoid }",
                         "mul { avgpool; fc 3; relu; fc w; sigmoid }",
-                        "mul { relu; avgpool }",
+                        "mul { relu; avgpool; sigmoid }",
+                        "mul { avgpool; channel_conv 3; sigmoid }",
                     ]
                 )
             )
