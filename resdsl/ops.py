@@ -178,6 +178,27 @@ def _channel_conv(args, shapes):
     return shapes[0]
 
 
+def blur_padding(args: dict) -> int:
+    """A blur pool's reflect padding on each side, timm's: ((stride - 1) + (size - 1)) // 2."""
+    return (args["stride"] - 1 + args["size"] - 1) // 2
+
+
+def _blurpool(args, shapes):
+    c, h, w = shapes[0]
+    k, s = args["size"], args["stride"]
+    if k < 2 or s < 1:
+        raise OpProblem(f"blurpool size {k} and stride {s} must be at least 2 and 1", code="RDS205")
+    p = blur_padding(args)
+    if p >= min(h, w):
+        raise OpProblem(
+            f"blurpool pads {p} by reflection, which needs an input larger than {p}x{p}, "
+            f"got {fmt(shapes[0])}",
+            "reflection mirrors the rows and columns next to the edge, so it needs that many",
+            code="RDS203",
+        )
+    return (c, *_window({"kernel": (k, k), "pad": (p, p), "stride": s}, shapes[0], "blurpool"))
+
+
 def _dropout(args, shapes):
     if not 0 <= args["p"] < 1:
         raise OpProblem(f"dropout probability {args['p']} must be in [0, 1)", code="RDS207")
@@ -337,6 +358,14 @@ OPS: dict[str, OpDef] = {
             doc="a 1-D convolution across the channels at each position, one weight of `kernel` "
             "taps, zero-padded, no bias (ECA's, Wang et al. 2020)",
             usage="e.g. `channel_conv 5`",
+        ),
+        OpDef(
+            "blurpool",
+            (Arg("stride", "int", 2, positional=False), Arg("size", "int", 3, positional=False)),
+            _blurpool,
+            stride=_stride,
+            doc="blur then subsample (Zhang 2019): a fixed binomial filter of size x size per "
+            "channel over reflect padding, with a stride (timm's BlurPool2d); no weights",
         ),
         OpDef("relu", (), _same, pointwise=True, doc="rectified linear unit"),
         OpDef("sigmoid", (), _same, pointwise=True, doc="the logistic function, 1 / (1 + e^-x)"),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..emit import TargetError, register, source_file
 from ..ir import Network, Node
-from ..ops import OPS, average_counts
+from ..ops import OPS, average_counts, blur_padding
 
 TARGET = "onnx"
 OPSET = 17
@@ -306,6 +306,22 @@ def _channel_conv(g: _Graph, node: Node, x: list[str]) -> None:
     g.add("Transpose", [back], at, perm=[0, 3, 1, 2])
 
 
+def _blurpool(g: _Graph, node: Node, x: list[str]) -> None:
+    """Reflect padding, then a grouped conv by the fixed binomial filter (a constant)."""
+    import numpy as np
+
+    c = g.net.node(node.inputs[0]).shape[0]
+    size, stride, p, at = node.arg["size"], node.arg["stride"], blur_padding(node.arg), node.name
+    row = np.array([1.0])
+    for _ in range(size - 1):
+        row = np.convolve(row, [0.5, 0.5])
+    blur = np.broadcast_to(np.outer(row, row), (c, 1, size, size)).astype(np.float32)
+    filt = g.add("Constant", [], f"{at}.filt", value=g.numpy_helper.from_array(blur, f"{at}.filt"))
+    pads = g.ints(f"{at}.pads", [0, 0, p, p, 0, 0, p, p])
+    padded = g.add("Pad", x + [pads], f"{at}.pad", mode="reflect")
+    g.add("Conv", [padded, filt], at, group=c, kernel_shape=[size, size], strides=[stride] * 2)
+
+
 def _avgpool(g: _Graph, node: Node, x: list[str]) -> None:
     if node.arg["kernel"] is None:
         g.add("GlobalAveragePool", x, node.name)
@@ -348,6 +364,7 @@ SPELL = {
     "bn": _bn,
     "gn": _gn,
     "channel_conv": _channel_conv,
+    "blurpool": _blurpool,
     "relu": lambda g, node, x: g.add("Relu", x, node.name),
     "sigmoid": lambda g, node, x: g.add("Sigmoid", x, node.name),
     "hardsigmoid": lambda g, node, x: g.add("HardSigmoid", x, node.name, alpha=1 / 6, beta=0.5),

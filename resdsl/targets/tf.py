@@ -54,6 +54,9 @@ class KerasWriter(Writer):
         "bn": _bn,
         "gn": lambda v: Call("group_norm", v.value, v["groups"], name=v.label),
         "channel_conv": lambda v: Call("channel_conv", v.value, v["kernel"], name=v.label),
+        "blurpool": lambda v: Call(
+            "blur_pool", v.value, **v.given(size=("size", 3), stride=("stride", 2)), name=v.label
+        ),
         "relu": lambda v: Call("relu", v.value, name=v.label),
         "sigmoid": lambda v: Call("activation", v.value, '"sigmoid"', name=v.label),
         "hardsigmoid": lambda v: Call("activation", v.value, '"hard_sigmoid"', name=v.label),
@@ -71,7 +74,7 @@ class KerasWriter(Writer):
     MODULE = frozenset(
         {"math", "keras", "np", "layers", "ops", "INPUT_SHAPE", "NUM_CLASSES", "FC_INPUTS",
          "he_fan_out", "conv2d", "DilatedConv2D", "dilated_conv2d", "batch_norm", "group_norm",
-         "ChannelConv", "channel_conv", "branch_bns",
+         "ChannelConv", "channel_conv", "BlurPool", "blur_pool", "branch_bns",
          "relu", "activation", "leaky_relu", "add", "multiply", "dropout", "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
          "Subsample", "ZeroPad", "subsample", "zeropad", "build_model", "torch_layout",

@@ -45,6 +45,7 @@ class TorchWriter(Writer):
         "bn": lambda v: Call("nn.BatchNorm2d", v.channels),
         "gn": lambda v: Call("nn.GroupNorm", v["groups"], v.channels),
         "channel_conv": lambda v: Call("ChannelConv", v["kernel"]),
+        "blurpool": lambda v: Call("BlurPool", **v.given(size=("size", 3), stride=("stride", 2))),
         "relu": lambda v: Call("nn.ReLU", inplace="True") if v.in_place else Call("nn.ReLU"),
         "sigmoid": lambda v: Call("nn.Sigmoid"),
         "hardsigmoid": lambda v: Call("nn.Hardsigmoid"),
@@ -64,7 +65,7 @@ class TorchWriter(Writer):
     }
     MODULE = frozenset(
         {"np", "torch", "nn", "F", "INPUT_SHAPE", "NUM_CLASSES", "Subsample", "ZeroPad",
-         "FlatLinear", "ChannelConv", "build_model", "save_npz", "load_npz", "_unwrap"}
+         "FlatLinear", "ChannelConv", "BlurPool", "build_model", "save_npz", "load_npz", "_unwrap"}
     )  # fmt: skip
     LOCALS = frozenset({"self", "in_channels", "downsample"})  # __init__'s own
 

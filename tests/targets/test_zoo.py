@@ -56,6 +56,7 @@ REFERENCES = {
     "resnetrs50": ("timm",),
     "resnet50_gn": ("timm",),
     "ecaresnet50d": ("timm",),
+    "resnetblur50": ("timm",),
     "seresnext50_32x4d": ("timm",),
     "resnext50_32x4d": ("torchvision", "timm"),
     "resnext101_32x8d": ("torchvision", "timm"),
