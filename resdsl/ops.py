@@ -156,6 +156,12 @@ def _same(args, shapes):
     return shapes[0]
 
 
+def _bn(args, shapes):
+    if not 0 < args["eps"] < 1:
+        raise OpProblem(f"bn eps {args['eps']} must be in (0, 1)", code="RDS207")
+    return shapes[0]
+
+
 def _gn(args, shapes):
     c, g = shapes[0][0], args["groups"]
     if g < 1 or c % g:
@@ -331,12 +337,13 @@ OPS: dict[str, OpDef] = {
         ),
         OpDef(
             "bn",
-            (),
-            _same,
+            (Arg("eps", "float", 1e-5, positional=False),),
+            _bn,
             lambda a, s: 2 * s[0][0],
             fresh=True,
             numbered=True,
-            doc="batch normalisation",
+            doc="batch normalisation; `eps` is added to the variance (PyTorch's 1e-5 by default, "
+            "Keras' ResNets use 1.001e-5)",
         ),
         OpDef(
             "gn",

@@ -27,7 +27,7 @@ from ..ops import OPS, average_counts, blur_padding
 TARGET = "onnx"
 OPSET = 17
 IR_VERSION = 8  # the oldest IR version that carries opset 17, so older runtimes load it too
-EPSILON = 1e-5  # PyTorch's BatchNorm2d
+EPSILON = 1e-5  # PyTorch's GroupNorm (a BN's is its own argument)
 SEED = 0  # the fresh weights' generator
 BATCH = "N"  # the symbolic batch dimension
 INPUT, OUTPUT = "input", "logits"
@@ -274,7 +274,7 @@ def _conv(g: _Graph, node: Node, x: list[str]) -> None:
 
 
 def _bn(g: _Graph, node: Node, x: list[str]) -> None:
-    g.add("BatchNormalization", x + g.weights(node), node.name, epsilon=EPSILON)
+    g.add("BatchNormalization", x + g.weights(node), node.name, epsilon=node.arg["eps"])
 
 
 def _gn(g: _Graph, node: Node, x: list[str]) -> None:

@@ -44,6 +44,7 @@ def _conv(v: OpView) -> Call:
 def _bn(v: OpView) -> Call:
     kw = {"zero": "zero_init"} if v.zero else {}
     kw.update({"branch": "True"} if v.role == "branch" else {})
+    kw.update(v.given(eps=("eps", 1e-5)))
     return Call("batch_norm", v.value, name=v.label, **kw)
 
 

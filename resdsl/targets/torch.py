@@ -42,7 +42,7 @@ class TorchWriter(Writer):
     TARGET = "torch"
     TRANSFORMS = {
         "conv": _conv,
-        "bn": lambda v: Call("nn.BatchNorm2d", v.channels),
+        "bn": lambda v: Call("nn.BatchNorm2d", v.channels, **v.given(eps=("eps", 1e-5))),
         "gn": lambda v: Call("nn.GroupNorm", v["groups"], v.channels),
         "channel_conv": lambda v: Call("ChannelConv", v["kernel"]),
         "blurpool": lambda v: Call("BlurPool", **v.given(size=("size", 3), stride=("stride", 2))),

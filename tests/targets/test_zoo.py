@@ -100,7 +100,7 @@ def trainable(model) -> int:
 def test_every_zoo_spec_has_its_references():
     """Each model spec of specs/zoo/ is listed here, and each listed one exists."""
     specs = {p.stem for p in ZOO.glob("*.rds")} - {"families"}
-    assert specs == set(REFERENCES)
+    assert specs == set(REFERENCES) | set(KERAS)
 
 
 @pytest.mark.parametrize("spec, lib", CASES, ids=[f"{lib}-{spec}" for spec, lib in CASES])
@@ -131,3 +131,65 @@ def reproduces(net, lib: str, name: str) -> None:
     with torch.no_grad():
         expected, got = ref(x), model(x)
     assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5), (got - expected).abs().max()
+
+
+# ---------------------------------------------------------------- keras.applications
+
+# spec -> keras.applications' model; its weights copy by layer name
+KERAS = {
+    "keras_resnet50": "ResNet50",
+    "keras_resnet101": "ResNet101",
+    "keras_resnet152": "ResNet152",
+}
+
+
+def keras_name(ir: str) -> str:
+    """The keras.applications name of an IR layer: conv1 -> conv1_conv, layer2.0.bn3 ->
+    conv3_block1_3_bn, layer2.0.downsample.0 -> conv3_block1_0_conv, fc -> predictions."""
+    if ir == "fc":
+        return "predictions"
+    if "." not in ir:
+        return f"conv1_{ir[:-1]}"
+    stage, block, *rest = ir.split(".")
+    prefix = f"conv{int(stage[5:]) + 1}_block{int(block) + 1}"
+    if rest[0] == "downsample":
+        return f"{prefix}_0_{'conv' if rest[1] == '0' else 'bn'}"
+    return f"{prefix}_{rest[0][-1]}_{rest[0][:-1]}"
+
+
+@pytest.mark.parametrize("spec", sorted(KERAS))
+def test_the_zoo_reproduces_keras_applications(spec):
+    if not ALL and spec != "keras_resnet50":
+        pytest.skip("RESDSL_ZOO=1 checks every model")
+    keras = pytest.importorskip("keras")
+    import numpy as np
+
+    ref = getattr(keras.applications, KERAS[spec])(
+        weights=None, classifier_activation=None, input_shape=(SIZE, SIZE, 3)
+    )
+    rng = np.random.default_rng(0)
+    for layer in ref.layers:  # random BN statistics and affine terms
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, c), rng.uniform(-0.2, 0.2, c), rng.uniform(-0.2, 0.2, c),
+                 rng.uniform(0.5, 1.5, c)]
+            )  # fmt: skip
+    net = resdsl.load(ZOO / f"{spec}.rds")
+    source = emit(net, "tf")["model.py"].replace(
+        "keras.Input(shape=(224, 224, 3)", f"keras.Input(shape=({SIZE}, {SIZE}, 3)"
+    )
+    model = module_from(source, f"zoo_{spec}").build_model()
+    count = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert count == sum(int(np.prod(w.shape)) for w in ref.trainable_weights)
+    assert count == resdsl.summary(net)["params"]
+    copied = 0
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights(ref.get_layer(keras_name(layer.name)).get_weights())
+            copied += 1
+    assert copied == sum(1 for layer in ref.layers if layer.weights)
+    x = rng.standard_normal((2, SIZE, SIZE, 3)).astype("float32")
+    expected, got = ref(x, training=False).numpy(), model(x, training=False).numpy()
+    assert np.allclose(got, expected, rtol=1e-5, atol=1e-5), np.abs(got - expected).max()
+    keras.backend.clear_session()
