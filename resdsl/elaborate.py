@@ -43,7 +43,7 @@ from .linker import Program, choose
 from .names import ATTRIBUTE_RESERVED, Namespace, module_suffix
 from .shortcuts import Joins
 from .trace import Trace, Tracing
-from .values import Symbol, Values, show
+from .values import Env, Symbol, Values, show
 
 MAX_OPS = 1_000_000  # ResNet-1202 has 4,210; a 12,002-layer net 42,010
 MAX_NESTING = 64  # blocks inside blocks
@@ -72,7 +72,12 @@ def build(program: Program, network: str | None = None, shortcut: str | None = N
         )
     inst = choose(program, network)
     with without_gc():
-        return _Elaborator(program, shortcut).network(inst)
+        first = _Elaborator(program, shortcut)
+        net = first.network(inst)
+        if not first.drop_rate:
+            return net
+        # stochastic depth rises linearly over the stages' blocks: count them, then build again
+        return _Elaborator(program, shortcut, (first.drop_rate, first.stage_blocks)).network(inst)
 
 
 @contextlib.contextmanager
@@ -108,6 +113,7 @@ class _Scope:
     role: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     trace: Trace | None = None  # the innermost block's trace
+    drop: tuple[str, float] | None = None  # stochastic depth: its parameter's name and rate
     symbols: dict[str, Expr] = field(default_factory=dict)  # its parameters, symbolically
     entries: list[Entry] | None = None  # a section's entries, where this scope is one
 
@@ -138,9 +144,12 @@ class _Scope:
 
 
 class _Elaborator(Values, Tracing, Joins):
-    def __init__(self, program: Program, shortcut: str | None):
+    def __init__(self, program: Program, shortcut: str | None, depth=None):
         self.program = program
         self.override = shortcut
+        self.depth = depth  # (drop_path rate, how many blocks the stages hold), where it is set
+        self.drop_rate = 0.0  # the network's drop_path setting
+        self.stage_blocks = 0  # the stages' block instances made so far
         self.graph = nx.DiGraph()
         self.errors: list[ResdslError] = []
         self.blocks: list[BlockInstance] = []
@@ -217,6 +226,8 @@ class _Elaborator(Values, Tracing, Joins):
                 code="RDS144",
             )
         self.classes = self._int(settings["classes"].value, env, "classes", minimum=1)
+        if "drop_path" in settings:
+            self.drop_rate = self._rate(settings["drop_path"], env)
         net_policy = policy or (
             self._policy(settings["shortcut"].value, settings["shortcut"].span)
             if "shortcut" in settings
@@ -288,6 +299,18 @@ class _Elaborator(Values, Tracing, Joins):
             templates=dict(self.templates_by_name),
             shortcuts=dict(self.paths_by_name),
         )
+
+    def _rate(self, setting: ast.Setting, env: dict) -> float:
+        value = self._eval(setting.value, env)
+        if not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise SpecError(
+                f"drop_path must be a rate in [0, 1), got {show(value)}",
+                setting.span,
+                "the stages' last block drops its branch with this probability; e.g. "
+                "`drop_path 0.05`",
+                code="RDS207",
+            )
+        return float(value)
 
     def _stage(
         self, section: ast.Section, number: int, env: dict, policy: str, entries: list[Entry]
@@ -580,6 +603,17 @@ class _Elaborator(Values, Tracing, Joins):
         policy = self.override or policy
         scope.trace = Trace()
         scope.symbols = {p.name: Param(p.name) for p in definition.params}
+        if scope.section == "stage" and parent.block is None:  # a stage's own block
+            if self.depth is not None:
+                rate, count = self.depth
+                drop = round(rate * self.stage_blocks / max(count - 1, 1), 8)
+                names = {p.name for p in definition.params}
+                name = next(n for n in ("drop_path", *(f"drop_path_{i}" for i in range(2, 99)))
+                            if n not in names)  # fmt: skip
+                scope.drop = (name, drop)
+                values = Env({**values, name: drop})
+                values.spans = {}
+            self.stage_blocks += 1
         self.stack.append(kind)
         self.sites.append(call.span)
         block_input, first_node = self.current, len(self.order)

@@ -405,7 +405,7 @@ def _simple(tree: Tree) -> str:
         return _call(tree)
     if kind == "add":
         return "add"
-    if kind in ("input", "classes", "shortcut", "stride"):
+    if kind in ("input", "classes", "drop_path", "shortcut", "stride"):
         return f"{kind} {_expr(tree.children[1])}"
     if kind in (*_SECTIONS, "shortcut_case", "group", "join"):
         stmts = _between(tree, *_braces(tree))

@@ -40,7 +40,7 @@ from .fmt import format_text
 from .linker import Program, concrete, link, prelude
 from .parser import parse
 
-NETWORK_WORDS = ("input", "classes", "shortcut", "stem", "stage", "head")
+NETWORK_WORDS = ("input", "classes", "shortcut", "drop_path", "stem", "stage", "head")
 TOP_WORDS = ("import", "block", "shortcut", "network", "train")
 CASES = ("keep", "change", "always")  # a shortcut definition's cases
 SHOWN = 8  # ops listed one by one in a hover before the rest are summed

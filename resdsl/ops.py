@@ -58,6 +58,7 @@ class OpDef:
     flattens: bool = False  # reads its input flattened to C*H*W features, as an fc does
     pointwise: bool = False  # works on a flattened (N, C) tensor as on a map
     fresh: bool = False  # its output is a new tensor that nothing else aliases
+    stochastic: bool = False  # random in training, the identity in eval (dropout, droppath)
     numbered: bool = False  # its names count from 1 (conv1, bn1); others from the second (relu2)
     inputs: int = 1  # how many tensors it reads
     user: bool = True  # written in specs; internal ops come from shortcuts and inputs
@@ -208,6 +209,12 @@ def _blurpool(args, shapes):
 def _dropout(args, shapes):
     if not 0 <= args["p"] < 1:
         raise OpProblem(f"dropout probability {args['p']} must be in [0, 1)", code="RDS207")
+    return shapes[0]
+
+
+def _droppath(args, shapes):
+    if not 0 <= args["p"] < 1:
+        raise OpProblem(f"droppath probability {args['p']} must be in [0, 1)", code="RDS207")
     return shapes[0]
 
 
@@ -428,7 +435,26 @@ OPS: dict[str, OpDef] = {
             fresh=True,
             doc="fully connected layer on the flattened input; out defaults to the classes",
         ),
-        OpDef("dropout", (Arg("p", "float", 0.5),), _dropout, pointwise=True, doc="dropout"),
+        OpDef(
+            "dropout",
+            (Arg("p", "float", 0.5),),
+            _dropout,
+            pointwise=True,
+            stochastic=True,
+            doc="dropout",
+        ),
+        OpDef(
+            "droppath",
+            (Arg("p", "float"),),
+            _droppath,
+            pointwise=True,
+            stochastic=True,
+            doc="stochastic depth (Huang et al. 2016) on a residual branch: in training each "
+            "sample's branch is dropped with probability p and the rest scaled by 1 / (1 - p); "
+            "the identity in eval. A network's `drop_path RATE` puts one before each stage "
+            "block's add, its p rising linearly from 0 to RATE, as timm's drop_path_rate does",
+            usage="e.g. `droppath 0.1`",
+        ),
         OpDef("input", (Arg("shape", "dims"),), _input, inputs=0, user=False),
         OpDef("add", (), _add, fresh=True, inputs=2, user=False),
         OpDef("mul", (), _mul, fresh=True, inputs=2, user=False),

@@ -316,6 +316,9 @@ class _ToAst(Transformer_NonRecursive):
     def classes(self, meta, expr):
         return ast.Setting("classes", expr, self._span(meta))
 
+    def drop_path(self, meta, expr):
+        return ast.Setting("drop_path", expr, self._span(meta))
+
     def shortcut(self, meta, tok):
         return ast.Setting("shortcut", str(tok), self._span(meta))
 

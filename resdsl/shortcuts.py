@@ -80,9 +80,12 @@ class Joins:
                 self.current = block_input
                 shortcut = self._path(definition, case, values, scope)
                 source = self.current
-        scope.role = "add"
         self.current = branch
-        self._emit("add", {}, stmt.span, scope, inputs=(branch, source), symbolic={})
+        if scope.drop is not None:  # stochastic depth on the branch, where the network sets it
+            name, rate = scope.drop
+            self._emit("droppath", {"p": rate}, stmt.span, scope, symbolic={"p": Param(name)})
+        scope.role = "add"
+        self._emit("add", {}, stmt.span, scope, inputs=(self.current, source), symbolic={})
         return shortcut
 
     def _path(self, definition: ast.ShortcutDef, case: ast.Case, values: dict, scope) -> Shortcut:

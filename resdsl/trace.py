@@ -154,11 +154,13 @@ class Tracing:
         for op in trace.ops:
             used |= _op_params(op)
         params = tuple(p.name for p in definition.params if p.name in used)
+        added = tuple(sorted(used - {p.name for p in definition.params} - {IN_CHANNELS}))
+        params += added  # stochastic depth's rate
         defaults = tuple(
             (p.name, p.default.value)
             for p in definition.params
             if p.name in params and isinstance(p.default, ast.Num)
-        )
+        ) + tuple((name, 0.0) for name in added)
         has_add = any(isinstance(s, ast.Add) for s in definition.body)
         residual = shortcut.residual
         key = (definition.name, has_add, residual, params, tuple(trace.ops), trace.channels)

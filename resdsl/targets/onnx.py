@@ -376,6 +376,7 @@ SPELL = {
     "avgpool": _avgpool,
     "fc": lambda g, node, x: g.add("Gemm", x + g.weights(node), node.name, transB=1),  # W (out, in)
     "dropout": lambda g, node, x: g.add("Identity", x, node.name),  # eval mode
+    "droppath": lambda g, node, x: g.add("Identity", x, node.name),
     "add": lambda g, node, x: g.add("Add", x, node.name),
     "mul": lambda g, node, x: g.add("Mul", x, node.name),  # a gate broadcasts over H, W
     "subsample": _subsample,

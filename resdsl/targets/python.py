@@ -61,13 +61,14 @@ def is_default(expr: Expr | None, default) -> bool:
 
 
 def _last_of_branch(ops) -> int | None:
-    """The index of the residual branch's last op before the add, past any side path: the BN
-    that zero_init_residual zeroes, where it is one."""
+    """The index of the residual branch's last op before the add, past any side path and any
+    dropout or drop path: the BN that zero_init_residual zeroes, where it is one."""
     add = next((i for i, op in enumerate(ops) if op.role == "add"), None)
     main = [
         i
         for i in range(add or 0)
-        if ops[i].role == "branch" and not (ops[i].op in OPS and OPS[ops[i].op].inputs == 2)
+        if ops[i].role == "branch"
+        and not (ops[i].op in OPS and (OPS[ops[i].op].inputs == 2 or OPS[ops[i].op].stochastic))
     ]
     return main[-1] if main else None
 

@@ -66,6 +66,7 @@ class KerasWriter(Writer):
             "leaky_relu", v.value, **v.given(slope=("slope", 0.01)), name=v.label
         ),
         "dropout": lambda v: Call("dropout", v.value, v["p"], name=v.label),
+        "droppath": lambda v: Call("drop_path", v.value, v["p"], name=v.label),
         "maxpool": _pool("max_pool"),
         "avgpool": _pool("avg_pool"),
         "fc": lambda v: Call("dense", v.value, v["out"], **v.given(bias=("bias", 1)), name=v.label),
@@ -76,7 +77,8 @@ class KerasWriter(Writer):
         {"math", "keras", "np", "layers", "ops", "INPUT_SHAPE", "NUM_CLASSES", "FC_INPUTS",
          "he_fan_out", "conv2d", "DilatedConv2D", "dilated_conv2d", "batch_norm", "group_norm",
          "ChannelConv", "channel_conv", "BlurPool", "blur_pool", "branch_bns",
-         "relu", "activation", "leaky_relu", "add", "multiply", "dropout", "AvgPool",
+         "relu", "activation", "leaky_relu", "add", "multiply", "dropout", "DropPath", "drop_path",
+         "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
          "Subsample", "ZeroPad", "subsample", "zeropad", "build_model", "torch_layout",
          "_fc_to_torch", "_fc_from_torch", "save_npz", "load_npz"}

@@ -52,6 +52,7 @@ class TorchWriter(Writer):
         "silu": lambda v: Call("nn.SiLU", inplace="True") if v.in_place else Call("nn.SiLU"),
         "leakyrelu": _leaky,
         "dropout": lambda v: Call("nn.Dropout", p=v["p"]),
+        "droppath": lambda v: Call("DropPath", v["p"]),
         "maxpool": _pool("nn.MaxPool2d"),
         "avgpool": _pool("nn.AvgPool2d"),
         "fc": lambda v: Call(
@@ -65,7 +66,8 @@ class TorchWriter(Writer):
     }
     MODULE = frozenset(
         {"np", "torch", "nn", "F", "INPUT_SHAPE", "NUM_CLASSES", "Subsample", "ZeroPad",
-         "FlatLinear", "ChannelConv", "BlurPool", "build_model", "save_npz", "load_npz", "_unwrap"}
+         "FlatLinear", "ChannelConv", "BlurPool", "DropPath", "build_model", "save_npz",
+         "load_npz", "_unwrap"}
     )  # fmt: skip
     LOCALS = frozenset({"self", "in_channels", "downsample"})  # __init__'s own
 

@@ -115,7 +115,7 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
                 )
             )
         if choice == "drop":
-            return "dropout 0.25"
+            return draw(st.sampled_from(["dropout 0.25", "droppath 0.2"]))
         return choice
 
     body = []
@@ -180,6 +180,8 @@ def specs(draw) -> str:
     stem = draw(st.sampled_from(["conv 8 3x3; bn; relu", "conv 6 3x1 stride=2; relu", "", "bn"]))
     lines = ["network n {", f"    input {c}x{h}x{w}", f"    classes {classes}"]
     lines.append(f"    shortcut {policy}")
+    if draw(st.integers(0, 4)) == 0:
+        lines.append("    drop_path 0.1")  # stochastic depth over the stages' blocks
     if stem:
         lines.append(f"    stem {{ {stem} }}")
     for _ in range(draw(st.integers(1, 3))):
@@ -330,7 +332,7 @@ def test_the_strategy_reaches_the_targets():
     assert sum(n is not None for n in nets) >= 20
     kinds = {op for n in nets if n for op in (x.op for x in n.nodes())}
     assert {"conv", "bn", "relu", "maxpool", "avgpool", "fc", "add", "dropout", "mul"} <= kinds
-    assert {"sigmoid", "hardsigmoid", "silu", "leakyrelu", "gn", "blurpool"} <= kinds
+    assert {"sigmoid", "hardsigmoid", "silu", "leakyrelu", "gn", "blurpool", "droppath"} <= kinds
     policies = {b.shortcut.policy for n in nets if n for b in n.blocks}
     assert {"A", "B", "C", "none"} <= policies and len({"D", "W", "P"} & policies) >= 2
 
