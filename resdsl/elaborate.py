@@ -114,6 +114,8 @@ class _Scope:
     counts: dict[str, int] = field(default_factory=dict)
     trace: Trace | None = None  # the innermost block's trace
     drop: tuple[str, float] | None = None  # stochastic depth: its parameter's name and rate
+    kind: str | None = None  # the block definition being expanded
+    tap: str | None = None  # the node at its `tap`, where a shortcut may start
     symbols: dict[str, Expr] = field(default_factory=dict)  # its parameters, symbolically
     entries: list[Entry] | None = None  # a section's entries, where this scope is one
 
@@ -601,6 +603,7 @@ class _Elaborator(Values, Tracing, Joins):
                 SpecError(f"block `{kind}` has more than one `add`", dup.span, code="RDS127")
             )
         policy = self.override or policy
+        scope.kind = kind
         scope.trace = Trace()
         scope.symbols = {p.name: Param(p.name) for p in definition.params}
         if scope.section == "stage" and parent.block is None:  # a stage's own block
@@ -625,6 +628,8 @@ class _Elaborator(Values, Tracing, Joins):
                 scope.role = "post"
             elif isinstance(stmt, ast.Join):
                 self._join(stmt, values, scope, policy)
+            elif isinstance(stmt, ast.Tap):
+                self._tap(stmt, scope)
             else:
                 self._statement(stmt, values, scope, policy)
         self.sites.pop()
@@ -650,6 +655,18 @@ class _Elaborator(Values, Tracing, Joins):
             parent.entries.append(Entry(instance.name, "block"))
         if parent.trace is not None:
             self._record_nested(definition, call, values, extra, template, parent)
+
+    def _tap(self, stmt: ast.Tap, scope: _Scope) -> None:
+        """Mark where a shortcut's `from tap` case starts: the tensor so far."""
+        if scope.tap is not None:
+            self.errors.append(
+                SpecError(f"block `{scope.kind}` has more than one `tap`", stmt.span, code="RDS119")
+            )
+            return
+        scope.tap = self.current
+        trace = scope.trace
+        op = TemplateOp("tap", "tap", (), trace.channels, scope.role, stmt.span)
+        trace.record(op, trace.channels, Const(1))
 
     def _join(self, stmt: ast.Join, env: dict, scope: _Scope, policy: str) -> None:
         """A side path from the tensor so far, then the node that joins the two."""

@@ -288,7 +288,7 @@ class _Formatter:
         if kind == "shortcut_def":
             return self._definition(tree, depth, f"shortcut {_word(tree, 1)}", False)
         if kind == "shortcut_case" and _word(tree, -1) == "off":
-            return [_Line(depth, f"{_word(tree, 0)} off")]
+            return [_Line(depth, f"{_keyword(tree)} off")]
         if kind in ("shortcut_case", "group", "join"):
             return self._section(tree, depth)
         if kind == "network_def":
@@ -343,8 +343,10 @@ class _Formatter:
 
 def _keyword(tree: Tree) -> str:
     """What a braced body follows: ``stem``, a shortcut's ``change``, ``group conv1``."""
-    if tree.data == "shortcut_case":
-        return _word(tree, 0)
+    if tree.data == "shortcut_case":  # `change`, or `channels from tap`
+        tokens = [c for c in tree.children if isinstance(c, Token)]
+        tap = any(t.type == "FROM_TAP" for t in tokens)
+        return _word(tree, 0) + (" from tap" if tap else "")
     if tree.data == "group":
         return f"group {_word(tree, 1)}"
     if tree.data == "join":
@@ -403,8 +405,8 @@ def _simple(tree: Tree) -> str:
         return f"import {tree.children[1]}"
     if kind == "call":
         return _call(tree)
-    if kind == "add":
-        return "add"
+    if kind in ("add", "tap"):
+        return kind
     if kind in ("input", "classes", "drop_path", "shortcut", "stride"):
         return f"{kind} {_expr(tree.children[1])}"
     if kind in (*_SECTIONS, "shortcut_case", "group", "join"):

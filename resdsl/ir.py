@@ -173,6 +173,7 @@ class Shortcut:
     case: str | None = None  # the definition's case that applied: keep | change | always
     path: str | None = None  # for a path: its template's name
     args: tuple[tuple[str, Any], ...] = ()  # for a path: its template's parameters
+    from_tap: bool = False  # it starts at the block's `tap`, not at the block's input
 
     @property
     def residual(self) -> bool:
@@ -228,6 +229,7 @@ class BlockTemplate:
     stride: Expr  # the product of its branch's strides (what its own projection strides by)
     total_stride: Expr  # the product of every op's stride (what an enclosing block's sees)
     span: Span  # the definition
+    from_tap: bool = False  # its shortcut starts at its `tap` op (instances differ: templates too)
 
 
 @dataclass(frozen=True)

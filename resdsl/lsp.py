@@ -42,7 +42,7 @@ from .parser import parse
 
 NETWORK_WORDS = ("input", "classes", "shortcut", "drop_path", "stem", "stage", "head")
 TOP_WORDS = ("import", "block", "shortcut", "network", "train")
-CASES = ("keep", "change", "always")  # a shortcut definition's cases
+CASES = ("keep", "change", "always", "channels", "stride")  # a shortcut definition's cases
 SHOWN = 8  # ops listed one by one in a hover before the rest are summed
 DEBOUNCE = 0.25  # seconds without an edit before a document's diagnostics are published
 HOVER_WAIT = 0.08  # seconds a hover waits for a running analysis before it answers from the last
@@ -602,7 +602,7 @@ def completions(analysis: Analysis, offset: int) -> list[lsp.CompletionItem]:
             )
         extra = {
             "stage": ("stride", "shortcut"),
-            "block": ("add",),
+            "block": ("add", "tap", "mul"),
             "stem": ("group",),
             "head": ("group",),
         }.get(where, ())

@@ -218,6 +218,13 @@ def _droppath(args, shapes):
     return shapes[0]
 
 
+def _pad(args, shapes):
+    (ph, pw), (c, h, w) = args["size"], shapes[0]
+    if min(ph, pw) < 0:
+        raise OpProblem(f"pad {ph}x{pw} cannot be negative", code="RDS205")
+    return (c, h + 2 * ph, w + 2 * pw)
+
+
 def _fc(args, shapes):
     if args["out"] < 1:
         raise OpProblem(f"fc needs at least 1 output, got {args['out']}", code="RDS204")
@@ -380,6 +387,14 @@ OPS: dict[str, OpDef] = {
             stride=_stride,
             doc="blur then subsample (Zhang 2019): a fixed binomial filter of size x size per "
             "channel over reflect padding, with a stride (timm's BlurPool2d); no weights",
+        ),
+        OpDef(
+            "pad",
+            (Arg("size", "pair"), Arg("value", "float", 0.0, positional=False)),
+            _pad,
+            doc="pad each side of the map with `size` rows and columns of `value` (Keras' "
+            "ZeroPadding2D before a max pool of its own padding 0)",
+            usage="e.g. `pad 1`",
         ),
         OpDef("relu", (), _same, pointwise=True, doc="rectified linear unit"),
         OpDef("sigmoid", (), _same, pointwise=True, doc="the logistic function, 1 / (1 + e^-x)"),

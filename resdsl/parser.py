@@ -29,7 +29,8 @@ _TERMINAL_WORDS = {
     "DIMS": "dimensions such as 3x3",
     "PERCENT": "a percentage",
     "RATIO": "a split such as 45000/5000",
-    "CASE": "a shortcut case (keep, change or always)",
+    "CASE": "a shortcut case (keep, change, always, channels or stride)",
+    "FROM_TAP": "`from tap`",
     "OFF": "`off`",
     "STRING": 'a quoted path such as "cifar.rds"',
     "_SEP": "a newline or `;`",
@@ -275,6 +276,9 @@ class _ToAst(Transformer_NonRecursive):
     def add(self, meta):
         return ast.Add(self._span(meta))
 
+    def tap(self, meta):
+        return ast.Tap(self._span(meta))
+
     @v_args(meta=True, inline=False)
     def params(self, meta, children):
         return tuple(children)
@@ -300,8 +304,11 @@ class _ToAst(Transformer_NonRecursive):
     @v_args(meta=True, inline=False)
     def shortcut_case(self, meta, children):
         case, *body = children
+        tap = bool(body) and isinstance(body[0], Token) and body[0].type == "FROM_TAP"
+        body = body[1:] if tap else body
         off = len(body) == 1 and isinstance(body[0], Token) and body[0].type == "OFF"
-        return ast.Case(str(case), None if off else tuple(body), self._span(meta), self._tok(case))
+        body = None if off else tuple(body)
+        return ast.Case(str(case), body, self._span(meta), self._tok(case), tap)
 
     # ------------------------------------------------------------ networks
     @v_args(meta=True, inline=False)

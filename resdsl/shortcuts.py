@@ -30,9 +30,17 @@ READS = ("in", "out", "stride")  # what a case's ops read
 
 def case_of(definition: ast.ShortcutDef, stride: int, in_channels: int, out_channels: int):
     """The case of ``definition`` for a branch of ``stride`` from ``in_channels`` to
-    ``out_channels``; None where the definition leaves that case out (the identity)."""
-    wanted = "keep" if stride == 1 and in_channels == out_channels else "change"
-    return next((c for c in definition.cases if c.name in (wanted, "always")), None)
+    ``out_channels``; None where the definition leaves that case out (the identity).
+
+    Where the shape changes, ``channels`` (the channels change) or ``stride`` (only the stride
+    does) is taken before ``change``, and ``always`` last.
+    """
+    if stride == 1 and in_channels == out_channels:
+        order = ("keep", "always")
+    else:
+        order = ("channels" if in_channels != out_channels else "stride", "change", "always")
+    cases = {c.name: c for c in definition.cases}
+    return next((cases[name] for name in order if name in cases), None)
 
 
 class Joins:
@@ -69,15 +77,33 @@ class Joins:
             if node.role != "shortcut" and name not in self.aside:
                 stride *= ops.OPS[node.op].stride(node.arg)
         shortcut, source = Shortcut("identity", policy), block_input
+        tap = scope.tap
         if in_shape is not None and out_shape is not None and policy is not None:
             definition = self.program.shortcuts[policy]
             case = case_of(definition, stride, in_shape[0], out_shape[0])
             if case is not None and case.body is None:
                 scope.role = "post"
                 return Shortcut("none", policy, case.name)
-            if case is not None:
-                values = {"in": in_shape[0], "out": out_shape[0], "stride": stride}
-                self.current = block_input
+            if case is not None and case.from_tap and tap is None:
+                self.errors.append(
+                    SpecError(
+                        f"shortcut `{policy}`'s `{case.name}` case starts `from tap`, but block "
+                        f"`{scope.kind}` has no `tap`",
+                        self._site(stmt.span),
+                        "add `tap` to the block where the shortcut should start, e.g. after its "
+                        "first bn; relu",
+                        related=[Related(case.span, "the case")]
+                        if not case.span.source.builtin
+                        else [],
+                        code="RDS118",
+                    )
+                )
+            elif case is not None:
+                start = tap if case.from_tap else block_input
+                channels = nodes[start]["node"].shape
+                values = {"in": channels[0] if channels else in_shape[0], "out": out_shape[0]}
+                values["stride"] = stride
+                self.current = start
                 shortcut = self._path(definition, case, values, scope)
                 source = self.current
         self.current = branch
@@ -125,7 +151,7 @@ class Joins:
         self.sites.pop()
         template = self._path_template(definition, case, sub.trace)
         args = tuple((p, values[p]) for p in template.params)
-        return Shortcut("path", definition.name, case.name, template.name, args)
+        return Shortcut("path", definition.name, case.name, template.name, args, case.from_tap)
 
 
 def duplicate_case(item: ast.ShortcutDef) -> list[SpecError]:
@@ -139,13 +165,13 @@ def duplicate_case(item: ast.ShortcutDef) -> list[SpecError]:
             message = (
                 f"shortcut `{item.name}` gives its `{case.name}` case twice"
                 if clash.name == case.name
-                else f"shortcut `{item.name}` gives `always` beside `keep` or `change`"
+                else f"shortcut `{item.name}` gives `always` beside its other cases"
             )
             errors.append(
                 SpecError(
                     message,
                     case.name_span,
-                    "`always` is both `keep` and `change`: give it alone, or give those two",
+                    "`always` is every case: give it alone, or give the others",
                     related=[Related(clash.name_span, "given first here")],
                     code="RDS114",
                 )

@@ -74,6 +74,13 @@ class Join:
 
 
 @dataclass(frozen=True)
+class Tap:
+    """The point of a block's branch that a shortcut's ``from tap`` case starts from."""
+
+    span: Span
+
+
+@dataclass(frozen=True)
 class Add:
     """The point where a block's shortcut joins its residual branch."""
 
@@ -92,7 +99,7 @@ class Param:
 class BlockDef:
     name: str
     params: tuple[Param, ...]
-    body: tuple[Call | Add | Join, ...]
+    body: tuple[Call | Add | Tap | Join, ...]
     span: Span
     name_span: Span | None = None  # the name alone, where errors about it point
 
@@ -108,6 +115,7 @@ class Case:
     body: tuple[Call, ...] | None
     span: Span
     name_span: Span
+    from_tap: bool = False  # its ops start at the block's `tap`, not at its input
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,9 @@ class Tracing:
         ) + tuple((name, 0.0) for name in added)
         has_add = any(isinstance(s, ast.Add) for s in definition.body)
         residual = shortcut.residual
+        from_tap = shortcut.from_tap
         key = (definition.name, has_add, residual, params, tuple(trace.ops), trace.channels)
+        key += (from_tap,)
         return _shared(
             self.templates,
             self.templates_by_name,
@@ -184,6 +186,7 @@ class Tracing:
                 stride=trace.branch_stride,
                 total_stride=trace.total_stride,
                 span=definition.span,
+                from_tap=from_tap,
             ),
         )
 

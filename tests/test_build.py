@@ -307,3 +307,54 @@ def test_labels_cannot_name_numbered_members():
     )
     assert sorted(e.code for e in errors) == ["RDS117"] * 3
     assert {e.span.line for e in errors} == {2, 7, 8}
+
+
+def test_refined_cases_and_a_shortcut_from_the_tap():
+    """Keras' V2 unit: where the channels change the projection reads the activated input (the
+    tap); where only the stride does, the raw input is subsampled; elsewhere the identity."""
+    net = compile_text(
+        """
+        shortcut V {
+            channels from tap { conv out 1x1 stride=stride bias=1 }
+            stride { subsample stride }
+        }
+        block unit(w, stride = 1) {
+            bn; relu
+            tap
+            conv w 3x3 stride=stride; bn
+            add
+        }
+        network n {
+            input 3x8x8
+            classes 10
+            shortcut V
+            stem  { conv 8 3x3 }
+            stage { unit 8; unit 8 stride=2; unit 16 }
+            head  { avgpool; fc }
+        }
+        """
+    )
+    cases = [(b.shortcut.case, b.shortcut.from_tap) for b in net.blocks]
+    assert cases == [(None, False), ("stride", False), ("channels", True)]
+    assert net.node("layer1.1.downsample.0").inputs == ("layer1.0.add",)  # the block's input
+    assert net.node("layer1.2.downsample.0").inputs == ("layer1.2.relu",)  # its tap
+    assert net.node("layer1.2.add").inputs == ("layer1.2.bn2", "layer1.2.downsample.0")
+    # the blocks that read their tap have a template of their own
+    assert [t.from_tap for t in net.templates.values()] == [False, True]
+
+
+def test_a_case_from_a_tap_needs_the_tap():
+    (error,) = errors_of(
+        """
+        shortcut P { change from tap { conv out 1x1 stride=stride } }
+        network n {
+            input 3x8x8
+            classes 10
+            shortcut P
+            stem  { conv 8 3x3 }
+            stage { basic 16 }
+            head  { avgpool; fc }
+        }
+        """
+    )
+    assert error.code == "RDS118" and "block `basic` has no `tap`" in error.message

@@ -322,6 +322,15 @@ def _blurpool(g: _Graph, node: Node, x: list[str]) -> None:
     g.add("Conv", [padded, filt], at, group=c, kernel_shape=[size, size], strides=[stride] * 2)
 
 
+def _pad(g: _Graph, node: Node, x: list[str]) -> None:
+    import numpy as np
+
+    (ph, pw), at = node.arg["size"], node.name
+    pads = g.ints(f"{at}.pads", [0, 0, ph, pw, 0, 0, ph, pw])
+    value = g.numpy_helper.from_array(np.array(node.arg["value"], np.float32), f"{at}.value")
+    g.add("Pad", x + [pads, g.add("Constant", [], f"{at}.value", value=value)], at)
+
+
 def _avgpool(g: _Graph, node: Node, x: list[str]) -> None:
     if node.arg["kernel"] is None:
         g.add("GlobalAveragePool", x, node.name)
@@ -365,6 +374,7 @@ SPELL = {
     "gn": _gn,
     "channel_conv": _channel_conv,
     "blurpool": _blurpool,
+    "pad": _pad,
     "relu": lambda g, node, x: g.add("Relu", x, node.name),
     "sigmoid": lambda g, node, x: g.add("Sigmoid", x, node.name),
     "hardsigmoid": lambda g, node, x: g.add("HardSigmoid", x, node.name, alpha=1 / 6, beta=0.5),

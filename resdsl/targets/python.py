@@ -68,6 +68,7 @@ def _last_of_branch(ops) -> int | None:
         i
         for i in range(add or 0)
         if ops[i].role == "branch"
+        and ops[i].op != "tap"
         and not (ops[i].op in OPS and (OPS[ops[i].op].inputs == 2 or OPS[ops[i].op].stochastic))
     ]
     return main[-1] if main else None
@@ -151,6 +152,7 @@ class Body:
     branch_bns: list[str] = field(default_factory=list)  # BNs before the addition
     last_bn: str | None = None  # the branch's final BN, zeroed by zero_init_residual
     indent: int = 0  # beyond the target's INDENT: a function nested in another
+    tap: bool = False  # its shortcut starts at `preact`, the tensor at its `tap`
 
     @property
     def branch_bns_literal(self) -> str:
@@ -240,8 +242,13 @@ class Writer:
         side: Tensor | None = None  # a side path's tensor, from its first op to its join
         for index, op in enumerate(ops):
             if op.role == "add":
-                out.body += tensor.spatial() + self.join(tensor)
+                out.body += tensor.spatial() + self.join(tensor, "preact" if out.tap else "x")
                 tensor.value = "out"
+                continue
+            if op.op == "tap":  # where this template's shortcut starts
+                if template.from_tap:
+                    out.body += tensor.spatial() + [f"preact = {tensor.value}"]
+                    out.tap = True
                 continue
             if op.op in OPS and OPS[op.op].inputs == 2:  # a side path's join
                 value = tensor.value if side is None else side.value
@@ -357,7 +364,8 @@ class Writer:
     def unflatten(self, value: str, label: str):
         raise NotImplementedError
 
-    def join(self, tensor: Tensor) -> list:
+    def join(self, tensor: Tensor, start: str) -> list:
+        """The shortcut joined to the branch: its ops read ``start`` (the input, or the tap)."""
         raise NotImplementedError
 
     def layer(self, out: Body, view: OpView, tensor: Tensor, spelled, stage=None) -> list:

@@ -66,6 +66,9 @@ class KerasWriter(Writer):
             "leaky_relu", v.value, **v.given(slope=("slope", 0.01)), name=v.label
         ),
         "dropout": lambda v: Call("dropout", v.value, v["p"], name=v.label),
+        "pad": lambda v: Call(
+            "pad", v.value, v["size"], **v.given(value=("value", 0.0)), name=v.label
+        ),
         "droppath": lambda v: Call("drop_path", v.value, v["p"], name=v.label),
         "maxpool": _pool("max_pool"),
         "avgpool": _pool("avg_pool"),
@@ -80,11 +83,11 @@ class KerasWriter(Writer):
          "relu", "activation", "leaky_relu", "add", "multiply", "dropout", "DropPath", "drop_path",
          "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
-         "Subsample", "ZeroPad", "subsample", "zeropad", "build_model", "torch_layout",
+         "Subsample", "ZeroPad", "subsample", "zeropad", "pad", "build_model", "torch_layout",
          "_fc_to_torch", "_fc_from_torch", "save_npz", "load_npz"}
     )  # fmt: skip
     LOCALS = frozenset(
-        {"x", "out", "gate", "identity", "downsample", "in_channels", "name", "zero_init"}
+        {"x", "out", "gate", "preact", "identity", "downsample", "in_channels", "name", "zero_init"}
     )
     INDENT = 4
     INPUT = "inputs"
@@ -120,9 +123,9 @@ class KerasWriter(Writer):
         self.uses.add("multiply")
         return Call("multiply", f"[{main}, {side}]", name=self.block_label(name))
 
-    def join(self, tensor: Tensor) -> list:
+    def join(self, tensor: Tensor, start: str) -> list:
         add = Call("add", f"[{tensor.value}, identity]", name=self.block_label("add"))
-        return ["if downsample is not None:", "    identity = downsample(x)", ("out", add)]
+        return ["if downsample is not None:", f"    identity = downsample({start})", ("out", add)]
 
     def layer(self, out: Body, view: OpView, tensor: Tensor, spelled, stage=None) -> list:
         def call(value: str) -> Call:

@@ -9,7 +9,7 @@ state_dict keys are the IR names and torchvision's weights load with strict=True
 from __future__ import annotations
 
 from ..emit import register
-from ..ir import BlockInstance, BlockTemplate, Network
+from ..ir import BlockInstance, BlockTemplate, Const, Network
 from ..names import class_name
 from .layout import LINE, Call, lay_out
 from .python import Body, OpView, Tensor, Writer
@@ -33,6 +33,14 @@ def _conv(v: OpView) -> Call:
     return Call("nn.Conv2d", v.channels, v["out"], kernel_size=v["kernel"], **kw, bias=v["bias"])
 
 
+def _pad(v: OpView) -> Call:
+    size = v.args["size"]
+    if isinstance(size, Const) and size.value[0] != size.value[1]:
+        h, w = size.value
+        return Call("nn.ConstantPad2d", f"({w}, {w}, {h}, {h})", v["value"])
+    return Call("nn.ConstantPad2d", v["size"], v["value"])
+
+
 def _leaky(v: OpView) -> Call:
     kw = v.given(negative_slope=("slope", 0.01))
     return Call("nn.LeakyReLU", **kw, **({"inplace": "True"} if v.in_place else {}))
@@ -52,6 +60,7 @@ class TorchWriter(Writer):
         "silu": lambda v: Call("nn.SiLU", inplace="True") if v.in_place else Call("nn.SiLU"),
         "leakyrelu": _leaky,
         "dropout": lambda v: Call("nn.Dropout", p=v["p"]),
+        "pad": _pad,
         "droppath": lambda v: Call("DropPath", v["p"]),
         "maxpool": _pool("nn.MaxPool2d"),
         "avgpool": _pool("nn.AvgPool2d"),
@@ -93,10 +102,10 @@ class TorchWriter(Writer):
     def merge(self, op: str, main: str, side: str, name: str) -> str:
         return f"{main} * {side}"
 
-    def join(self, tensor: Tensor) -> list:
+    def join(self, tensor: Tensor, start: str) -> list:
         return ["out = x"] * (tensor.value == "x") + [
             "if self.downsample is not None:",
-            "    identity = self.downsample(x)",
+            f"    identity = self.downsample({start})",
             "out = out + identity",
         ]
 

@@ -72,10 +72,12 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
             st.sampled_from(
                 [
                     *("conv", "conv", "conv", "bn", "relu", "pool", "drop", "dw"),
-                    *("act", "gate", "dil", "gn"),
+                    *("act", "gate", "dil", "gn", "pad"),
                 ]
             )
         )
+        if choice == "pad":
+            return draw(st.sampled_from(["pad 1", "pad 1x0 value=0.5"]))
         if choice == "gn":
             return draw(st.sampled_from(["gn 1", "gn 2"]))
         if choice == "act":
@@ -129,7 +131,10 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
             statement += draw(st.sampled_from([" x 2", " x r"] if "r" in extra else [" x 2"]))
         body.append(statement)
     if draw(st.booleans()):
-        body.insert(draw(st.integers(0, len(body))), "add")
+        at = draw(st.integers(0, len(body)))
+        body.insert(at, "add")
+        if draw(st.booleans()):  # where a shortcut's `from tap` case starts, before the add
+            body.insert(draw(st.integers(0, at)), "tap")
     name = f"b{index}"
     text = f"block {name}({', '.join(params)}) {{\n    " + "\n    ".join(body) + "\n}\n"
     required = tuple(p for p in params if "=" not in p)
@@ -142,6 +147,9 @@ USER_SHORTCUTS = {
     "W": "shortcut W {\n    keep off\n"
     "    change { conv in 1x1; relu; conv out 1x1 stride=stride }\n}\n",
     "P": "shortcut P { always { conv out 1x1 stride=stride bias=1 } }\n",
+    # Keras' V2: the projection from the block's tap, a subsample where only the stride changes
+    "V": "shortcut V {\n    channels from tap { conv out 1x1 stride=stride bias=1 }\n"
+    "    stride { subsample stride }\n}\n",
 }
 
 
@@ -174,7 +182,7 @@ def specs(draw) -> str:
     defined = draw(st.sets(st.sampled_from(sorted(USER_SHORTCUTS)), max_size=2))
     texts = [USER_SHORTCUTS[name] for name in sorted(defined)] + texts
     policies = ["A", "B", "C", "none", *sorted(defined)]
-    policy = draw(st.sampled_from(policies))
+    policy = draw(st.sampled_from(sorted(defined) if defined and draw(st.booleans()) else policies))
     c, h, w = draw(st.integers(1, 4)), draw(st.integers(3, 13)), draw(st.integers(3, 13))
     classes = draw(st.integers(1, 7))
     stem = draw(st.sampled_from(["conv 8 3x3; bn; relu", "conv 6 3x1 stride=2; relu", "", "bn"]))
@@ -325,16 +333,31 @@ def test_accepted_specs_build_run_and_agree_in_every_target(text, tmp_path_facto
     check_network(net, tmp_path_factory.mktemp("oracle"))
 
 
+def sample(count: int) -> list[str]:
+    """``count`` specs the strategy writes, the same ones on every run."""
+    texts: list[str] = []
+
+    @settings(ORACLE, max_examples=count, database=None)
+    @given(text=specs())
+    def collect(text):
+        texts.append(text)
+
+    collect()
+    return texts
+
+
 def test_the_strategy_reaches_the_targets():
     """The strategy is not vacuous: most of what it writes passes `check` (measured here)."""
-    texts = [specs().example() for _ in range(60)]
+    texts = sample(80)
     nets = [accepted(text) for text in texts]
     assert sum(n is not None for n in nets) >= 20
     kinds = {op for n in nets if n for op in (x.op for x in n.nodes())}
     assert {"conv", "bn", "relu", "maxpool", "avgpool", "fc", "add", "dropout", "mul"} <= kinds
     assert {"sigmoid", "hardsigmoid", "silu", "leakyrelu", "gn", "blurpool", "droppath"} <= kinds
+    assert "pad" in kinds
+    assert any(t.from_tap for n in nets if n for t in n.templates.values())  # V from its tap
     policies = {b.shortcut.policy for n in nets if n for b in n.blocks}
-    assert {"A", "B", "C", "none"} <= policies and len({"D", "W", "P"} & policies) >= 2
+    assert {"A", "B", "C", "none"} <= policies and len({"D", "W", "P", "V"} & policies) >= 2
 
 
 # ---------------------------------------------------------------- chosen cases
@@ -555,6 +578,30 @@ CASES = {
             head { blurpool size=5 stride=1; avgpool; fc }
         }
     """,
+    # Keras' pre-activation unit: its projection starts at the `tap` (the activated input),
+    # its stride-only change subsamples the raw input; a max pool over zero padding
+    "tap_and_pad": """
+        shortcut V {
+            channels from tap { conv out 1x1 stride=stride bias=1 }
+            stride { subsample stride }
+        }
+        block unit(w, stride = 1) {
+            bn; relu
+            tap
+            conv w 1x1; bn; relu
+            conv w 3x3 stride=stride; bn; relu
+            conv w*2 1x1 bias=1
+            add
+        }
+        network n {
+            input 3x9x8
+            classes 3
+            shortcut V
+            stem { conv 8 3x3 bias=1; pad 1; maxpool 3x3 stride=2 pad=0; pad 2x1 value=0.5 }
+            stage { unit 4; unit 4 stride=2; unit 8 }
+            head { bn; relu; avgpool; fc }
+        }
+    """,
     # squeeze-and-excitation written inline: a gate of Cx1x1 that multiplies the branch, which
     # then still ends in the BN that zero_init_residual zeroes
     "mul_gate_inline": """
@@ -615,7 +662,7 @@ def test_chosen_cases(name, tmp_path):
 
 def test_generated_code_is_ruff_clean_across_the_language(tmp_path):
     """Every model.py the strategy's accepted specs give passes ruff format and ruff check."""
-    texts = [specs().example() for _ in range(60)] + [textwrap.dedent(t) for t in CASES.values()]
+    texts = sample(60) + [textwrap.dedent(t) for t in CASES.values()]
     written = 0
     for index, text in enumerate(texts):
         net = accepted(text)

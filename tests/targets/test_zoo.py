@@ -140,26 +140,33 @@ KERAS = {
     "keras_resnet50": "ResNet50",
     "keras_resnet101": "ResNet101",
     "keras_resnet152": "ResNet152",
+    "keras_resnet50v2": "ResNet50V2",
+    "keras_resnet101v2": "ResNet101V2",
+    "keras_resnet152v2": "ResNet152V2",
 }
+# a V2 unit's layers, IR -> Keras: the pre-activation BN first, then each conv's BN after it
+V2 = {"bn1": "preact_bn", "conv1": "1_conv", "bn2": "1_bn", "conv2": "2_conv", "bn3": "2_bn",
+      "conv3": "3_conv"}  # fmt: skip
 
 
-def keras_name(ir: str) -> str:
+def keras_name(ir: str, v2: bool) -> str:
     """The keras.applications name of an IR layer: conv1 -> conv1_conv, layer2.0.bn3 ->
-    conv3_block1_3_bn, layer2.0.downsample.0 -> conv3_block1_0_conv, fc -> predictions."""
+    conv3_block1_3_bn (V2: conv3_block1_2_bn), layer2.0.downsample.0 -> conv3_block1_0_conv,
+    fc -> predictions; V2's head BN is post_bn."""
     if ir == "fc":
         return "predictions"
     if "." not in ir:
-        return f"conv1_{ir[:-1]}"
+        return "post_bn" if v2 and ir == "bn1" else f"conv1_{ir[:-1]}"
     stage, block, *rest = ir.split(".")
     prefix = f"conv{int(stage[5:]) + 1}_block{int(block) + 1}"
     if rest[0] == "downsample":
         return f"{prefix}_0_{'conv' if rest[1] == '0' else 'bn'}"
-    return f"{prefix}_{rest[0][-1]}_{rest[0][:-1]}"
+    return f"{prefix}_{V2[rest[0]]}" if v2 else f"{prefix}_{rest[0][-1]}_{rest[0][:-1]}"
 
 
 @pytest.mark.parametrize("spec", sorted(KERAS))
 def test_the_zoo_reproduces_keras_applications(spec):
-    if not ALL and spec != "keras_resnet50":
+    if not ALL and spec not in ("keras_resnet50", "keras_resnet50v2"):
         pytest.skip("RESDSL_ZOO=1 checks every model")
     keras = pytest.importorskip("keras")
     import numpy as np
@@ -186,7 +193,9 @@ def test_the_zoo_reproduces_keras_applications(spec):
     copied = 0
     for layer in model.layers:
         if layer.weights:
-            layer.set_weights(ref.get_layer(keras_name(layer.name)).get_weights())
+            layer.set_weights(
+                ref.get_layer(keras_name(layer.name, "V2" in KERAS[spec])).get_weights()
+            )
             copied += 1
     assert copied == sum(1 for layer in ref.layers if layer.weights)
     x = rng.standard_normal((2, SIZE, SIZE, 3)).astype("float32")

@@ -44,10 +44,10 @@ def conv2d(x, filters, kernel_size, stride=1, padding=0, groups=1, bias=False, n
     )(x)
 
 
-def batch_norm(x, name, zero=False, branch=False):
+def batch_norm(x, name, zero=False, branch=False, eps=1e-5):
     gamma = "zeros" if zero else "ones"
     bn = layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, gamma_initializer=gamma, name=name
+        momentum=0.9, epsilon=eps, gamma_initializer=gamma, name=name
     )
     bn.in_branch = branch  # a residual branch's BN, before the addition
     return bn(x)
