@@ -1,7 +1,8 @@
 """The zoo's table: each spec of specs/zoo/ against the models it is named after.
 
 For each reference (torchvision's and timm's models, random weights, ``pretrained=False``), the
-PyTorch target's model is built, the reference's state_dict is loaded into it with
+PyTorch target's model is built (for keras.applications' models, the TensorFlow target's, its
+weights copied by layer name), the reference's state_dict is loaded into it with
 ``strict=True`` and no key mapping, BN statistics are randomised, and the eval-mode logits of a
 random batch are compared. The table (Markdown, as the README shows it) gives each spec's
 parameters and MACs at 224x224 (resdsl's count), its references, and how far the logits are
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "targets"))
 
-from test_zoo import REFERENCES, ZOO, randomise, reference  # noqa: E402
+from test_zoo import KERAS, REFERENCES, ZOO, keras_logits, randomise, reference  # noqa: E402
 
 from helpers import module_from  # noqa: E402
 
@@ -60,6 +61,14 @@ def main() -> None:
             exact = "; ".join(f"{lib}: {r}" for lib, r in results.items())
         macs = f"{info['macs'] / 1e9:.2f}G"
         print(f"| `{spec}` | {info['params']:,} | {macs} | {', '.join(libs)} | {exact} |")
+        sys.stdout.flush()
+    for spec, model in KERAS.items():  # the TensorFlow target against keras.applications
+        info = resdsl.summary(resdsl.load(ZOO / f"{spec}.rds"))
+        expected, got = keras_logits(spec, args.size)
+        diff = abs(expected - got).max()
+        exact = "bitwise" if diff == 0 else f"max abs diff {diff:.1e}"
+        macs = f"{info['macs'] / 1e9:.2f}G"
+        print(f"| `{spec}` | {info['params']:,} | {macs} | keras `{model}` | {exact} |")
         sys.stdout.flush()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 import resdsl
@@ -168,11 +169,18 @@ def keras_name(ir: str, v2: bool) -> str:
 def test_the_zoo_reproduces_keras_applications(spec):
     if not ALL and spec not in ("keras_resnet50", "keras_resnet50v2"):
         pytest.skip("RESDSL_ZOO=1 checks every model")
-    keras = pytest.importorskip("keras")
-    import numpy as np
+    pytest.importorskip("keras")
+    expected, got = keras_logits(spec, SIZE)
+    assert np.allclose(got, expected, rtol=1e-5, atol=1e-5), np.abs(got - expected).max()
+
+
+def keras_logits(spec: str, size: int):
+    """keras.applications' model and the TensorFlow target's, with random BN statistics and
+    every weight copied by layer name: equal trainable parameters, and both models' logits."""
+    import keras
 
     ref = getattr(keras.applications, KERAS[spec])(
-        weights=None, classifier_activation=None, input_shape=(SIZE, SIZE, 3)
+        weights=None, classifier_activation=None, input_shape=(size, size, 3)
     )
     rng = np.random.default_rng(0)
     for layer in ref.layers:  # random BN statistics and affine terms
@@ -184,7 +192,7 @@ def test_the_zoo_reproduces_keras_applications(spec):
             )  # fmt: skip
     net = resdsl.load(ZOO / f"{spec}.rds")
     source = emit(net, "tf")["model.py"].replace(
-        "keras.Input(shape=(224, 224, 3)", f"keras.Input(shape=({SIZE}, {SIZE}, 3)"
+        "keras.Input(shape=(224, 224, 3)", f"keras.Input(shape=({size}, {size}, 3)"
     )
     model = module_from(source, f"zoo_{spec}").build_model()
     count = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
@@ -193,62 +201,11 @@ def test_the_zoo_reproduces_keras_applications(spec):
     copied = 0
     for layer in model.layers:
         if layer.weights:
-            layer.set_weights(
-                ref.get_layer(keras_name(layer.name, "V2" in KERAS[spec])).get_weights()
-            )
+            name = keras_name(layer.name, "V2" in KERAS[spec])
+            layer.set_weights(ref.get_layer(name).get_weights())
             copied += 1
     assert copied == sum(1 for layer in ref.layers if layer.weights)
-    x = rng.standard_normal((2, SIZE, SIZE, 3)).astype("float32")
+    x = rng.standard_normal((2, size, size, 3)).astype("float32")
     expected, got = ref(x, training=False).numpy(), model(x, training=False).numpy()
-    assert np.allclose(got, expected, rtol=1e-5, atol=1e-5), np.abs(got - expected).max()
     keras.backend.clear_session()
-
-
-def test_drop_path_rises_over_the_blocks_as_timms_drop_path_rate():
-    """timm's drop_path_rate: each stage block's branch ends in DropPath(p), p linear in the
-    block's index from 0 to the rate; in eval the model is the one without it."""
-    rate = 0.05
-    ref = timm.create_model("resnet50d", pretrained=False, drop_path_rate=rate).eval()
-    expected = [
-        float(getattr(block.drop_path, "drop_prob", 0.0))
-        for stage in (ref.layer1, ref.layer2, ref.layer3, ref.layer4)
-        for block in stage
-    ]
-    text = (
-        (ZOO / "families.rds")
-        .read_text()
-        .replace(
-            "network deep_resnet(kind, s1, s2, n1, n2, n3, n4) {",
-            f"network deep_resnet(kind, s1, s2, n1, n2, n3, n4) {{\n    drop_path {rate}",
-        )
-    )
-    text += "\nnetwork r = deep_resnet(bottleneck_v1_5, 32, 32, 3, 4, 6, 3) shortcut D\n"
-    net = resdsl.check(
-        resdsl.build(resdsl.link(resdsl.parse(text, str(ZOO / "with_drop_path.rds"))))
-    )
-    got = [n.arg["p"] for n in net.nodes() if n.op == "droppath"]
-    assert got == pytest.approx(expected, abs=1e-7) and len(got) == 16
-    randomise(ref)
-    reproduces(net, "timm", "resnet50d")  # eval: the same logits
-
-
-def test_drop_path_drops_whole_samples_in_training():
-    net = resdsl.check(
-        resdsl.build(
-            resdsl.link(
-                resdsl.parse(
-                    "network n {\n input 3x8x8\n classes 4\n drop_path 0.5\n"
-                    " stem { conv 8 3x3 }\n stage { basic 8 x 3 }\n head { avgpool; fc }\n}\n"
-                )
-            )
-        )
-    )
-    model = module_from(emit(net, "torch")["model.py"], "drop").build_model().train()
-    block = model.layer1[2]  # p = 0.5
-    x = torch.randn(64, 8, 8, 8)
-    branch = block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x)))))
-    dropped = block.droppath(branch)
-    kept = [bool((d == 0).all()) for d in dropped]
-    assert 8 < sum(kept) < 56  # about half the samples lose their whole branch
-    for d, b, k in zip(dropped, branch, kept, strict=True):
-        assert k or torch.allclose(d, b * 2)  # the rest are scaled by 1 / (1 - p)
+    return expected, got
