@@ -17,8 +17,8 @@ from .errors import ResdslError
 spec_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False))
 shortcut_opt = click.option(
     "--shortcut",
-    type=click.Choice(["A", "B", "C", "none"]),
-    help="Override every shortcut policy in the spec.",
+    metavar="NAME",
+    help="Override every shortcut policy in the spec: A, B, C, none or a shortcut it defines.",
 )
 network_opt = click.option(
     "--network", metavar="NAME", help="The network to use where the spec defines several."

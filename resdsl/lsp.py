@@ -270,7 +270,7 @@ def _item_at(module: ast.Module, line: int, column: int):
 def _statement_at(body, line: int, column: int):
     for stmt in body:
         if _contains(stmt.span, line, column):
-            if isinstance(stmt, ast.Section | ast.Group | ast.Case):
+            if isinstance(stmt, ast.Section | ast.Group | ast.Case | ast.Join):
                 return _statement_at(stmt.body or (), line, column) or stmt
             return stmt
     return None

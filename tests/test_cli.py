@@ -65,6 +65,17 @@ def test_shortcut_flag_on_every_command(command):
     assert "272,474" in result.stdout
 
 
+def test_shortcut_flag_takes_the_specs_own_definitions():
+    result = run("summary", SPECS / "zoo" / "resnet18.rds", "--shortcut", "D")
+    assert result.exit_code == 0, result.stderr
+    # ResNet-D's projections: the 1x1 convs and BNs of torchvision's resnet18, with pools
+    assert "11,689,512" in result.stdout
+    result = run("summary", SPECS / "resnet20.rds", "--shortcut", "D")
+    assert result.exit_code == 1
+    assert "error[RDS113]: unknown shortcut 'D'" in result.stderr
+    assert "A, B, C, none" in result.stderr
+
+
 def test_check_ok_lines():
     # 387 ops: a 3-op stem, 54 blocks of 7, two option-A shortcuts of 2, and avgpool and fc
     result = run("check", SPECS / "resnet110.rds", SPECS / "cifar.rds")
@@ -84,7 +95,6 @@ def test_every_spec_checks():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["summary", "SPEC", "--shortcut", "D"], "Invalid value for '--shortcut'"),
         (["summary", "SPEC", "--frobnicate"], "No such option '--frobnicate'"),
         (["summary", "missing.rds"], "'missing.rds' does not exist"),
         (["check"], "Missing argument 'SPECS...'"),
