@@ -300,6 +300,7 @@ class _Elaborator(Values, Tracing, Joins):
             sections=tuple(out_sections),
             templates=dict(self.templates_by_name),
             shortcuts=dict(self.paths_by_name),
+            aside=frozenset(self.aside),
         )
 
     def _rate(self, setting: ast.Setting, env: dict) -> float:

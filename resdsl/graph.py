@@ -33,11 +33,12 @@ def to_dot(net: Network, expand: bool = False) -> str:
             lines.append(f"  {_quote(node.name)} [label={_quote(label)}{shape}];")
         for node in net.nodes():
             for source in node.inputs:
-                style = (
-                    " [style=dashed]"
-                    if node.role == "shortcut" or (node.role == "add" and source == node.inputs[-1])
-                    else ""
-                )
+                joins = OPS[node.op].inputs == 2 and source == node.inputs[-1]
+                style = ""
+                if node.role == "shortcut" or node.role == "add" and joins:
+                    style = " [style=dashed]"
+                elif node.name in net.aside or joins and source in net.aside:  # a gate, aside
+                    style = " [style=dotted, class=side]"
                 lines.append(f"  {_quote(source)} -> {_quote(node.name)}{style};")
         return "\n".join(lines + ["}"]) + "\n"
 

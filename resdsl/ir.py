@@ -290,6 +290,7 @@ class Network:
     templates: dict[str, BlockTemplate] = field(default_factory=dict, repr=False, compare=False)
     # each distinct shortcut path, its ops over in_channels, out and stride
     shortcuts: dict[str, BlockTemplate] = field(default_factory=dict, repr=False, compare=False)
+    aside: frozenset[str] = field(default=frozenset(), repr=False)  # side paths' nodes (`mul`)
 
     def nodes(self) -> list[Node]:
         """Every node, in topological order."""

@@ -69,3 +69,14 @@ def test_svg_and_png_need_graphviz(tmp_path, monkeypatch):
 def test_unknown_format(tmp_path, name):
     result = run("graph", SPECS / "resnet20.rds", "-o", tmp_path / name)
     assert result.exit_code == 1 and "choose a .dot, .svg or .png file" in result.stderr
+
+
+def test_a_gate_is_drawn_as_a_side_path():
+    net = resdsl.load(SPECS / "zoo" / "seresnet50.rds")
+    dot = to_dot(net, expand=True)
+    side = [line.strip() for line in dot.splitlines() if "class=side" in line]
+    # per block: bn3 -> se.avgpool, the four steps inside the SE block, se.sigmoid -> mul
+    assert '"layer1.0.bn3" -> "layer1.0.se.avgpool" [style=dotted, class=side];' in side
+    assert '"layer1.0.se.sigmoid" -> "layer1.0.mul" [style=dotted, class=side];' in side
+    assert '"layer1.0.bn3" -> "layer1.0.mul";' in dot  # the main path stays solid
+    assert len(side) == 16 * 6
