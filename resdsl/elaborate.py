@@ -677,8 +677,13 @@ class _Elaborator(Values, Tracing, Joins):
         for call in stmt.body:
             self._statement(call, env, scope, policy)
         self.aside.update(self.order[start:])
-        scope.role, scope.trace.channels = role, channels  # the join keeps the main tensor's
-        self._emit(stmt.kind, {}, stmt.span, scope, inputs=(main, self.current), symbolic={})
+        side, symbolic = self.current, {}
+        args = {}
+        if stmt.kind == "concat":  # the path's channels come after the tensor's
+            shape = self.graph.nodes[side]["node"].shape
+            args, symbolic = {"side": shape[0] if shape else 0}, {"side": scope.trace.channels}
+        scope.role, scope.trace.channels = role, channels  # the join starts from the tensor's
+        self._emit(stmt.kind, args, stmt.span, scope, inputs=(main, side), symbolic=symbolic)
 
     # ------------------------------------------------------------ nodes
     def _emit(

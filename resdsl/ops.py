@@ -253,6 +253,17 @@ def _mul(args, shapes):
     return a
 
 
+def _concat(args, shapes):
+    (c, h, w), b = shapes
+    if b[1:] != (h, w):
+        raise OpProblem(
+            f"cannot concatenate {fmt(b)} to {fmt((c, h, w))}",
+            f"a `concat` path ends in the tensor's size, {h}x{w}, with any channels",
+            code="RDS213",
+        )
+    return (c + b[0], h, w)
+
+
 def _subsample(args, shapes):
     c, h, w = shapes[0]
     s = args["stride"]
@@ -473,6 +484,15 @@ OPS: dict[str, OpDef] = {
         OpDef("input", (Arg("shape", "dims"),), _input, inputs=0, user=False),
         OpDef("add", (), _add, fresh=True, inputs=2, user=False),
         OpDef("mul", (), _mul, fresh=True, inputs=2, user=False),
+        OpDef(
+            "concat",
+            (Arg("side", "int"),),  # the side path's channels, after the tensor's
+            _concat,
+            channels=lambda a, c: c + a["side"],
+            fresh=True,
+            inputs=2,
+            user=False,
+        ),
         OpDef(
             "subsample",
             (Arg("stride", "int"),),

@@ -31,6 +31,8 @@ _TERMINAL_WORDS = {
     "RATIO": "a split such as 45000/5000",
     "CASE": "a shortcut case (keep, change, always, channels or stride)",
     "FROM_TAP": "`from tap`",
+    "MUL": "`mul`",
+    "CONCAT": "`concat`",
     "OFF": "`off`",
     "STRING": 'a quoted path such as "cifar.rds"',
     "_SEP": "a newline or `;`",
@@ -241,7 +243,8 @@ class _ToAst(Transformer_NonRecursive):
 
     @v_args(meta=True, inline=False)
     def join(self, meta, children):
-        return ast.Join("mul", tuple(children), self._span(meta))
+        kind, *body = children
+        return ast.Join(str(kind), tuple(body), self._span(meta))
 
     @v_args(meta=True, inline=False)
     def call(self, meta, children):

@@ -66,9 +66,10 @@ class Call:
 
 @dataclass(frozen=True)
 class Join:
-    """``mul { ... }``: a side path from the tensor so far, joined back to it by ``kind``."""
+    """``mul { ... }`` or ``concat { ... }``: a side path from the tensor so far, joined back
+    to it by ``kind``."""
 
-    kind: str  # mul
+    kind: str  # mul | concat
     body: tuple[Call, ...]
     span: Span
 

@@ -389,6 +389,7 @@ SPELL = {
     "droppath": lambda g, node, x: g.add("Identity", x, node.name),
     "add": lambda g, node, x: g.add("Add", x, node.name),
     "mul": lambda g, node, x: g.add("Mul", x, node.name),  # a gate broadcasts over H, W
+    "concat": lambda g, node, x: g.add("Concat", x, node.name, axis=1),
     "subsample": _subsample,
     "zeropad": _zeropad,
 }

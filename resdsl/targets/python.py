@@ -261,7 +261,9 @@ class Writer:
             before = OPS.get(ops[index - 1].op) if index else None
             view.in_place = before is not None and before.fresh
             if op.role == "side" and side is None:  # it reads what the join reads again
-                side, view.in_place = Tensor(self, tensor.value, "gate", self.block_label), False
+                join = next(o.op for o in ops[index:] if o.role != "side")
+                name = "gate" if join == "mul" else "side"
+                side, view.in_place = Tensor(self, tensor.value, name, self.block_label), False
             view.zero = index == last and op.op == "bn"
             if view.zero:
                 out.last_bn = op.name

@@ -80,14 +80,25 @@ class KerasWriter(Writer):
         {"math", "keras", "np", "layers", "ops", "INPUT_SHAPE", "NUM_CLASSES", "FC_INPUTS",
          "he_fan_out", "conv2d", "DilatedConv2D", "dilated_conv2d", "batch_norm", "group_norm",
          "ChannelConv", "channel_conv", "BlurPool", "blur_pool", "branch_bns",
-         "relu", "activation", "leaky_relu", "add", "multiply", "dropout", "DropPath", "drop_path",
-         "AvgPool",
+         "relu", "activation", "leaky_relu", "add", "multiply", "concatenate", "dropout",
+         "DropPath", "drop_path", "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
          "Subsample", "ZeroPad", "subsample", "zeropad", "pad", "build_model", "torch_layout",
          "_fc_to_torch", "_fc_from_torch", "save_npz", "load_npz"}
     )  # fmt: skip
     LOCALS = frozenset(
-        {"x", "out", "gate", "preact", "identity", "downsample", "in_channels", "name", "zero_init"}
+        {
+            "x",
+            "out",
+            "gate",
+            "side",
+            "preact",
+            "identity",
+            "downsample",
+            "in_channels",
+            "name",
+            "zero_init",
+        }
     )
     INDENT = 4
     INPUT = "inputs"
@@ -120,8 +131,9 @@ class KerasWriter(Writer):
         return Call("unflatten", value, name=label)
 
     def merge(self, op: str, main: str, side: str, name: str) -> Call:
-        self.uses.add("multiply")
-        return Call("multiply", f"[{main}, {side}]", name=self.block_label(name))
+        func = {"mul": "multiply", "concat": "concatenate"}[op]
+        self.uses.add(func)
+        return Call(func, f"[{main}, {side}]", name=self.block_label(name))
 
     def join(self, tensor: Tensor, start: str) -> list:
         add = Call("add", f"[{tensor.value}, identity]", name=self.block_label("add"))

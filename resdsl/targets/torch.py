@@ -100,7 +100,7 @@ class TorchWriter(Writer):
         return f"{value}[:, :, None, None]"  # (N, C) back to (N, C, 1, 1)
 
     def merge(self, op: str, main: str, side: str, name: str) -> str:
-        return f"{main} * {side}"
+        return f"{main} * {side}" if op == "mul" else f"torch.cat([{main}, {side}], 1)"
 
     def join(self, tensor: Tensor, start: str) -> list:
         return ["out = x"] * (tensor.value == "x") + [

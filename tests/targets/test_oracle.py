@@ -94,6 +94,7 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
                         "mul { avgpool; fc 3; relu; fc w; sigmoid }",
                         "mul { relu; avgpool; sigmoid }",
                         "mul { avgpool; channel_conv 3; sigmoid }",
+                        "concat { conv 2 3x3; relu }",
                     ]
                 )
             )
@@ -600,6 +601,26 @@ CASES = {
             stem { conv 8 3x3 bias=1; pad 1; maxpool 3x3 stride=2 pad=0; pad 2x1 value=0.5 }
             stage { unit 4; unit 4 stride=2; unit 8 }
             head { bn; relu; avgpool; fc }
+        }
+    """,
+    # a channel concat (CSP's, DenseNet's): the side path's channels after the branch's, then a
+    # shortcut that projects to the wider join; a concat whose path is empty doubles the channels
+    "concat": """
+        block dense(w, stride = 1) {
+            conv w 3x3 stride=stride; bn; relu
+            concat { conv w//2 3x3; bn; relu; sigmoid }
+            conv w 1x1
+            concat { }
+            add
+            relu
+        }
+        network n {
+            input 3x7x9
+            classes 3
+            stem { conv 8 3x3 }
+            stage { dense 8 }
+            stage { dense 8; stride 2 }
+            head { avgpool; fc }
         }
     """,
     # squeeze-and-excitation written inline: a gate of Cx1x1 that multiplies the branch, which
