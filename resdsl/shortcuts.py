@@ -146,6 +146,17 @@ class Joins:
             if resolved is None:
                 continue
             kind, count = resolved
+            if ops.OPS[kind].flattens:
+                self.errors.append(
+                    SpecError(
+                        f"shortcut `{definition.name}` calls `{kind}`, which flattens: a shortcut "
+                        "keeps the map it joins",
+                        call.name_span,
+                        "project with a 1x1 conv instead (`conv out 1x1 stride=stride`)",
+                        code="RDS115",
+                    )
+                )
+                continue
             for _ in range(count):
                 self._layer(kind, call, env, sub, drop_identity=True)
         self.sites.pop()

@@ -358,3 +358,20 @@ def test_a_case_from_a_tap_needs_the_tap():
         """
     )
     assert error.code == "RDS118" and "block `basic` has no `tap`" in error.message
+
+
+def test_a_shortcut_keeps_the_map():
+    (error,) = errors_of(
+        """
+        shortcut F { always { avgpool; fc out } }
+        network n {
+            input 3x8x8
+            classes 10
+            shortcut F
+            stem  { conv 8 3x3; avgpool }
+            stage { basic 8 }
+            head  { fc }
+        }
+        """
+    )
+    assert error.code == "RDS115" and "`fc`, which flattens" in error.message
