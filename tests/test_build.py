@@ -375,3 +375,23 @@ def test_a_shortcut_keeps_the_map():
         """
     )
     assert error.code == "RDS115" and "`fc`, which flattens" in error.message
+
+
+def test_a_shortcut_of_the_wrong_shape_is_refused_at_the_block():
+    errors = errors_of(
+        """
+        shortcut half { change { conv out//2 1x1 stride=stride; bn } }
+        network n {
+            input 3x8x8
+            classes 10
+            shortcut half
+            stem  { conv 8 3x3 }
+            stage { basic 8 }
+            stage { basic 16; stride 2 }
+            head  { avgpool; fc }
+        }
+        """
+    )
+    (error,) = errors
+    assert error.code == "RDS201" and "cannot add 8x4x4 to 16x4x4" in error.message
+    assert error.span.line == 9  # the stage's block, where the user called it
