@@ -369,7 +369,7 @@ class _Elaborator(Values, Tracing, Joins):
 
     def _group(self, group: ast.Group, env: dict, scope: _Scope, policy: str) -> None:
         """A named container in the stem or head: its layers numbered inside it."""
-        if group.name in scope.names.used or group.name in scope.names.reserved:
+        if scope.names.taken(group.name):
             self.errors.append(
                 SpecError(
                     f"the name `{group.name}` is taken here",
@@ -467,18 +467,18 @@ class _Elaborator(Values, Tracing, Joins):
     def _free(self, stmt: ast.Call, scope: _Scope) -> bool:
         """Whether a call's label can name it here; records why not."""
         problem = hint = None
+        code = "RDS117"
         if scope.names.numbered:
             problem = f"`{stmt.label}:` cannot name a member of a numbered container"
             hint = "a stage's blocks and a group's layers are numbered 0, 1, ... as in PyTorch"
-        elif stmt.label in scope.names.used or stmt.label in scope.names.reserved:
-            problem = f"the name `{stmt.label}` is taken here"
+        elif scope.names.taken(stmt.label):
+            problem, code = f"the name `{stmt.label}` is taken here", "RDS116"
             hint = "labels name one layer or block each, among the names of its block or section"
         elif stmt.repeat is not None:
             problem = f"`{stmt.label}:` names one layer or block, but `x` repeats it"
             hint = "label each copy, or leave the name to resdsl"
         if problem is None:
             return True
-        code = "RDS116" if "taken" in problem else "RDS117"
         self.errors.append(SpecError(problem, stmt.label_span, hint, code=code))
         return False
 
@@ -611,9 +611,7 @@ class _Elaborator(Values, Tracing, Joins):
             if self.depth is not None:
                 rate, count = self.depth
                 drop = round(rate * self.stage_blocks / max(count - 1, 1), 8)
-                names = {p.name for p in definition.params}
-                name = next(n for n in ("drop_path", *(f"drop_path_{i}" for i in range(2, 99)))
-                            if n not in names)  # fmt: skip
+                name = Namespace({p.name for p in definition.params}).create_name("drop_path")
                 scope.drop = (name, drop)
                 values = Env({**values, name: drop})
                 values.spans = {}

@@ -61,11 +61,15 @@ class Namespace:
     def create_name(self, candidate: str) -> str:
         name = self._sanitize(candidate)
         base, n = name, 0
-        while name in self.used or name in self.reserved:
+        while self.taken(name):
             n += 1
             name = f"{base}_{n}"
         self.used.add(name)
         return name
+
+    def taken(self, name: str) -> bool:
+        """Whether ``name`` is used or reserved here."""
+        return name in self.used or name in self.reserved
 
     def reserve(self, name: str) -> None:
         self.used.add(name)

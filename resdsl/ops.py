@@ -11,6 +11,7 @@ on an op's name: they read the row.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -183,6 +184,11 @@ def _channel_conv(args, shapes):
             code="RDS212",
         )
     return shapes[0]
+
+
+def binomial(size: int) -> list[float]:
+    """A blur pool's filter along one axis: the binomial coefficients over 2^(size - 1)."""
+    return [math.comb(size - 1, k) / 2 ** (size - 1) for k in range(size)]
 
 
 def blur_padding(args: dict) -> int:

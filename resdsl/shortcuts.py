@@ -24,9 +24,6 @@ from .names import ATTRIBUTE_RESERVED, Namespace
 from .trace import Trace
 from .values import Env
 
-POLICIES = ("A", "B", "C", "none")  # the prelude's
-READS = ("in", "out", "stride")  # what a case's ops read
-
 
 def case_of(definition: ast.ShortcutDef, stride: int, in_channels: int, out_channels: int):
     """The case of ``definition`` for a branch of ``stride`` from ``in_channels`` to
@@ -100,9 +97,8 @@ class Joins:
                 )
             elif case is not None:
                 start = tap if case.from_tap else block_input
-                channels = nodes[start]["node"].shape
-                values = {"in": channels[0] if channels else in_shape[0], "out": out_shape[0]}
-                values["stride"] = stride
+                channels = (nodes[start]["node"].shape or in_shape)[0]
+                values = {"in": channels, "out": out_shape[0], "stride": stride}
                 self.current = start
                 shortcut = self._path(definition, case, values, scope)
                 source = self.current

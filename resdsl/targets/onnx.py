@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..emit import TargetError, register, source_file
 from ..ir import Network, Node
-from ..ops import OPS, average_counts, blur_padding
+from ..ops import OPS, average_counts, binomial, blur_padding
 
 TARGET = "onnx"
 OPSET = 17
@@ -312,9 +312,7 @@ def _blurpool(g: _Graph, node: Node, x: list[str]) -> None:
 
     c = g.net.node(node.inputs[0]).shape[0]
     size, stride, p, at = node.arg["size"], node.arg["stride"], blur_padding(node.arg), node.name
-    row = np.array([1.0])
-    for _ in range(size - 1):
-        row = np.convolve(row, [0.5, 0.5])
+    row = binomial(size)
     blur = np.broadcast_to(np.outer(row, row), (c, 1, size, size)).astype(np.float32)
     filt = g.add("Constant", [], f"{at}.filt", value=g.numpy_helper.from_array(blur, f"{at}.filt"))
     pads = g.ints(f"{at}.pads", [0, 0, p, p, 0, 0, p, p])

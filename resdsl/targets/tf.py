@@ -179,8 +179,7 @@ class KerasWriter(Writer):
             view = OpView(op.op, op.name, op.arg, op.in_channels, names)
             view.role, view.label = "shortcut", self.block_label(op.name)
             out.body += self.layer(out, view, tensor, self.spell)
-        if any(IN_CHANNELS in params_of(e) for op in template.ops for e in _exprs(op)):
-            out.body.insert(0, "in_channels = x.shape[-1]")
+        _infer_in_channels(out, template)
         out.body.append(f"return {tensor.value}")
         signature = Call("def " + out.name, *names.values(), "*", "name")
         out.signature = lay_out(signature, 0, "", ":")
@@ -191,8 +190,7 @@ class KerasWriter(Writer):
         nested = any(op.template in self.zero_init for op in template.ops)
         if template.residual and out.last_bn or nested:  # a branch ending in BN, or one inside
             self.zero_init.add(template.name)
-        if any(IN_CHANNELS in params_of(e) for op in template.ops for e in _exprs(op)):
-            out.body.insert(0, "in_channels = x.shape[-1]")  # Keras layers infer their inputs
+        _infer_in_channels(out, template)
         signature = Call("def " + out.name, "x")
         signature.args += out.signature + [("", "*"), ("", "name")]
         if template.residual:
@@ -227,6 +225,12 @@ class KerasWriter(Writer):
     def end(self, out: Body, tensor: Tensor) -> None:
         model = Call("keras.Model", "inputs", tensor.value, name=literal(self.net.name))
         out.body.append(f"return {model}")
+
+
+def _infer_in_channels(out: Body, template: BlockTemplate) -> None:
+    """Read ``in_channels`` off the input where an op prints it: Keras layers infer theirs."""
+    if any(IN_CHANNELS in params_of(e) for op in template.ops for e in _exprs(op)):
+        out.body.insert(0, "in_channels = x.shape[-1]")
 
 
 def _exprs(op):
