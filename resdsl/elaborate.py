@@ -253,18 +253,19 @@ class _Elaborator(Values, Tracing, Joins):
         self.count = 1
 
         # stem and head share the top-level names; the stages' containers are layer1, layer2, ...
-        stages = sum(1 for s in sections if s.kind == "stage")
+        # or the module paths their sections give
         top = Namespace(ATTRIBUTE_RESERVED)
-        containers = [f"layer{n}" for n in range(1, stages + 1)]
+        containers = self._containers([s for s in sections if s.kind == "stage"])
+        raise_all(self.errors)  # the nodes' names are made from them
         for name in [*containers, "input"]:
-            top.reserve(name)
+            top.reserve(name.partition(".")[0])
         top_counts: dict[str, int] = {}
         out_sections: list[Section] = []
         for section in sections:
             entries: list[Entry] = []
             if section.kind == "stage":
                 number = len([s for s in out_sections if s.kind == "stage"]) + 1
-                self._stage(section, number, env, net_policy, entries)
+                self._stage(section, number, containers[number - 1], env, net_policy, entries)
                 out_sections.append(
                     Section(
                         "stage",
@@ -303,6 +304,46 @@ class _Elaborator(Values, Tracing, Joins):
             aside=frozenset(self.aside),
         )
 
+    def _containers(self, stages: list[ast.Section]) -> list[str]:
+        """Each stage's container: its module path, or layer1, layer2, ... as torchvision's.
+
+        A path's parts are attribute names (numbers below its first part, as nn.Sequential's);
+        no path is another's or inside another's, so each names a module of its own.
+        """
+        paths = [s.name or f"layer{n}" for n, s in enumerate(stages, 1)]
+        for section in stages:
+            parts = section.name.split(".") if section.name else []
+            bad = next((p for p in parts if p in ATTRIBUTE_RESERVED or p.startswith("_")), None)
+            if bad is not None:
+                problem = f"`{bad}` cannot name a stage's module: the generated code needs it"
+                if bad.startswith("_"):
+                    problem = f"`{bad}` cannot name a stage's module: it is private in Python"
+                self.errors.append(
+                    SpecError(
+                        problem,
+                        section.name_span,
+                        "a module path is attribute names and numbers, e.g. `stages.0.blocks`",
+                        code="RDS117",
+                    )
+                )
+        for later in range(len(stages)):
+            for first in range(later):
+                a, b = paths[first] + ".", paths[later] + "."
+                if not (a.startswith(b) or b.startswith(a)):
+                    continue
+                at = later if stages[later].name else first  # the one the spec named
+                self.errors.append(
+                    SpecError(
+                        f"the stage's module `{paths[at]}` clashes with the stage module "
+                        f"`{paths[first + later - at]}`",
+                        stages[at].name_span,
+                        "each stage needs a module of its own, e.g. stages.0.blocks, "
+                        "stages.1.blocks, ...",
+                        code="RDS116",
+                    )
+                )
+        return paths
+
     def _rate(self, setting: ast.Setting, env: dict) -> float:
         value = self._eval(setting.value, env)
         if not isinstance(value, (int, float)) or not 0 <= value < 1:
@@ -316,7 +357,13 @@ class _Elaborator(Values, Tracing, Joins):
         return float(value)
 
     def _stage(
-        self, section: ast.Section, number: int, env: dict, policy: str, entries: list[Entry]
+        self,
+        section: ast.Section,
+        number: int,
+        container: str,
+        env: dict,
+        policy: str,
+        entries: list[Entry],
     ) -> None:
         stride, calls = None, []
         for stmt in section.body:
@@ -330,7 +377,7 @@ class _Elaborator(Values, Tracing, Joins):
             else:
                 calls.append(stmt)
         scope = _Scope(
-            f"layer{number}.",
+            f"{container}.",
             (f"stage {number}",),
             Namespace(ATTRIBUTE_RESERVED, numbered=True),
             "stage",
@@ -468,9 +515,9 @@ class _Elaborator(Values, Tracing, Joins):
         """Whether a call's label can name it here; records why not."""
         problem = hint = None
         code = "RDS117"
-        if scope.names.numbered:
-            problem = f"`{stmt.label}:` cannot name a member of a numbered container"
-            hint = "a stage's blocks and a group's layers are numbered 0, 1, ... as in PyTorch"
+        if scope.names.numbered and scope.section == "stage" and scope.block is None:
+            problem = f"`{stmt.label}:` cannot name one of a stage's blocks"
+            hint = "a stage's blocks are numbered 0, 1, ...; name the stage: `stage stages.0 {`"
         elif scope.names.taken(stmt.label):
             problem, code = f"the name `{stmt.label}` is taken here", "RDS116"
             hint = "labels name one layer or block each, among the names of its block or section"
@@ -557,7 +604,7 @@ class _Elaborator(Values, Tracing, Joins):
         if drop_identity:
             shape = self.graph.nodes[self.current]["node"].shape
             if shape is not None and opdef.identity(args, shape[0]):
-                scope.name(kind)  # its position still counts
+                scope.name(kind, stmt.label)  # its position and its name still count
                 return
         symbolic = None
         if scope.trace is not None:

@@ -351,6 +351,9 @@ def _keyword(tree: Tree) -> str:
         return f"group {_word(tree, 1)}"
     if tree.data == "join":
         return _word(tree, 0)
+    path = next((c for c in tree.children if isinstance(c, Tree) and c.data == "module_path"), None)
+    if path is not None:  # `stage stages.0.blocks`
+        return f"{tree.data} " + "".join(str(t) for t in path.scan_values(lambda _: True))
     return tree.data
 
 

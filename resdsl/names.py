@@ -37,6 +37,9 @@ MODULE_ATTRIBUTES = frozenset(
         "zero_grad",
         # the generated classes' own members
         "downsample", "branch_bns", "last_bn",
+        # nn.Sequential's and nn.ModuleDict's methods: a label in a group or a shortcut, and a
+        # part of a stage's module path, are keys of one
+        "append", "extend", "insert", "pop", "clear", "items", "keys", "update", "values",
     }
 )  # fmt: skip
 

@@ -242,6 +242,10 @@ class _ToAst(Transformer_NonRecursive):
         return _Label(str(tok), self._tok(tok))
 
     @v_args(meta=True, inline=False)
+    def module_path(self, meta, tokens):
+        return _Label(".".join(map(str, tokens)), self._span(meta))
+
+    @v_args(meta=True, inline=False)
     def join(self, meta, children):
         kind, *body = children
         return ast.Join(str(kind), tuple(body), self._span(meta))
@@ -338,6 +342,9 @@ class _ToAst(Transformer_NonRecursive):
     def _section(kind):  # noqa: N805 - a factory used in the class body
         @v_args(meta=True, inline=False)
         def method(self, meta, children):
+            if children and isinstance(children[0], _Label):  # `stage stages.0.blocks { ... }`
+                path, *children = children
+                return ast.Section(kind, tuple(children), self._span(meta), *path)
             return ast.Section(kind, tuple(children), self._span(meta))
 
         return method

@@ -155,6 +155,8 @@ class Section:
     kind: str
     body: tuple[Call | Group | Setting, ...]
     span: Span
+    name: str | None = None  # a stage's container, where its module path is given
+    name_span: Span | None = None
 
 
 @dataclass(frozen=True)

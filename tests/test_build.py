@@ -291,22 +291,62 @@ def test_side_path_and_label_errors(body, code, fragment):
     assert (error.code, fragment in error.message) == (code, True), error.message
 
 
-def test_labels_cannot_name_numbered_members():
-    errors = errors_of(
-        """
-        shortcut P { change { proj: conv out 1x1 stride=stride } }
-        network n {
-            input 3x8x8
-            classes 10
-            shortcut P
-            stem  { group g { first: conv 8 3x3 } }
-            stage { b: basic 8; basic 16 stride=2 }
-            head  { avgpool; fc }
-        }
-        """
-    )
-    assert sorted(e.code for e in errors) == ["RDS117"] * 3
-    assert {e.span.line for e in errors} == {2, 7, 8}
+NAMED = """
+    shortcut P { change { avgpool stride stride=stride; proj: conv out 1x1; bn } }
+    network n {
+        input 3x8x8
+        classes 10
+        shortcut P
+        stem  { group stem { conv: conv 8 3x3; bn; act: relu } }
+        stage stages.0.blocks { basic 8 }
+        stage stages.1.blocks { basic 16 stride=2 }
+        head  { group head { pool: avgpool; fc: fc } }
+    }
+"""
+
+
+def test_labels_name_the_members_of_groups_and_shortcuts():
+    """A label in a group or a shortcut names its module there; the others keep their number,
+    as nn.Sequential numbers them, and a left-out op's name still counts."""
+    net = compile_text(NAMED.replace("basic 8 }", "basic 8; basic 8 }"))
+    names = {n.name for n in net.nodes()}
+    assert {"stem.conv", "stem.1", "stem.act", "head.pool", "head.fc"} <= names
+    assert {"stages.1.blocks.0.downsample.0", "stages.1.blocks.0.downsample.proj"} <= names
+    assert "stages.1.blocks.0.downsample.2" in names  # its BN, after the label
+    assert {"stages.0.blocks.0.conv1", "stages.0.blocks.1.bn2"} <= names
+    assert not any(n.startswith("layer") for n in names)
+
+
+def test_a_left_out_shortcut_op_keeps_its_label():
+    text = NAMED.replace("avgpool stride stride=stride;", "down: avgpool stride stride=stride;")
+    net = compile_text(text.replace("basic 8 }", "basic 16 }"))  # stage 1 projects at stride 1
+    names = {n.name for n in net.nodes()}
+    assert "stages.0.blocks.0.downsample.down" not in names  # a 1x1 pool does nothing
+    assert {"stages.0.blocks.0.downsample.proj", "stages.0.blocks.0.downsample.2"} <= names
+
+
+@pytest.mark.parametrize(
+    "old, new, code, line, fragment",
+    [
+        ("{ basic 8 }", "{ b: basic 8 }", "RDS117", 8, "cannot name one of a stage's blocks"),
+        ("stages.1.blocks", "stages.0.blocks", "RDS116", 9, "clashes with the stage module"),
+        ("stages.1.blocks", "stages.0.blocks.x", "RDS116", 9, "`stages.0.blocks`"),
+        ("stages.1.blocks", "layer1", "RDS116", 9, "clashes"),  # stage 1's own default is free
+        ("stages.1.blocks", "stages.1.forward", "RDS117", 9, "`forward` cannot name"),
+        ("stages.1.blocks", "stages._x", "RDS117", 9, "private"),
+        ("stages.1.blocks", "stages.1.values", "RDS117", 9, "`values` cannot name"),
+        ("group head", "group stages", "RDS116", 10, "`stages` is taken"),
+        ("act: relu", "pop: relu", "RDS116", 7, "`pop` is taken"),
+    ],
+)
+def test_module_path_and_label_errors(old, new, code, line, fragment):
+    assert old in NAMED
+    text = NAMED.replace(old, new, 1)
+    if new == "layer1":
+        text = text.replace("stage stages.0.blocks", "stage")
+    (error,) = errors_of(text)
+    assert (error.code, error.span.line) == (code, line), error
+    assert fragment in error.message, error.message
 
 
 def test_refined_cases_and_a_shortcut_from_the_tap():

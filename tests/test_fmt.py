@@ -107,6 +107,18 @@ def test_a_long_run_is_split_one_statement_a_line():
     assert fmt(out) == out
 
 
+def test_stage_module_paths_and_labels_in_groups_are_kept():
+    text = (
+        "network n {\n  stem { group stem { conv: conv 8 3x3; act: relu } }\n"
+        "  stage stages.0.blocks {basic 8}\n  stage  stages.1.blocks {\n basic 16\n stride 2 }\n}\n"
+    )
+    assert fmt(text) == (
+        "network n {\n    stem  { group stem { conv: conv 8 3x3; act: relu } }\n"
+        "    stage stages.0.blocks { basic 8 }\n"
+        "    stage stages.1.blocks {\n        basic 16\n        stride 2\n    }\n}\n"
+    )
+
+
 def test_empty_bodies_and_files():
     assert fmt("") == ""
     assert fmt("\n\n# only a comment\n\n") == "# only a comment\n"

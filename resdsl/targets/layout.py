@@ -12,13 +12,13 @@ LINE = 88  # ruff's default line length: generated files pass `ruff format --che
 class Call:
     """A call expression that lays itself out the way ruff format does."""
 
-    def __init__(self, func: str, *args, **kwargs):
-        self.func = func
+    def __init__(self, func: str, *args, brackets: str = "()", **kwargs):
+        self.func, (self.open, self.close) = func, brackets  # func "" is a tuple or a list
         self.args: list[tuple[str, object]] = [("", a) for a in args]
         self.args += [(f"{k}=", v) for k, v in kwargs.items()]
 
     def __str__(self) -> str:
-        return f"{self.func}({', '.join(k + str(v) for k, v in self.args)})"
+        return f"{self.func}{self.open}{', '.join(k + str(v) for k, v in self.args)}{self.close}"
 
 
 def lay_out(value, indent: int, prefix: str = "", suffix: str = "") -> list[str]:
@@ -32,13 +32,17 @@ def lay_out(value, indent: int, prefix: str = "", suffix: str = "") -> list[str]
     if len(line) <= LINE or not isinstance(value, Call) or not value.args:
         return [line]
     inner = " " * (indent + 4)
+    opening, closing = f"{pad}{prefix}{value.func}{value.open}", f"{pad}{value.close}{suffix}"
     hug = inner + ", ".join(k + str(v) for k, v in value.args)
-    if len(hug) <= LINE:
-        return [f"{pad}{prefix}{value.func}(", hug, f"{pad}){suffix}"]
-    out = [f"{pad}{prefix}{value.func}("]
+    if value.func and len(hug) <= LINE:  # ruff splits a tuple or list one item per line
+        return [opening, hug, closing]
+    sole = value.args[0][1] if len(value.args) == 1 and not value.args[0][0] else None
+    if value.func and isinstance(sole, Call):  # a call's sole argument: no trailing comma
+        return [opening, *lay_out(sole, indent + 4), closing]
+    out = [opening]
     for key, arg in value.args:
         out += lay_out(arg, indent + 4, key, ",")
-    return out + [f"{pad}){suffix}"]
+    return out + [closing]
 
 
 def literal(value) -> str:

@@ -17,7 +17,7 @@ from ..emit import render, source_file, where
 from ..ir import IN_CHANNELS, BinOp, BlockInstance, BlockTemplate, Const, Expr, Network, Param
 from ..names import RESERVED, Namespace, class_name
 from ..ops import OPS
-from .layout import Call, lay_out, literal
+from .layout import LINE, Call, lay_out, literal
 from .training import train_files
 
 PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2}
@@ -155,8 +155,22 @@ class Body:
     tap: bool = False  # its shortcut starts at `preact`, the tensor at its `tap`
 
     @property
-    def branch_bns_literal(self) -> str:
-        return literal(tuple(self.branch_bns))
+    def members(self) -> list[str]:
+        """A block class's own members, each with its comment: beside it where it fits."""
+        lines, bns = [], tuple(self.branch_bns)
+        for name, value, comment in (
+            ("branch_bns", bns, "the residual branch's BNs, for --log-responses"),
+            ("last_bn", self.last_bn, "zeroed by zero_init_residual"),
+        ):
+            if not value:
+                continue
+            line = f"    {name} = {literal(value)}  # {comment}"
+            if len(line) > LINE:
+                items = Call("", *map(literal, value)) if len(value) > 1 else literal(value)
+                lines += [f"    # {comment}", *lay_out(items, 4, f"{name} = ")]
+            else:
+                lines.append(line)
+        return lines
 
 
 @dataclass
@@ -307,7 +321,7 @@ class Writer:
             self.open(out, tensor, stage)
             for entry in section.entries:
                 if entry.kind == "group":  # a container of its own, as a stage is
-                    self.open(out, tensor, entry.name)
+                    self.open(out, tensor, entry.name, [m.name for m in entry.members])
                     for member in entry.members:
                         self.entry(out, tensor, member, entry.name)
                     self.close(out, tensor, entry.name)
@@ -382,8 +396,8 @@ class Writer:
     def comment(self, out: Body, text: str) -> None:
         out.body.append(text)
 
-    def open(self, out: Body, tensor: Tensor, stage: str | None) -> None:
-        pass
+    def open(self, out: Body, tensor: Tensor, stage: str | None, names=()) -> None:
+        """A stage's or group's container opens; ``names`` are a group's members' names."""
 
     def close(self, out: Body, tensor: Tensor, stage: str | None) -> None:
         pass

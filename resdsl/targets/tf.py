@@ -199,7 +199,7 @@ class KerasWriter(Writer):
             signature.args.append(("zero_init=", "False"))
         out.signature = lay_out(signature, 0, "", ":")
 
-    def open(self, out: Body, tensor: Tensor, stage: str | None) -> None:
+    def open(self, out: Body, tensor: Tensor, stage: str | None, names=()) -> None:
         if stage is not None:
             out.body += tensor.spatial()
 

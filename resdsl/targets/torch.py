@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..emit import register
 from ..ir import BlockInstance, BlockTemplate, Const, Network
 from ..names import class_name
-from .layout import LINE, Call, lay_out
+from .layout import LINE, Call, lay_out, literal
 from .python import Body, OpView, Tensor, Writer
 
 
@@ -75,13 +75,15 @@ class TorchWriter(Writer):
     }
     MODULE = frozenset(
         {"np", "torch", "nn", "F", "INPUT_SHAPE", "NUM_CLASSES", "Subsample", "ZeroPad",
-         "FlatLinear", "ChannelConv", "BlurPool", "DropPath", "build_model", "save_npz",
-         "load_npz", "_unwrap"}
+         "FlatLinear", "ChannelConv", "BlurPool", "DropPath", "OrderedDict", "build_model",
+         "save_npz", "load_npz", "_unwrap"}
     )  # fmt: skip
     LOCALS = frozenset({"self", "in_channels", "downsample"})  # __init__'s own
 
     def __init__(self, net: Network):
         super().__init__(net)
+        self.containers: set[str] = set()  # the nn.ModuleDicts above stages' module paths
+        self.keyed = False  # the open nn.Sequential takes (name, module) pairs
         self.shortcuts: dict[str, list] = {}  # each block instance's shortcut nodes, in order
         for node in net.nodes():
             if node.role == "shortcut":
@@ -111,8 +113,8 @@ class TorchWriter(Writer):
 
     def layer(self, out: Body, view: OpView, tensor: Tensor, spelled, stage=None) -> list:
         view.contained = stage is not None
-        if stage is not None:  # a member of the stage's nn.Sequential
-            out.init.append(lay_out(spelled(view), 12, "", ","))
+        if stage is not None:  # a member of the stage's or group's nn.Sequential
+            out.init.append(self.member(view.name, spelled(view)))
             return []
         out.init.append((f"self.{view.name}", spelled(view)))
         return tensor.apply(view.op, view.name, lambda value: Call(f"self.{view.name}", value))
@@ -130,8 +132,14 @@ class TorchWriter(Writer):
 
     def sequential(self, parts: list[OpView]) -> Call:
         """A shortcut's nn.Sequential: nn.Identity() where an op that did nothing was left out,
-        so each op keeps its index (timm's ResNet-D pool is downsample.0 even at stride 1)."""
-        by_index = {int(p.name.rpartition(".")[2]): p for p in parts}
+        so each op keeps its index (timm's ResNet-D pool is downsample.0 even at stride 1);
+        an OrderedDict of its ops by name where one has a label (timm's downsample.conv)."""
+        names = [p.name.rpartition(".")[2] for p in parts]
+        if not all(n.isdigit() for n in names):
+            self.uses.add("OrderedDict")
+            pairs = [Call("", literal(n), self.spell(p)) for n, p in zip(names, parts, strict=True)]
+            return Call("nn.Sequential", Call("OrderedDict", Call("", *pairs, brackets="[]")))
+        by_index = {int(n): p for n, p in zip(names, parts, strict=True)}
         return Call(
             "nn.Sequential",
             *(
@@ -151,14 +159,32 @@ class TorchWriter(Writer):
     def comment(self, out: Body, text: str) -> None:
         out.init.append(text)
 
-    def open(self, out: Body, tensor: Tensor, stage: str | None) -> None:
-        if stage is not None:
-            out.init.append(f"self.{stage} = nn.Sequential(")
+    def member(self, name: str, call: Call) -> list[str]:
+        """One member of an open nn.Sequential: by position, or as a (name, module) pair."""
+        if not self.keyed:
+            return lay_out(call, 12, "", ",")
+        return lay_out(Call("", literal(name.rpartition(".")[2]), call), 20, "", ",")
+
+    def open(self, out: Body, tensor: Tensor, stage: str | None, names=()) -> None:
+        if stage is None:
+            return
+        parts = stage.split(".")  # a stage's module path: nn.ModuleDicts down to it
+        for end in range(1, len(parts)):
+            if ".".join(parts[:end]) not in self.containers:
+                self.containers.add(".".join(parts[:end]))
+                out.init.append(f"{_attribute(parts[:end])} = nn.ModuleDict()")
+        self.keyed = not all(n.rpartition(".")[2].isdigit() for n in names)
+        if self.keyed:  # a group with labelled members, named as nn.Sequential keeps them
+            self.uses.add("OrderedDict")
+            out.init += [f"{_attribute(parts)} = nn.Sequential(", "    OrderedDict(", "        ["]
+        else:
+            out.init.append(f"{_attribute(parts)} = nn.Sequential(")
 
     def close(self, out: Body, tensor: Tensor, stage: str | None) -> None:
         if stage is not None:
-            out.init.append(")")
-            out.body += tensor.spatial() + [f"x = self.{stage}(x)"]
+            out.init += ["        ]", "    )", ")"] if self.keyed else [")"]
+            self.keyed = False
+            out.body += tensor.spatial() + [f"x = {_attribute(stage.split('.'))}(x)"]
 
     def instance(self, out: Body, tensor, inst: BlockInstance, count: int, stage) -> None:
         call = self.call(inst, str(self.net.node(inst.input).shape[0]))
@@ -169,6 +195,10 @@ class TorchWriter(Writer):
             out.init.append((f"self.{inst.name}", call))
             out.body.append(f"x = self.{inst.name}(x)")
             return
+        if self.keyed:  # in a group with labelled members: each block under its number
+            for i in range(int(inst.local), int(inst.local) + count):
+                out.init.append(self.member(str(i), call))
+            return
         starred = f"*[{call} for _ in range({count})],"
         if count > 1 and len(starred) + 12 <= LINE:
             out.init.append([" " * 12 + starred])
@@ -177,6 +207,11 @@ class TorchWriter(Writer):
             out.init.append([" " * 12 + "*[", *lay_out(call, 16), *loop])
         else:
             out.init.append(lay_out(call, 12, "", ","))
+
+
+def _attribute(parts: list[str]) -> str:
+    """The module at a path of the network: ``self.layer1``, ``self.stages["0"]["blocks"]``."""
+    return f"self.{parts[0]}" + "".join(f"[{literal(p)}]" for p in parts[1:])
 
 
 @register(TorchWriter.TARGET)

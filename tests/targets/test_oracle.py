@@ -72,7 +72,7 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
             st.sampled_from(
                 [
                     *("conv", "conv", "conv", "bn", "relu", "pool", "drop", "dw"),
-                    *("act", "gate", "dil", "gn", "pad"),
+                    *("act", "act", "gate", "dil", "gn", "pad"),
                 ]
             )
         )
@@ -114,6 +114,7 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
                         "avgpool 3x3 stride=2 pad=1 ceil=1",
                         "blurpool",
                         "blurpool stride=1",
+                        "blurpool",
                     ]
                 )
             )
@@ -151,6 +152,10 @@ USER_SHORTCUTS = {
     # Keras' V2: the projection from the block's tap, a subsample where only the stride changes
     "V": "shortcut V {\n    channels from tap { conv out 1x1 stride=stride bias=1 }\n"
     "    stride { subsample stride }\n}\n",
+    # labels: timm's ResNetV2 projection (downsample.conv), and a left-out pool that has one
+    "T": "shortcut T {\n    change from tap { conv: conv out 1x1 stride=stride }\n}\n",
+    "L": "shortcut L {\n    change { down: avgpool stride stride=stride; proj: conv out 1x1; bn }\n"
+    "}\n",
 }
 
 
@@ -180,20 +185,28 @@ def specs(draw) -> str:
 
     # user shortcuts: ResNet-D's pool then projection, one off where the shape is kept and
     # reading `in`, and a biased projection everywhere
-    defined = draw(st.sets(st.sampled_from(sorted(USER_SHORTCUTS)), max_size=2))
+    defined = draw(st.sets(st.sampled_from(sorted(USER_SHORTCUTS)), max_size=3))
     texts = [USER_SHORTCUTS[name] for name in sorted(defined)] + texts
     policies = ["A", "B", "C", "none", *sorted(defined)]
     policy = draw(st.sampled_from(sorted(defined) if defined and draw(st.booleans()) else policies))
     c, h, w = draw(st.integers(1, 4)), draw(st.integers(3, 13)), draw(st.integers(3, 13))
     classes = draw(st.integers(1, 7))
-    stem = draw(st.sampled_from(["conv 8 3x3; bn; relu", "conv 6 3x1 stride=2; relu", "", "bn"]))
+    stem = draw(
+        st.sampled_from(
+            [
+                *("conv 8 3x3; bn; relu", "conv 6 3x1 stride=2; relu", "", "bn"),
+                "group stem { conv: conv 8 3x3; bn; act: relu }",  # labels in a group
+            ]
+        )
+    )
     lines = ["network n {", f"    input {c}x{h}x{w}", f"    classes {classes}"]
     lines.append(f"    shortcut {policy}")
     if draw(st.integers(0, 4)) == 0:
         lines.append("    drop_path 0.1")  # stochastic depth over the stages' blocks
     if stem:
         lines.append(f"    stem {{ {stem} }}")
-    for _ in range(draw(st.integers(1, 3))):
+    paths = draw(st.booleans())  # timm's stages.0.blocks, ... as module paths
+    for number in range(draw(st.integers(1, 3))):
         width = str(draw(st.integers(1, 8)))
         items = [call(width)]
         if draw(st.integers(0, 3)) == 0:
@@ -202,7 +215,8 @@ def specs(draw) -> str:
             items.append(f"stride {draw(st.sampled_from([1, 2]))}")
         if draw(st.integers(0, 3)) == 0:
             items.append(f"shortcut {draw(st.sampled_from(policies))}")
-        lines.append(f"    stage {{ {'; '.join(items)} }}")
+        path = f" stages.{number}.blocks" if paths and draw(st.booleans()) else ""
+        lines.append(f"    stage{path} {{ {'; '.join(items)} }}")
     head = draw(
         st.sampled_from(
             [
@@ -212,6 +226,8 @@ def specs(draw) -> str:
                 "avgpool; fc 6; bn; relu; fc",
                 f"conv {classes} 1x1; avgpool",
                 "maxpool 2x2 stride=2; avgpool; dropout 0.5; fc",
+                "group head { pool: avgpool; fc: fc }",
+                f"norm: bn; relu; group head {{ global_pool: avgpool; fc: conv {classes} 1x1 }}",
             ]
         )
     )
@@ -349,7 +365,7 @@ def sample(count: int) -> list[str]:
 
 def test_the_strategy_reaches_the_targets():
     """The strategy is not vacuous: most of what it writes passes `check` (measured here)."""
-    texts = sample(80)
+    texts = sample(200)
     nets = [accepted(text) for text in texts]
     assert sum(n is not None for n in nets) >= 20
     kinds = {op for n in nets if n for op in (x.op for x in n.nodes())}
@@ -358,7 +374,12 @@ def test_the_strategy_reaches_the_targets():
     assert "pad" in kinds
     assert any(t.from_tap for n in nets if n for t in n.templates.values())  # V from its tap
     policies = {b.shortcut.policy for n in nets if n for b in n.blocks}
-    assert {"A", "B", "C", "none"} <= policies and len({"D", "W", "P", "V"} & policies) >= 2
+    assert {"A", "B", "C", "none"} <= policies and len(
+        {"D", "W", "P", "V", "T", "L"} & policies
+    ) >= 3
+    names = {x.name for n in nets if n for x in n.nodes()}
+    assert any(name.startswith("stages.") for name in names)  # stages under module paths
+    assert {"stem.conv", "stem.act"} <= names or {"head.pool", "head.fc"} <= names
 
 
 # ---------------------------------------------------------------- chosen cases
@@ -669,6 +690,30 @@ CASES = {
             stage { unit 6 x 2 }
             stage { unit 8; stride 2 }
             head { avgpool; fc }
+        }
+    """,
+    # timm's names: labelled groups in the stem and head, stages under module paths (nn
+    # ModuleDicts in torch), a labelled projection from the tap and a labelled pool left out
+    "module_paths_and_labelled_groups": """
+        shortcut T {
+            channels from tap { conv: conv out 1x1 stride=stride }
+            stride { down: avgpool stride stride=stride; proj: conv out 1x1; bn }
+        }
+        block unit(w, stride = 1) {
+            norm1: bn; relu
+            tap
+            conv1: conv w 3x3 stride=stride
+            add
+        }
+        network n {
+            input 3x9x8
+            classes 4
+            shortcut T
+            stem  { group stem { conv: conv 6 3x3; act: relu; maxpool 2x2 stride=2 } }
+            stage stages.0.blocks { unit 6 x 2; unit 8 }
+            stage stages.1.blocks { unit 8 x 2; stride 2 }
+            stage { unit 8 }
+            head  { norm: bn; relu; group head { global_pool: avgpool; fc: conv 4 1x1 bias=1 } }
         }
     """,
 }

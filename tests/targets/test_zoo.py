@@ -64,12 +64,14 @@ REFERENCES = {
     "resnext101_64x4d": ("torchvision",),
     "wide_resnet50_2": ("torchvision", "timm"),
     "wide_resnet101_2": ("torchvision", "timm"),
+    "resnetv2_50": ("timm",),
 }
 IN_CI = {
     ("resnet18d", "timm"),
     ("resnet10t", "timm"),
     ("resnext50_32x4d", "torchvision"),
     ("seresnet50", "timm"),
+    ("resnetv2_50", "timm"),
 }
 CASES = [(spec, lib) for spec, libs in REFERENCES.items() for lib in libs]
 
