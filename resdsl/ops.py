@@ -129,6 +129,8 @@ def _conv(args, shapes):
     (c, _, _), out, groups = shapes[0], args["out"], args["groups"]
     if out < 1:
         raise OpProblem(f"conv needs at least 1 output channel, got {out}", code="RDS204")
+    if not 0 <= args.get("ws", 0.0) < 1:
+        raise OpProblem(f"conv ws {args['ws']} must be in [0, 1)", code="RDS207")
     if groups < 1 or c % groups or out % groups:
         raise OpProblem(
             f"conv groups={groups} must divide both its input channels ({c}) and its output "
@@ -354,6 +356,7 @@ OPS: dict[str, OpDef] = {
                 Arg("groups", "int", 1, positional=False),
                 Arg("bias", "flag", 0, positional=False),
                 Arg("dilation", "int", 1, positional=False),
+                Arg("ws", "float", 0.0, positional=False),
             ),
             _conv,
             _conv_params,
@@ -363,7 +366,9 @@ OPS: dict[str, OpDef] = {
             pad=lambda k, a: k // 2 * a.get("dilation", 1),
             fresh=True,
             numbered=True,
-            doc="convolution; padding defaults to kernel // 2 times the dilation",
+            doc="convolution; padding defaults to kernel // 2 times the dilation. `ws=EPS` "
+            "standardises each filter's weights before it is applied (their mean subtracted, "
+            "divided by the square root of their variance plus EPS), as BiT's StdConv2d",
             usage="e.g. `conv 64 3x3 stride=2`",
         ),
         OpDef(

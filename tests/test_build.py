@@ -224,6 +224,7 @@ def test_missing_import(tmp_path):
         ("stage { basic 16 x 0 }", "a repeat count must be at least 1, got 0"),
         ("stage { basic 16 // 0 }", "division by zero"),
         ("stage { basic 1.5 * 2 }", "`*` works on integers, got 1.5"),
+        ("stem { conv 16 3x3 ws=1 }", "conv ws 1.0 must be in [0, 1)"),
     ],
 )
 def test_argument_errors(body, message):

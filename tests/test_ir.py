@@ -126,6 +126,7 @@ def test_a_projection_is_a_strided_1x1_conv_then_bn():
         "groups": 1,
         "bias": 0,
         "dilation": 1,
+        "ws": 0.0,
     }
 
 

@@ -270,7 +270,20 @@ def _window(node: Node) -> dict:
 
 def _conv(g: _Graph, node: Node, x: list[str]) -> None:
     d, groups = node.arg["dilation"], node.arg["groups"]
-    g.add("Conv", x + g.weights(node), node.name, group=groups, dilations=[d, d], **_window(node))
+    weight, *bias = g.weights(node)
+    if node.arg["ws"]:  # weight standardisation, in the graph: each filter over axes 1, 2, 3
+        import numpy as np
+
+        at, axes = f"{node.name}.ws", [1, 2, 3]
+        mean = g.add("ReduceMean", [weight], f"{at}.mean", axes=axes, keepdims=1)
+        centred = g.add("Sub", [weight, mean], f"{at}.centred")
+        square = g.add("Mul", [centred, centred], f"{at}.square")
+        var = g.add("ReduceMean", [square], f"{at}.var", axes=axes, keepdims=1)
+        eps = g.numpy_helper.from_array(np.array(node.arg["ws"], np.float32), f"{at}.eps")
+        shifted = g.add("Add", [var, g.add("Constant", [], f"{at}.eps", value=eps)], f"{at}.shift")
+        std = g.add("Sqrt", [shifted], f"{at}.std")
+        weight = g.add("Div", [centred, std], at)
+    g.add("Conv", [*x, weight, *bias], node.name, group=groups, dilations=[d, d], **_window(node))
 
 
 def _bn(g: _Graph, node: Node, x: list[str]) -> None:

@@ -36,8 +36,9 @@ def _conv(v: OpView) -> Call:
         groups=("groups", 1),
         bias=("bias", 0),
         dilation=("dilation", 1),
+        ws=("ws", 0.0),
     )
-    func = "conv2d" if "dilation" not in kw else "dilated_conv2d"
+    func = "conv2d" if "dilation" not in kw and "ws" not in kw else "torch_conv2d"
     return Call(func, v.value, v["out"], v["kernel"], **kw, name=v.label)
 
 
@@ -78,7 +79,7 @@ class KerasWriter(Writer):
     }
     MODULE = frozenset(
         {"math", "keras", "np", "layers", "ops", "INPUT_SHAPE", "NUM_CLASSES", "FC_INPUTS",
-         "he_fan_out", "conv2d", "DilatedConv2D", "dilated_conv2d", "batch_norm", "group_norm",
+         "he_fan_out", "conv2d", "TorchConv2D", "torch_conv2d", "batch_norm", "group_norm",
          "ChannelConv", "channel_conv", "BlurPool", "blur_pool", "branch_bns",
          "relu", "activation", "leaky_relu", "add", "multiply", "concatenate", "dropout",
          "DropPath", "drop_path", "AvgPool",

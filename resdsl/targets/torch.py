@@ -12,7 +12,7 @@ from ..emit import register
 from ..ir import BlockInstance, BlockTemplate, Const, Network
 from ..names import class_name
 from .layout import LINE, Call, lay_out, literal
-from .python import Body, OpView, Tensor, Writer
+from .python import Body, OpView, Tensor, Writer, is_default
 
 
 def _pool(name: str):
@@ -30,6 +30,11 @@ def _conv(v: OpView) -> Call:
     kw = v.given(
         stride=("stride", 1), padding=("pad", 0), dilation=("dilation", 1), groups=("groups", 1)
     )
+    ws = v.args.get("ws")
+    if ws is not None and not is_default(ws, 0.0):  # weight standardisation, with its eps
+        call = Call("StdConv2d", v.channels, v["out"], kernel_size=v["kernel"], **kw)
+        call.args += [("bias=", v["bias"]), ("eps=", v["ws"])]
+        return call
     return Call("nn.Conv2d", v.channels, v["out"], kernel_size=v["kernel"], **kw, bias=v["bias"])
 
 
@@ -75,7 +80,8 @@ class TorchWriter(Writer):
     }
     MODULE = frozenset(
         {"np", "torch", "nn", "F", "INPUT_SHAPE", "NUM_CLASSES", "Subsample", "ZeroPad",
-         "FlatLinear", "ChannelConv", "BlurPool", "DropPath", "OrderedDict", "build_model",
+         "FlatLinear", "ChannelConv", "BlurPool", "DropPath", "OrderedDict", "StdConv2d",
+         "build_model",
          "save_npz", "load_npz", "_unwrap"}
     )  # fmt: skip
     LOCALS = frozenset({"self", "in_channels", "downsample"})  # __init__'s own

@@ -82,9 +82,10 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
             return draw(st.sampled_from(["gn 1", "gn 2"]))
         if choice == "act":
             return draw(st.sampled_from(["sigmoid", "hardsigmoid", "silu", "leakyrelu 0.2"]))
-        if choice == "dil":
+        if choice == "dil":  # dilated, and weight-standardised (BiT's StdConv2d)
             stride = draw(st.sampled_from(["", " stride=stride", " stride=2"]))
-            return f"conv {draw(st.sampled_from(outs))} 3x3 dilation=2{stride}"
+            extra = draw(st.sampled_from([" dilation=2", " ws=1e-5", " dilation=2 ws=1e-8"]))
+            return f"conv {draw(st.sampled_from(outs))} 3x3{extra}{stride}"
         if choice == "gate":  # a side path: a channel gate, or one of the tensor's own shape
             return "conv w 1x1; " + draw(
                 st.sampled_from(
@@ -153,7 +154,7 @@ USER_SHORTCUTS = {
     "V": "shortcut V {\n    channels from tap { conv out 1x1 stride=stride bias=1 }\n"
     "    stride { subsample stride }\n}\n",
     # labels: timm's ResNetV2 projection (downsample.conv), and a left-out pool that has one
-    "T": "shortcut T {\n    change from tap { conv: conv out 1x1 stride=stride }\n}\n",
+    "T": "shortcut T {\n    change from tap { conv: conv out 1x1 stride=stride ws=1e-8 }\n}\n",
     "L": "shortcut L {\n    change { down: avgpool stride stride=stride; proj: conv out 1x1; bn }\n"
     "}\n",
 }
@@ -709,7 +710,7 @@ CASES = {
             input 3x9x8
             classes 4
             shortcut T
-            stem  { group stem { conv: conv 6 3x3; act: relu; maxpool 2x2 stride=2 } }
+            stem  { group stem { conv: conv 6 3x3 ws=1e-8; act: relu; maxpool 2x2 stride=2 } }
             stage stages.0.blocks { unit 6 x 2; unit 8 }
             stage stages.1.blocks { unit 8 x 2; stride 2 }
             stage { unit 8 }

@@ -65,6 +65,7 @@ REFERENCES = {
     "wide_resnet50_2": ("torchvision", "timm"),
     "wide_resnet101_2": ("torchvision", "timm"),
     "resnetv2_50": ("timm",),
+    "resnetv2_50x1_bit": ("timm",),
 }
 IN_CI = {
     ("resnet18d", "timm"),
@@ -72,6 +73,7 @@ IN_CI = {
     ("resnext50_32x4d", "torchvision"),
     ("seresnet50", "timm"),
     ("resnetv2_50", "timm"),
+    ("resnetv2_50x1_bit", "timm"),
 }
 CASES = [(spec, lib) for spec, libs in REFERENCES.items() for lib in libs]
 
