@@ -295,6 +295,32 @@ def explain(code, list_all):
         ) from None
 
 
+@main.command("import")
+@click.argument("source")
+@click.option(
+    "-o", "--out", type=click.Path(dir_okay=False), help="Write the spec here, not to stdout."
+)
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Load the source's state_dict into the spec's PyTorch model and compare logits.",
+)
+@reports_errors
+def import_cmd(source, out, verify):
+    """Write SOURCE as a spec: torchvision:NAME, timm:NAME, module:PACKAGE.MODULE:FACTORY or
+    FILE.onnx. Nothing is downloaded; the proof's result goes to stderr."""
+    from .importer import import_source
+
+    result = import_source(source, verify=verify)
+    if out:
+        write_text(out, result.text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(result.text, nl=False)
+    click.echo(result.report, err=True)
+
+
 @main.command()
 def lsp():
     """Run the language server over stdio (needs the lsp extra: pip install 'resdsl[lsp]')."""
