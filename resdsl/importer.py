@@ -274,7 +274,7 @@ def _shape(node):
 def _is_leaf(m) -> bool:
     from torch import nn
 
-    return isinstance(
+    return type(m).__name__ in ("BlurPool2d", "DropPath") or isinstance(
         m,
         (nn.Conv2d, nn.BatchNorm2d, nn.GroupNorm, nn.Linear, nn.MaxPool2d, nn.AvgPool2d,
          nn.AdaptiveAvgPool2d, nn.ReLU, nn.Sigmoid, nn.Hardsigmoid, nn.SiLU, nn.LeakyReLU,
@@ -325,7 +325,7 @@ def _module_ops(m, path: str) -> list[tuple[str, dict]]:
             raise refuse(f"{path}: a group norm's eps is 1e-5 in resdsl, not {m.eps}")
         else:
             out = [("gn", {"groups": m.num_groups})]
-        if type(m) not in (nn.BatchNorm2d, nn.GroupNorm):  # timm's BatchNormAct2d, GroupNormAct
+        if kind not in ("BatchNorm2d", "GroupNorm"):  # timm's BatchNormAct2d, GroupNormAct
             drop, act = getattr(m, "drop", None), getattr(m, "act", None)
             if not isinstance(drop, nn.Identity) or act is None:
                 raise refuse(f"{path}: {kind}, a kind of norm, has no resdsl form")
@@ -371,9 +371,11 @@ def _module_ops(m, path: str) -> list[tuple[str, dict]]:
         if left != right or top != bottom:
             raise refuse(f"{path}: an asymmetric padding has no resdsl form")
         return [("pad", {"size": (top, left), "value": float(getattr(m, "value", 0.0))})]
+    if kind == "BlurPool2d" and getattr(m, "pad_mode", "") == "reflect":  # timm's
+        return [("blurpool", {"stride": int(m.stride), "size": int(m.filt_size)})]
     if kind == "DropPath":  # timm's stochastic depth
         return [("droppath", {"p": float(m.drop_prob)})] if m.drop_prob else []
-    raise refuse(f"{path}: an {kind} has no resdsl form")
+    raise refuse(f"{path}: {kind} has no resdsl form")
 
 
 def _function_ops(node, scope: str) -> list[tuple[str, dict]]:

@@ -335,7 +335,7 @@ def test_explain_command():
 # ---------------------------------------------------------------- each page's example
 
 # the examples that need a condition the page states in words: an optional extra missing
-WITHOUT = {"RDS420": "matplotlib", "RDS406": "onnx"}
+WITHOUT = {"RDS420": "matplotlib", "RDS406": "onnx", "RDS434": "timm"}
 
 
 def portable(output: str, folder: Path) -> str:
