@@ -16,15 +16,16 @@ import textwrap
 import pytest
 
 import resdsl
+from resdsl.emit import emit
 from resdsl.fmt import format_text
 
-from helpers import run
+from helpers import module_from, run
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 pytest.importorskip("timm")
 
-from test_zoo import REFERENCES, reproduces  # noqa: E402
+from test_zoo import REFERENCES, randomise, reproduces  # noqa: E402
 
 ALL = os.environ.get("RESDSL_ZOO") == "1"
 TORCHVISION = sorted(s for s, libs in REFERENCES.items() if "torchvision" in libs)
@@ -216,3 +217,63 @@ def test_a_users_factory_imports(factories):
     assert "network tiny" in text and "stage { basic_block" not in text
     net = resdsl.load(factories / "tiny.rds")
     assert resdsl.summary(net)["params"] == 3 * 8 * 9 + 8 + 8 * 8 * 9 + 2 * 8 + 8 * 10 + 10
+
+
+# ---------------------------------------------------------------- ONNX
+
+
+def export_onnx(model, path, fold: bool) -> None:
+    import warnings
+
+    pytest.importorskip("onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            model,
+            (torch.randn(1, 3, 224, 224),),
+            str(path),
+            dynamo=False,
+            do_constant_folding=fold,
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+        )
+
+
+def test_an_onnx_export_of_resnet18_imports_and_agrees(tmp_path):
+    """torchvision's resnet18 exported by PyTorch (BNs kept: no constant folding) imports to the
+    prelude's basic blocks; torchvision's own weights load into the spec and agree with it."""
+    import torchvision
+
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None).eval()
+    randomise(model)
+    export_onnx(model, tmp_path / "resnet18.onnx", fold=False)
+    result = imported(str(tmp_path / "resnet18.onnx"), "-o", tmp_path / "r.rds")
+    assert "imported resnet18: 11,689,512 parameters, strict load ok, logits equal" in result.stderr
+    text = (tmp_path / "r.rds").read_text()
+    assert "stage { basic 128 x 2; stride 2 }" in text and format_text(text) == text
+    net = resdsl.load(tmp_path / "r.rds")
+    ours = module_from(emit(net, "torch")["model.py"], "onnx_resnet18").build_model().eval()
+    ours.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), model(x), atol=1e-5, rtol=1e-5)
+
+
+def test_an_onnx_file_with_folded_bns_is_refused_with_the_way_out(tmp_path):
+    import torchvision
+
+    export_onnx(torchvision.models.resnet18(weights=None).eval(), tmp_path / "f.onnx", fold=True)
+    result = run("import", tmp_path / "f.onnx")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "has lost its module's name" in result.stderr
+    assert "do_constant_folding=False" in result.stderr
+
+
+def test_a_file_that_is_not_onnx_is_refused(tmp_path):
+    pytest.importorskip("onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"\x00garbage")
+    result = run("import", tmp_path / "bad.onnx")
+    assert result.exit_code == 1 and "error[RDS430]: cannot read" in result.stderr
