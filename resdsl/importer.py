@@ -271,7 +271,13 @@ def trace(model, input_shape) -> list[Op]:
             continue
         for i, (kind, args) in enumerate(found):
             path = node.target if node.op == "call_module" else scope
-            op = Op(kind, args, path, scope, tensors if i == 0 else [ops[-1]], shape)
+            inputs = tensors if i == 0 else [ops[-1]]
+            kind, at, child = kind.partition("@")  # a module's own member, or its join
+            if at and not child:  # the join of a gate a module is (ECA): its input times it
+                inputs, path = [tensors[0], ops[-1]], path
+            elif child:
+                path = f"{path}.{child}"
+            op = Op(kind, args, path, node.target if at else scope, inputs, shape)
             op.weights = node.op == "call_module" and kind in _WEIGHTED
             ops.append(op)
             made[node] = op
@@ -300,7 +306,7 @@ def _shape(node):
 def _is_leaf(m) -> bool:
     from torch import nn
 
-    return type(m).__name__ in ("BlurPool2d", "DropPath") or isinstance(
+    return type(m).__name__ in ("BlurPool2d", "DropPath", "EcaModule") or isinstance(
         m,
         (nn.Conv2d, nn.BatchNorm2d, nn.GroupNorm, nn.Linear, nn.MaxPool2d, nn.AvgPool2d,
          nn.AdaptiveAvgPool2d, nn.ReLU, nn.Sigmoid, nn.Hardsigmoid, nn.SiLU, nn.LeakyReLU,
@@ -397,6 +403,23 @@ def _module_ops(m, path: str) -> list[tuple[str, dict]]:
         if left != right or top != bottom:
             raise refuse(f"{path}: an asymmetric padding has no resdsl form")
         return [("pad", {"size": (top, left), "value": float(getattr(m, "value", 0.0))})]
+    if kind == "EcaModule" and isinstance(getattr(m, "conv", None), nn.Conv1d):  # timm's ECA
+        conv = m.conv
+        if conv.bias is not None or conv.in_channels != 1 or conv.out_channels != 1:
+            raise refuse(f"{path}: an ECA module whose conv is not one 1-D filter")
+        if (
+            _pair(conv.padding)[0] != (conv.kernel_size[0] - 1) // 2
+            or type(getattr(m, "gate", None)).__name__ != "Sigmoid"
+            or getattr(m, "conv2", None) is not None
+        ):
+            raise refuse(f"{path}: an ECA module with other padding or gate has no resdsl form")
+        kernel = conv.kernel_size[0]
+        return [
+            ("avgpool", {"kernel": None}),
+            ("channel_conv@conv", {"kernel": kernel}),
+            ("sigmoid", {}),
+            ("mul@", {}),
+        ]
     if kind == "BlurPool2d" and getattr(m, "pad_mode", "") == "reflect":  # timm's
         return [("blurpool", {"stride": int(m.stride), "size": int(m.filt_size)})]
     if kind == "DropPath":  # timm's stochastic depth
@@ -528,11 +551,17 @@ def _block(source, path, ops, members, inside, start, add, index) -> Block:
             body.append("tap")
     if "add" not in body:
         body.append("add")
+    body = _gates(source, path, body, inside, start)
     previous = start
     for item in body:
         if isinstance(item, str):
             if item == "add":
                 previous = add
+            continue
+        if isinstance(item, Gate):
+            if item.main is not previous:
+                raise refuse(f"{item.path}: a gate off the block's line of ops")
+            previous = item.join
             continue
         if item.kind in ("mul", "cat") or len(item.inputs) != 1 or item.inputs[0] is not previous:
             raise refuse(
@@ -540,14 +569,15 @@ def _block(source, path, ops, members, inside, start, add, index) -> Block:
                 "form in an imported block yet"
             )
         previous = item
-    if branch_end is not next(
-        x for x in reversed(body[: body.index("add")]) if not isinstance(x, str)
+    before = [x for x in body[: body.index("add")] if not isinstance(x, str)]
+    if not before or branch_end is not (
+        before[-1].join if isinstance(before[-1], Gate) else before[-1]
     ):
         raise refuse(f"{path}: its addition does not end its branch")
     shortcut = _shortcut_slots(source, prefix, side)
     stride = 1
     for op in body[: body.index("add")]:
-        if not isinstance(op, str):
+        if isinstance(op, Op):  # a gate's strides are not the block's
             stride *= op.args.get("stride", 1) if op.args.get("kernel", 0) is not None else 1
     return Block(
         path,
@@ -561,6 +591,46 @@ def _block(source, path, ops, members, inside, start, add, index) -> Block:
         start.shape[0],
         add.shape[0],
     )
+
+
+@dataclass(eq=False)
+class Gate:
+    """A side path joined back by ``mul`` (squeeze-and-excitation, ECA): the ops of one module
+    of the block (``se``), written as a call of a block of their own:
+    ``mul { se: se_module 16 256 }``."""
+
+    path: str  # "layer1.0.se"
+    child: str  # "se"
+    kind: str  # its module's class, which names its definition
+    ops: list  # the path's ops, in order
+    main: Op  # what it reads, and what the join multiplies
+    join: Op
+
+
+def _gates(source: Source, path: str, body: list, inside: set, start: Op) -> list:
+    """The body with each gate's ops and its join made one :class:`Gate`."""
+    out, taken = [], set()
+    for item in body:
+        if isinstance(item, str) or item.kind != "mul":
+            out.append(item)
+            continue
+        a, b = item.inputs
+        main, end = (a, b) if a in _ancestors(b, inside, start) else (b, a)
+        if main not in _ancestors(end, inside, start) and main is not start:
+            raise refuse(f"{item.scope}: a mul of two paths that do not start together")
+        before = {id(x) for x in _ancestors(main, inside, start)}
+        order = {id(x): n for n, x in enumerate(body)}
+        ops = sorted(
+            (x for x in _ancestors(end, inside, start) if id(x) not in before),
+            key=lambda x: order.get(id(x), -1),
+        )
+        children = {x.path[len(path) + 1 :].split(".")[0] for x in ops}
+        if len(children) != 1 or not ops or "" in children:
+            raise refuse(f"{item.scope}: a gate whose layers are not one module of {path}")
+        (child,) = children
+        taken |= {id(x) for x in ops}
+        out.append(Gate(f"{path}.{child}", child, source.kind(f"{path}.{child}"), ops, main, item))
+    return [x for x in out if isinstance(x, (str, Gate)) or id(x) not in taken]
 
 
 def _shortcut_slots(source: Source, prefix: str, side: list[Op]) -> list:
@@ -675,11 +745,41 @@ class Definition:
     values: dict = field(default_factory=dict)  # block path -> {param: value}
 
 
+def _keywords() -> set[str]:
+    """The language's words, which no definition may be called: the grammar's own."""
+    from .parser import grammar
+
+    return {
+        t.pattern.value
+        for t in grammar().terminals
+        if t.pattern.type == "str" and t.pattern.value.isidentifier()
+    }
+
+
+GATE_SLOTS = {"conv": "out", "fc": "out", "channel_conv": "kernel"}  # a gate's parameters
+
+
+def _gate_key(gate: Gate) -> tuple:
+    namer = Namer()
+    ops = tuple(
+        (x.kind, namer.label(x, x.path[len(gate.path) + 1 :]), tuple(sorted(x.args)))
+        for x in gate.ops
+    )
+    return ("gate", gate.kind, ops)
+
+
+def _gate_values(gate: Gate) -> list:
+    return [x.args[GATE_SLOTS[x.kind]] for x in gate.ops if x.weights and x.kind in GATE_SLOTS]
+
+
 def _body_key(block: Block) -> tuple:
     """What blocks of one definition share: their statements' kinds, labels and arguments given."""
     namer, key = Namer(), []
     for item in block.body:
         if item == "tap":  # where a shortcut may start: every block of the form has it there
+            continue
+        if isinstance(item, Gate):
+            key.append((item.child, _gate_key(item)))
             continue
         if isinstance(item, str):
             key.append(item)
@@ -689,7 +789,24 @@ def _body_key(block: Block) -> tuple:
     return tuple(key)
 
 
-def define(group: list[Block], name: str) -> Definition:
+def define_gate(gates: list[Gate], name: str) -> Definition:
+    """A gate's block: its layers over one parameter per conv's channels (c1, c2, ...)."""
+    first, namer, lines, params = gates[0], Namer(), [], []
+    for i, op in enumerate(first.ops):
+        label = namer.label(op, op.path[len(first.path) + 1 :])
+        exprs = {}
+        if op.weights and op.kind in GATE_SLOTS:
+            params.append(f"c{len(params) + 1}" if op.kind != "channel_conv" else "k")
+            exprs[GATE_SLOTS[op.kind]] = params[-1]
+        for arg in op.args:
+            if arg not in exprs and len({repr(g.ops[i].args[arg]) for g in gates}) > 1:
+                raise refuse(f"{op.path}: its {arg} differs between gates of one form")
+        text = spell(op.kind, op.args, exprs)
+        lines.append(f"{label}: {text}" if label else text)
+    return Definition(name, params, lines)
+
+
+def define(group: list[Block], name: str, gate_names: dict | None = None) -> Definition:
     """One definition for blocks of one form, its arguments read across them."""
     taps = {_tap_position(b) for b in group} - {None}
     if len(taps) > 1:
@@ -714,6 +831,23 @@ def define(group: list[Block], name: str) -> Definition:
     for i, item in enumerate(group[0].body):
         if isinstance(item, str):
             lines.append(item)
+            continue
+        if isinstance(item, Gate):
+            exprs = []
+            for j in range(len(_gate_values(item))):
+                seen = [(b, _gate_values(b.body[i])[j]) for b in group]
+                expr = _relative(seen, width) if width else None
+                if expr is None and len({v for _, v in seen}) == 1:
+                    expr = str(seen[0][1])
+                if expr is None:
+                    slots = [x for x in item.ops if x.weights and x.kind in GATE_SLOTS]
+                    expr = _fresh("k" if slots[j].kind == "channel_conv" else "c", params)
+                    params.append(expr)
+                    for b, v in seen:
+                        values[b.path][expr] = v
+                exprs.append(expr)
+            call = " ".join([gate_names[_gate_key(item)], *exprs])
+            lines.append(f"mul {{ {item.child}: {call} }}")
             continue
         label = namer.label(item, item.path[len(group[0].path) + 1 :])
         exprs = {}
@@ -791,7 +925,8 @@ def _prelude_bodies() -> dict[str, tuple[list[str], list[str]]]:
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    """``PreActBottleneck`` -> ``pre_act_bottleneck``, ``SEModule`` -> ``se_module``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 # ---------------------------------------------------------------- the spec
@@ -884,10 +1019,19 @@ def _definitions(found: list[Block], network: str):
         groups.setdefault(_body_key(block), []).append(block)
     prelude = _prelude_bodies()
     taken = set(prelude) | {network}
-    defs, calls = [], {}
+    defs, calls, gate_names = [], {}, {}
+    gates: dict[tuple, list[Gate]] = {}
+    for block in found:
+        for item in block.body:
+            if isinstance(item, Gate):
+                gates.setdefault(_gate_key(item), []).append(item)
+    for key, members in gates.items():
+        d = define_gate(members, _free(_snake(members[0].kind), taken))
+        gate_names[key] = d.name
+        defs.append(d)
     for group in groups.values():
         name = _snake(group[0].cls)
-        d = define(group, name)
+        d = define(group, name, gate_names)
         match = next(
             (n for n, (params, lines) in prelude.items() if (params, lines) == (d.params, d.lines)),
             None,
@@ -895,12 +1039,7 @@ def _definitions(found: list[Block], network: str):
         if match is not None:
             d.name = match
         else:
-            base, n = (name if name not in taken else f"{name}_block"), 1
-            d.name = base
-            while d.name in taken:
-                n += 1
-                d.name = f"{base}{n}"
-            taken.add(d.name)
+            d.name = _free(name, taken)
             defs.append(d)
         for block in group:
             values = d.values[block.path]
@@ -912,13 +1051,28 @@ def _definitions(found: list[Block], network: str):
     return defs, calls
 
 
+def _free(name: str, taken: set) -> str:
+    """``name``, or a name like it that no other definition has; taken from now on."""
+    from . import ops
+
+    clash = name in taken or name in ops.OPS or name in _keywords() or not name.isidentifier()
+    base = f"{name}_block" if clash else name
+    free, n = base, 1
+    while free in taken:
+        n += 1
+        free = f"{base}{n}"
+    taken.add(free)
+    return free
+
+
 def _definition_text(d: Definition) -> list[str]:
     """The definition as the prelude's are written: a line from each conv, add and tap."""
     params = ", ".join(p if p != "stride" else "stride = 1" for p in d.params)
     lines: list[list[str]] = []
     for statement in d.lines:
-        kind = statement.split(": ")[-1].split(" ")[0]
-        if not lines or kind in ("conv", "fc", "add", "tap") or lines[-1][-1] in ("add", "tap"):
+        kind = re.sub(r"^\w+: ", "", statement).split(" ")[0]
+        starts = ("conv", "fc", "add", "tap", "mul")
+        if not lines or kind in starts or lines[-1][-1] in ("add", "tap") or "{" in lines[-1][-1]:
             lines.append([])
         lines[-1].append(statement)
     body = [f"    {'; '.join(line)}" for line in lines]

@@ -33,7 +33,7 @@ class OnnxSource(Source):
         return self._ops
 
     def kind(self, path: str) -> str:
-        return "Block"
+        return "Unit"  # an ONNX graph keeps no class names
 
     def members(self, path: str) -> list[str] | None:
         """A container's members as its ops' names show them; numbers from 0 with the gaps an

@@ -3,8 +3,8 @@
 The proof here is the tests' own, not the importer's: each written spec is compiled again, the
 source model's state_dict (torchvision's or timm's, random weights, BN statistics randomised) is
 loaded into it with ``strict=True`` and no mapping, and the logits are compared (test_zoo's
-``reproduces``). CI imports a few; ``RESDSL_ZOO=1`` imports every torchvision ResNet and every timm
-model that specs/zoo/ reproduces.
+``reproduces``). CI imports a few; ``RESDSL_ZOO=1`` imports every torchvision and timm model that
+specs/zoo/ reproduces. An ONNX export of torchvision's resnet18 imports and agrees.
 """
 
 from __future__ import annotations
@@ -30,10 +30,13 @@ from test_zoo import REFERENCES, randomise, reproduces  # noqa: E402
 ALL = os.environ.get("RESDSL_ZOO") == "1"
 TORCHVISION = sorted(s for s, libs in REFERENCES.items() if "torchvision" in libs)
 TIMM = sorted(s for s, libs in REFERENCES.items() if "timm" in libs)
-# the zoo's timm models that import cannot read yet: gates (squeeze-excitation, ECA)
-NOT_YET = {"seresnet50", "seresnext50_32x4d", "ecaresnet50d", "resnetrs50"}
-CASES = [("torchvision", s) for s in TORCHVISION] + [("timm", s) for s in TIMM if s not in NOT_YET]
-IN_CI = {("torchvision", "resnet18"), ("torchvision", "resnext50_32x4d"), ("timm", "resnetv2_50")}
+CASES = [("torchvision", s) for s in TORCHVISION] + [("timm", s) for s in TIMM]
+IN_CI = {
+    ("torchvision", "resnet18"),
+    ("torchvision", "resnext50_32x4d"),
+    ("timm", "resnetv2_50"),
+    ("timm", "ecaresnet50d"),
+}
 
 
 def imported(source: str, *flags: str):
@@ -79,6 +82,14 @@ def test_resnet50d_is_the_prelude_block_under_its_own_shortcut(tmp_path):
     spec = tmp_path / "r.rds"
     spec.write_text(text)
     reproduces(resdsl.load(spec), "timm", "resnet50d")
+
+
+def test_a_gate_is_a_block_of_its_own_called_in_mul():
+    """timm's SEModule becomes a block with its names (se.fc1, se.fc2) called in `mul`."""
+    text = imported("timm:seresnet50", "--no-verify").stdout
+    assert "block se_module(c1, c2) {" in text
+    assert "fc1: conv c1 1x1 bias=1; relu" in text
+    assert "mul { se: se_module width//4 width*4 }" in text
 
 
 def test_imports_are_the_same_run_to_run():
