@@ -22,7 +22,9 @@ What has no spelling is refused by its module path and op, never guessed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import operator
 import re
 import sys
@@ -235,9 +237,12 @@ def trace(model, input_shape) -> list[Op]:
             f"torch.fx cannot trace the model: {type(exc).__name__}: {str(exc).splitlines()[0]}",
             "resdsl import reads models that torch.fx.symbolic_trace can trace",
         ) from None
+    inputs = [n for n in graph.nodes if n.op == "placeholder"]
+    if len(inputs) != 1:
+        raise refuse(f"the model's forward() takes {len(inputs)} inputs: a network takes one")
     module = fx.GraphModule(tracer.root, graph)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(module).propagate(torch.randn(1, *input_shape))
     except Exception as exc:  # noqa: BLE001
         raise refuse(
@@ -726,7 +731,11 @@ class Namer:
             self.counts[op.kind] = n
             return None
         if not local.isidentifier():
-            raise refuse(f"{op.path}: its name `{local}` cannot be a resdsl label")
+            raise refuse(
+                f"{op.path}: resdsl cannot give a layer the name `{local}`",
+                "a label is an identifier, and the network's own layers are not numbered "
+                "(an nn.Sequential of layers is not a network resdsl writes)",
+            )
         return local
 
 
