@@ -15,12 +15,14 @@ onnx (with numpy) is the `onnx` extra, imported only when this target runs.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import zipfile
 from pathlib import Path
 
 from ..emit import TargetError, register, source_file
+from ..identity import KEY, identity, identity_problem
 from ..ir import Network, Node
 from ..ops import OPS, average_counts, binomial, blur_padding
 
@@ -129,6 +131,10 @@ def _checked(net: Network, weights, wanted: dict) -> dict:
         hint = "give the npz that save_npz writes for this network (either target's model.py)"
         return TargetError(f"{where}: {message}", hint=hint, code="RDS405")
 
+    held = given.pop(KEY, None)
+    problem = identity_problem(None if held is None else str(held), identity(net), "weights")
+    if problem:
+        raise bad(f"these are the {problem}")
     missing = [name for name in wanted if name not in given]
     unexpected = sorted(name for name in given if name not in wanted)
     if missing or unexpected:
@@ -233,9 +239,11 @@ class _Graph:
             value_info=[info(n.name, n.shape[: 1 if n.name in self.flat else 3]) for n in nodes],
         )
         opset = [helper.make_opsetid("", OPSET)]
-        return helper.make_model(
+        model = helper.make_model(
             graph, opset_imports=opset, ir_version=IR_VERSION, producer_name="resdsl"
         )
+        helper.set_model_props(model, {KEY: json.dumps(identity(self.net))})
+        return model
 
     def read(self, name: str, flat_ok: bool) -> str:
         """The tensor IR node ``name`` wrote; as a map (N, C, 1, 1) unless ``flat_ok``."""

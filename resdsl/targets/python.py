@@ -14,6 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..emit import render, source_file, where
+from ..identity import KEY as IDENTITY_KEY
+from ..identity import SOURCE as IDENTITY_SOURCE
+from ..identity import identity
 from ..ir import IN_CHANNELS, BinOp, BlockInstance, BlockTemplate, Const, Expr, Network, Param
 from ..names import RESERVED, Namespace, class_name
 from ..ops import OPS
@@ -185,6 +188,9 @@ class ModelView:
     net: Body
     uses: set[str]  # the helpers model.py defines: the spelled calls' names
     fc_inputs: list[tuple[str, tuple]]  # (fc layer, its input's C, H, W)
+    identity: list[tuple[str, str]]  # IDENTITY's keys and values, as literals
+    identity_source: str  # identity_problem, as resdsl.identity writes it
+    identity_key: str  # the identity's name in a .npz, as a literal
 
 
 class Writer:
@@ -193,18 +199,20 @@ class Writer:
     TARGET = ""
     TRANSFORMS: dict[str, Callable[[OpView], Call]] = {}
     MODULE: frozenset[str] = frozenset()  # module-level names the target's model.py defines
+    # ... and those every target's model.py defines: the network's identity (resdsl.identity)
+    SHARED = frozenset({"json", "zipfile", "IDENTITY", "WeightsMismatch", "identity_problem"})
     LOCALS: frozenset[str] = frozenset()  # names a block's function uses for itself
     INDENT = 8  # where a block's statements start
     INPUT = "x"  # the network's input tensor
 
     def __init__(self, net: Network):
         self.net, self.uses = net, set()
-        self.module = module = Namespace(RESERVED | self.MODULE)
+        self.module = module = Namespace(RESERVED | self.MODULE | self.SHARED)
         self.class_name = module.create_name(class_name(net.name))
         self.block_names = {t.name: module.create_name(self.block_name(t)) for t in self.templates}
         self.params = {}
         for t in self.templates:
-            local = Namespace(RESERVED | self.MODULE | module.used | self.LOCALS)
+            local = Namespace(RESERVED | self.MODULE | self.SHARED | module.used | self.LOCALS)
             self.params[t.name] = {p: local.create_name(p) for p in t.params}
 
     @property
@@ -227,6 +235,9 @@ class Writer:
                 for n in self.net.nodes()
                 if OPS[n.op].flattens
             ],
+            identity=[(literal(k), literal(v)) for k, v in identity(self.net).items()],
+            identity_source=IDENTITY_SOURCE.rstrip(),
+            identity_key=literal(IDENTITY_KEY),
         )
         for part in (*view.blocks, *view.paths, view.net):
             part.init = self.lay_out(part.init, self.INDENT + part.indent)

@@ -288,13 +288,13 @@ def bad(tmp_path, **arrays):
 
 
 BAD = ["missing file", "text", "npy", "missing key", "unexpected key", "shape", "nan", "inf"]
-BAD += ["strings", "variance", "other network"]
+BAD += ["strings", "variance", "other network", "other shortcut"]
 
 
 @pytest.mark.parametrize("case", BAD)
 def test_bad_weights_are_refused_with_a_code(case, weights, tmp_path):
     _, good = weights
-    first = "layer1.0.conv1.weight"
+    first, flags = "layer1.0.conv1.weight", []
     if case == "missing file":
         path, expect = tmp_path / "nope.npz", ("RDS404", "cannot read the weights", "No such file")
     elif case == "text":
@@ -323,15 +323,19 @@ def test_bad_weights_are_refused_with_a_code(case, weights, tmp_path):
     elif case == "variance":
         path = bad(tmp_path, **{**good, "bn1.running_var": -np.ones(16, np.float32)})
         expect = ("RDS405", "bn1.running_var has negative variances")
-    else:  # resnet32's weights for resnet20
+    elif case == "other network":  # resnet32's weights for resnet20
         _, other = torch_model(resdsl.load(SPECS / "resnet32.rds"), calibrate=False)
         path = bad(
             tmp_path,
             **{k: v.numpy() for k, v in other.state_dict().items() if "num_batches" not in k},
         )
         expect = ("RDS405", "unexpected layer1.3.bn1.bias", "and 55 more")
+    elif case == "other shortcut":  # the same names and shapes: the file's identity tells
+        path, flags = bad(tmp_path, **good), ["--shortcut", "none"]
+        told = "these are the weights of resnet20 with shortcut A; this is resnet20 with shortcut"
+        expect = ("RDS405", f"{told} none")
     out = tmp_path / "out"
-    flags = ["--target", "onnx", "--weights", path, "-o", out]
+    flags += ["--target", "onnx", "--weights", path, "-o", out]
     result = run("compile", SPECS / "resnet20.rds", *flags)
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output

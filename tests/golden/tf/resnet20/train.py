@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from data import ArrayData, DataError, draws
-from model import branch_bns, build_model, load_npz, save_npz
+from model import IDENTITY, WeightsMismatch, branch_bns, build_model, load_npz, save_npz
 from runfolder import Progress, Run, clock, tensorboard_available
 
 # -----------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def main(argv=None):
     rank, processes, world = setup(args)
     if args.batch_size % world:
         sys.exit(f"error: --batch-size {args.batch_size} does not divide among {world}")
-    run = Run(args, rank == 0, NETWORK)
+    run = Run(args, rank == 0, IDENTITY)
     try:
         data = ArrayData(args)
     except DataError as exc:
@@ -171,7 +171,10 @@ def main(argv=None):
             f"error: --batch-size {args.batch_size} is larger than the training split "
             f"({sizes['train']} images); use a batch of at most {sizes['train']}"
         )
-    trainer = Trainer(args, world)
+    try:
+        trainer = Trainer(args, world)
+    except WeightsMismatch as exc:
+        sys.exit(f"error: --init-weights: {exc}")
     state = {"iter": 0, "epoch": 0, "cursor": 0, "errors": []}
     resumed = run.resume(trainer) if args.resume else None
     if resumed:

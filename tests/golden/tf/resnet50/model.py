@@ -10,7 +10,9 @@ BN epsilon 1e-5 and momentum 0.9 (PyTorch's 0.1). This file imports only keras a
     load_npz(model, "weights.npz")
 """
 
+import json
 import math
+import zipfile
 
 import keras
 import numpy as np
@@ -18,6 +20,16 @@ from keras import layers, ops
 
 INPUT_SHAPE = [3, 224, 224]  # C, H, W as in the spec; the model takes H, W, C
 NUM_CLASSES = 1000
+IDENTITY = {  # what a checkpoint or a weights file must match: resdsl's digest of the IR
+    "network": "resnet50",
+    "input": "3x224x224",
+    "classes": 1000,
+    "shortcut": "B",
+    "blocks": "16 bottleneck",
+    "downsampling": "conv1, maxpool, layer2.0, layer3.0, layer4.0",
+    "parameters": 25557032,
+    "digest": "cb527447e7ad850928262afa5f65b31e",
+}
 # the (C, H, W) input of each fc layer, to reorder its weights between NHWC and NCHW
 FC_INPUTS = {
     "fc": (2048, 1, 1),
@@ -241,23 +253,95 @@ def torch_layout(model):
     return arrays
 
 
+class WeightsMismatch(ValueError):
+    """A weights file that cannot be read, or that belongs to another network."""
+
+
+def identity_problem(held, ours, what="checkpoint"):
+    """Why the `what` whose identity is `held` is not of the network `ours`; None if it
+    is. `held` comes from a file: IDENTITY's dict or its JSON text, a network's name (the
+    files of older versions), or None (it has none: the names and shapes decide)."""
+    if isinstance(held, str):
+        try:
+            parsed = json.loads(held)
+        except ValueError:
+            parsed = None
+        held = parsed if isinstance(parsed, dict) else held
+    if held is None:
+        return None
+    if not isinstance(held, dict):
+        if str(held) == ours["network"]:
+            return None
+        return f"{what} of {str(held)[:80]!r}; this is {ours['network']!r}"
+    if held.get("digest") == ours["digest"]:
+        return None
+    facts = {
+        "input": "input {}",
+        "classes": "{} classes",
+        "shortcut": "shortcut {}",
+        "blocks": "blocks {}",
+        "downsampling": "downsampling at {}",
+        "parameters": "{} parameters",
+    }
+    differ = [fact for fact in facts if str(held.get(fact)) != str(ours[fact])]
+
+    def say(identity):
+        name = str(identity.get("network", "another network"))[:80]
+        told = []
+        for fact in differ:
+            value = identity.get(fact, "?")
+            value = f"{value:,}" if type(value) is int else str(value)[:120]
+            told.append(facts[fact].format(value))
+        return f"{name} with {' and '.join(told)}" if told else name
+
+    if not differ:
+        return f"{what} of {say(held)}, whose layers differ from those of {say(ours)}"
+    return f"{what} of {say(held)}; this is {say(ours)}"
+
+
+def write_npz(path, arrays):
+    """Write named arrays, and this network's IDENTITY beside them."""
+    with open(path, "wb") as f:
+        np.savez(f, **arrays, **{"resdsl:identity": np.array(json.dumps(IDENTITY))})
+
+
+def read_npz(path):
+    """The named arrays of a .npz written by either target's save_npz, once its identity
+    (where it holds one: older files do not) is found to be this network's."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
+        problem = f"{path} is not an .npz of weights ({exc!r:.80})"
+        raise WeightsMismatch(problem) from None
+    held = arrays.pop("resdsl:identity", None)
+    problem = identity_problem(None if held is None else str(held), IDENTITY, "weights")
+    if problem:
+        raise WeightsMismatch(f"{path} holds {problem}")
+    return arrays
+
+
 def save_npz(model, path):
     """Write the weights as the PyTorch target does: IR names, PyTorch layout."""
-    with open(path, "wb") as f:
-        np.savez(f, **torch_layout(model))
+    write_npz(path, torch_layout(model))
 
 
 def load_npz(model, path):
     """Load weights written by save_npz (by either resdsl target); names must match exactly."""
-    with np.load(path) as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    expected = set(torch_layout(model))
-    missing, unexpected = sorted(expected - set(arrays)), sorted(set(arrays) - expected)
+    arrays = read_npz(path)
+    layout = torch_layout(model)
+    missing = sorted(set(layout) - set(arrays))
+    unexpected = sorted(set(arrays) - set(layout))
     if missing or unexpected:
-        raise ValueError(
+        raise WeightsMismatch(
             f"{path}: weights do not match the model "
             f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
+    for name, array in arrays.items():
+        if array.shape != layout[name].shape:
+            raise WeightsMismatch(
+                f"{path}: {name} has shape {array.shape}, the model expects {layout[name].shape}"
+            )
     for layer in model.layers:
         name = layer.name
         if isinstance(layer, layers.Conv2D):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from model import identity_problem
 
 CKPT = ".npz"
 
@@ -30,8 +31,8 @@ class CheckpointMismatch(Exception):
 class Run:
     """The run folder: config.json, metrics.jsonl (and TensorBoard events), checkpoints."""
 
-    def __init__(self, args, main, network):
-        self.out, self.main, self.network = Path(args.out), main, network
+    def __init__(self, args, main, identity):
+        self.out, self.main, self.identity = Path(args.out), main, identity
         self.board = tensorboard(self.out) if args.tensorboard and main else None
 
     def log(self, **record):
@@ -50,7 +51,7 @@ class Run:
     def save(self, trainer, state):
         """Write atomically (a temporary file, fsync, rename) if every weight is finite, and
         keep the last two."""
-        payload = checkpoint(trainer, state, self.network) if self.main else None
+        payload = checkpoint(trainer, state, self.identity) if self.main else None
         if payload is None:
             if self.main:
                 self.log(kind="event", iter=state["iter"], event="no_checkpoint")
@@ -75,7 +76,7 @@ class Run:
             print(f"note: nothing to resume in {self.out}; starting afresh")
         for path in reversed(found):
             try:
-                return restore(trainer, path, self.network)
+                return restore(trainer, path, self.identity)
             except CheckpointMismatch as exc:
                 sys.exit(f"error: {path} is not a checkpoint of this network: {exc}")
             except Exception as exc:  # noqa: BLE001 (damaged: whatever its reader raises)
@@ -158,7 +159,7 @@ def clock(seconds):
 # TensorFlow: checkpoint files and TensorBoard
 
 
-def checkpoint(trainer, state, network):
+def checkpoint(trainer, state, identity):
     """A checkpoint's arrays, or None when a weight, BN statistic or momentum is not finite."""
     arrays = {f"model/{v.path}": v.numpy() for v in trainer.model.variables}
     for i, buffer in enumerate(trainer.optimizer.buffers):
@@ -166,16 +167,16 @@ def checkpoint(trainer, state, network):
     if not all(np.isfinite(a).all() for a in arrays.values()):
         return None
     arrays["state"] = np.array(json.dumps(state))
-    return {"network": np.array(network), **arrays}
+    return {"network": np.array(json.dumps(identity)), **arrays}
 
 
-def restore(trainer, path, network):
+def restore(trainer, path, identity):
     """Restore the model and the momenta from a checkpoint; return the run's state."""
     with np.load(path, allow_pickle=False) as ckpt:
         arrays = {name: ckpt[name] for name in ckpt.files}
-    held = str(arrays.pop("network", ""))
-    if held != network:
-        raise CheckpointMismatch(f"it holds {held!r}")
+    problem = identity_problem(str(arrays.pop("network", "")), identity)
+    if problem:
+        raise CheckpointMismatch(f"it is a {problem}")
     state = json.loads(str(arrays.pop("state")))
     ours = [*trainer.model.variables, *trainer.optimizer.buffers]
     names = [f"model/{v.path}" for v in trainer.model.variables]

@@ -9,6 +9,9 @@ keys are stable. This file imports only torch and numpy: edit it freely.
     load_npz(model, "weights.npz")
 """
 
+import json
+import zipfile
+
 import numpy as np
 import torch
 from torch import nn
@@ -16,6 +19,16 @@ from torch.nn import functional as F
 
 INPUT_SHAPE = [3, 32, 32]
 NUM_CLASSES = 10
+IDENTITY = {  # what a checkpoint or a weights file must match: resdsl's digest of the IR
+    "network": "resnet20",
+    "input": "3x32x32",
+    "classes": 10,
+    "shortcut": "A",
+    "blocks": "9 basic",
+    "downsampling": "layer2.0, layer3.0",
+    "parameters": 269722,
+    "digest": "fba635f0e6b039052540e09a3ca3205c",
+}
 
 
 class Subsample(nn.Module):
@@ -143,6 +156,74 @@ def _unwrap(model):
     return getattr(model, "_orig_mod", model)
 
 
+class WeightsMismatch(ValueError):
+    """A weights file that cannot be read, or that belongs to another network."""
+
+
+def identity_problem(held, ours, what="checkpoint"):
+    """Why the `what` whose identity is `held` is not of the network `ours`; None if it
+    is. `held` comes from a file: IDENTITY's dict or its JSON text, a network's name (the
+    files of older versions), or None (it has none: the names and shapes decide)."""
+    if isinstance(held, str):
+        try:
+            parsed = json.loads(held)
+        except ValueError:
+            parsed = None
+        held = parsed if isinstance(parsed, dict) else held
+    if held is None:
+        return None
+    if not isinstance(held, dict):
+        if str(held) == ours["network"]:
+            return None
+        return f"{what} of {str(held)[:80]!r}; this is {ours['network']!r}"
+    if held.get("digest") == ours["digest"]:
+        return None
+    facts = {
+        "input": "input {}",
+        "classes": "{} classes",
+        "shortcut": "shortcut {}",
+        "blocks": "blocks {}",
+        "downsampling": "downsampling at {}",
+        "parameters": "{} parameters",
+    }
+    differ = [fact for fact in facts if str(held.get(fact)) != str(ours[fact])]
+
+    def say(identity):
+        name = str(identity.get("network", "another network"))[:80]
+        told = []
+        for fact in differ:
+            value = identity.get(fact, "?")
+            value = f"{value:,}" if type(value) is int else str(value)[:120]
+            told.append(facts[fact].format(value))
+        return f"{name} with {' and '.join(told)}" if told else name
+
+    if not differ:
+        return f"{what} of {say(held)}, whose layers differ from those of {say(ours)}"
+    return f"{what} of {say(held)}; this is {say(ours)}"
+
+
+def write_npz(path, arrays):
+    """Write named arrays, and this network's IDENTITY beside them."""
+    with open(path, "wb") as f:
+        np.savez(f, **arrays, **{"resdsl:identity": np.array(json.dumps(IDENTITY))})
+
+
+def read_npz(path):
+    """The named arrays of a .npz written by either target's save_npz, once its identity
+    (where it holds one: older files do not) is found to be this network's."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
+        problem = f"{path} is not an .npz of weights ({exc!r:.80})"
+        raise WeightsMismatch(problem) from None
+    held = arrays.pop("resdsl:identity", None)
+    problem = identity_problem(None if held is None else str(held), IDENTITY, "weights")
+    if problem:
+        raise WeightsMismatch(f"{path} holds {problem}")
+    return arrays
+
+
 def save_npz(model, path):
     """Write every parameter and BN buffer under its IR name, in PyTorch's layout (OIHW)."""
     state = _unwrap(model).state_dict()
@@ -151,26 +232,24 @@ def save_npz(model, path):
         for name, tensor in state.items()
         if not name.endswith("num_batches_tracked")
     }
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+    write_npz(path, arrays)
 
 
 def load_npz(model, path):
     """Load weights written by save_npz (by either resdsl target); the names must match exactly."""
     model = _unwrap(model)
-    with np.load(path) as arrays:
-        loaded = {name: torch.from_numpy(arrays[name]) for name in arrays.files}
+    loaded = {name: torch.from_numpy(array) for name, array in read_npz(path).items()}
     state = model.state_dict()
     expected = {k for k in state if not k.endswith("num_batches_tracked")}
     missing, unexpected = sorted(expected - set(loaded)), sorted(set(loaded) - expected)
     if missing or unexpected:
-        raise ValueError(
+        raise WeightsMismatch(
             f"{path}: weights do not match the model "
             f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
     for name, array in loaded.items():
         if tuple(array.shape) != tuple(state[name].shape):
-            raise ValueError(
+            raise WeightsMismatch(
                 f"{path}: {name} has shape {tuple(array.shape)}, "
                 f"the model expects {tuple(state[name].shape)}"
             )

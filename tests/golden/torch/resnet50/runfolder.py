@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from model import identity_problem
 
 CKPT = ".pt"
 
@@ -29,8 +30,8 @@ class CheckpointMismatch(Exception):
 class Run:
     """The run folder: config.json, metrics.jsonl (and TensorBoard events), checkpoints."""
 
-    def __init__(self, args, main, network):
-        self.out, self.main, self.network = Path(args.out), main, network
+    def __init__(self, args, main, identity):
+        self.out, self.main, self.identity = Path(args.out), main, identity
         self.board = tensorboard(self.out) if args.tensorboard and main else None
 
     def log(self, **record):
@@ -49,7 +50,7 @@ class Run:
     def save(self, trainer, state):
         """Write atomically (a temporary file, fsync, rename) if every weight is finite, and
         keep the last two."""
-        payload = checkpoint(trainer, state, self.network) if self.main else None
+        payload = checkpoint(trainer, state, self.identity) if self.main else None
         if payload is None:
             if self.main:
                 self.log(kind="event", iter=state["iter"], event="no_checkpoint")
@@ -74,7 +75,7 @@ class Run:
             print(f"note: nothing to resume in {self.out}; starting afresh")
         for path in reversed(found):
             try:
-                return restore(trainer, path, self.network)
+                return restore(trainer, path, self.identity)
             except CheckpointMismatch as exc:
                 sys.exit(f"error: {path} is not a checkpoint of this network: {exc}")
             except Exception as exc:  # noqa: BLE001 (damaged: whatever its reader raises)
@@ -157,25 +158,26 @@ def clock(seconds):
 # PyTorch: checkpoint files and TensorBoard
 
 
-def checkpoint(trainer, state, network):
+def checkpoint(trainer, state, identity):
     """A checkpoint's contents, or None when a weight, buffer or momentum is not finite."""
     momenta = [s for v in trainer.optimizer.state.values() for s in v.values()]
     tensors = [*trainer.model.state_dict().values(), *momenta]
     if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
         return None
     return {
-        "network": network,
+        "network": identity,
         "model": trainer.model.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
         "state": state,
     }
 
 
-def restore(trainer, path, network):
+def restore(trainer, path, identity):
     """Restore the model and optimiser from a checkpoint; return the run's state."""
     ckpt = torch.load(path, map_location=trainer.device, weights_only=True)
-    if ckpt["network"] != network:
-        raise CheckpointMismatch(f"it holds {ckpt['network']!r}")
+    problem = identity_problem(ckpt["network"], identity)
+    if problem:
+        raise CheckpointMismatch(f"it is a {problem}")
     try:
         trainer.model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

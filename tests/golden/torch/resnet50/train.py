@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from data import ArrayData, DataError, ImageFolderData, draws
-from model import build_model, load_npz, save_npz
+from model import IDENTITY, WeightsMismatch, build_model, load_npz, save_npz
 from runfolder import Progress, Run, clock, tensorboard_available
 from torch import nn
 from torch.nn import functional as F
@@ -172,7 +172,7 @@ def main(argv=None):
     rank, processes, world = setup(args)
     if args.batch_size % world:
         sys.exit(f"error: --batch-size {args.batch_size} does not divide among {world}")
-    run = Run(args, rank == 0, NETWORK)
+    run = Run(args, rank == 0, IDENTITY)
     try:
         data = ImageFolderData(args) if args.data == "imagenet" else ArrayData(args)
     except DataError as exc:
@@ -183,7 +183,10 @@ def main(argv=None):
             f"error: --batch-size {args.batch_size} is larger than the training split "
             f"({sizes['train']} images); use a batch of at most {sizes['train']}"
         )
-    trainer = Trainer(args, world)
+    try:
+        trainer = Trainer(args, world)
+    except WeightsMismatch as exc:
+        sys.exit(f"error: --init-weights: {exc}")
     state = {"iter": 0, "epoch": 0, "cursor": 0, "errors": []}
     state.update(plateau_best=math.inf, plateau_wait=0, plateau_drops=0)
     resumed = run.resume(trainer) if args.resume else None
