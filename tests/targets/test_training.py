@@ -10,6 +10,7 @@ MirroredStrategy, five-step parity) live in test_torch.py and test_tf.py.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -431,7 +432,9 @@ class Hostile:
 
 
 @pytest.mark.parametrize(
-    "damage", ["garbage pickle", "foreign pickle", "hostile pickle", "truncated tar"]
+    "damage",
+    ["garbage pickle", "foreign pickle", "hostile pickle", "truncated tar"]
+    + ["huge file", "huge member", "crowded tar"],
 )
 def test_damaged_cifar_files_are_named(tmp_path, damage):
     """load_cifar10 is data.py's skeleton, so one target shows it for both."""
@@ -440,13 +443,38 @@ def test_damaged_cifar_files_are_named(tmp_path, damage):
     pytest.importorskip("torch")
     spec = family_spec(tmp_path / "c.rds", "c", "cifar_resnet(n = 1)", "batch 16")
     code = compile_to(spec, tmp_path / "code", "torch")
-    packed = damage == "truncated tar"
+    packed = damage in ("truncated tar", "huge member", "crowded tar")
     data = write_cifar(tmp_path / "data", per_batch=4, packed=packed)
     marker = tmp_path / "pwned"
-    if packed:
-        archive = data / "cifar-10-python.tar.gz"
+    archive = data / "cifar-10-python.tar.gz"
+    told = ""
+    if damage == "truncated tar":
         archive.write_bytes(archive.read_bytes()[:300])
         named = str(archive)
+    elif damage == "huge file":  # sparse: larger than any batch, without using the disk
+        with open(data / "cifar-10-batches-py" / "data_batch_3", "r+b") as f:
+            f.truncate(32_000_000)
+        named, told = "data_batch_3 holds 32,000,000 bytes", "more than a CIFAR-10 batch can"
+    elif damage in ("huge member", "crowded tar"):  # the batches after the rest
+        import tarfile
+
+        with tarfile.open(archive) as tar:
+            members = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]
+        with tarfile.open(archive, "w:gz") as tar:
+            if damage == "huge member":
+                big = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+                big.size = 32_000_000
+                tar.addfile(big, io.BytesIO(bytes(big.size)))
+            else:
+                for i in range(1000):
+                    tar.addfile(tarfile.TarInfo(f"junk/{i}"), io.BytesIO(b""))
+            for member, blob in members:
+                tar.addfile(member, io.BytesIO(blob))
+        if damage == "huge member":
+            named = f"{archive}: cifar-10-batches-py/data_batch_1 holds 32,000,000 bytes"
+            told = "more than a CIFAR-10 batch can"
+        else:
+            named, told = str(archive), "holds over 1,000 files: not CIFAR-10's"
     else:
         blob = {
             "garbage pickle": b"\x80\x04garbage",
@@ -456,7 +484,8 @@ def test_damaged_cifar_files_are_named(tmp_path, damage):
         (data / "cifar-10-batches-py" / "data_batch_3").write_bytes(blob)
         named = "data_batch_3"
     result = train(code, "--data-dir", data, "--out", tmp_path / "r", check=False)
-    assert result.returncode == 1 and named in result.stderr
+    assert result.returncode == 1 and named in result.stderr, result.stderr[-2000:]
+    assert told in result.stderr
     no_traceback(result)
     assert not marker.exists()
     if damage == "hostile pickle":
@@ -677,9 +706,26 @@ def test_imagenet_folder_loader(target, tmp_path):
     )
     code = compile_to(spec, tmp_path / "code", target, "--shortcut", "B")
     flags = ["--data", "imagenet", "--iters", 2, "--workers", 1]
-    train(code, *flags, "--data-dir", tmp_path / "data", "--out", tmp_path / "run")
+    cls = tmp_path / "data" / "train" / "n01440764"
+    (cls / "notes.txt").write_text("not an image\n")  # entries that are not image files
+    (cls / "folder.JPEG").mkdir()
+    (cls / ".DS_Store").write_bytes(b"\0" * 8)
+    result = train(code, *flags, "--data-dir", tmp_path / "data", "--out", tmp_path / "run")
+    assert "note: skipped 2 entries that are not image files, such as" in result.stdout
     (test,) = [r for r in records(tmp_path / "run", "eval") if r["split"] == "test"]
     assert test["iter"] == 2 and 0 <= test["error"] <= 100
+    # an image file that is not one, and one too large to be one: refused by name, unread
+    for name, told in (("huge.JPEG", "holds 67,108,865 bytes"), ("text.JPEG", "cannot be read")):
+        with open(cls / name, "wb") as f:
+            f.write(b"not a JPEG\n")
+            f.truncate(2**26 + 1 if name == "huge.JPEG" else f.tell())  # sparse: no disk used
+        result = train(
+            code, *flags, "--data-dir", tmp_path / "data", "--out", tmp_path / "r", check=False
+        )
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert f"error: {cls / name} {told}" in result.stderr, result.stderr[-2000:]
+        no_traceback(result)
+        (cls / name).unlink()
     missing = train(
         code, "--data", "imagenet", "--data-dir", tmp_path / "none", "--out", tmp_path / "r2",
         check=False,

@@ -37,6 +37,12 @@ BATCH_GLOBALS = (  # the only globals a CIFAR-10 batch names
 )
 
 
+# the most bytes an official batch file can hold: 10,000 images of 3,072 bytes, and its labels
+# and file names (31,035,704 bytes in the largest); a file or member above it is refused unread
+BATCH_BYTES = 10_000 * 3072 + 2**20
+ARCHIVE_MEMBERS = 1000  # the official archive has 8
+
+
 class BatchUnpickler(pickle.Unpickler):
     """Unpickles what a CIFAR-10 batch holds (dicts, lists, strings, numpy arrays) and nothing
     else: a pickle may name any function, which unpickling would call."""
@@ -45,6 +51,35 @@ class BatchUnpickler(pickle.Unpickler):
         if (module, name) not in BATCH_GLOBALS:
             raise pickle.UnpicklingError(f"it names {module}.{name}")
         return super().find_class(module, name)
+
+
+def read_batch(file, size, named=None):
+    """A batch file's bytes, once its size shows it can be one."""
+    if size > BATCH_BYTES:
+        raise DataError(
+            f"{named or file} holds {size:,} bytes, more than a CIFAR-10 batch can "
+            f"({BATCH_BYTES:,}): it is not one"
+        )
+    if named:  # a tar member: at most its size is read
+        return file.read(size)
+    with open(file, "rb") as f:
+        return f.read(BATCH_BYTES + 1)
+
+
+def read_archive(archive, names):
+    """The batches of cifar-10-python.tar.gz by name, read member by member until all are."""
+    blobs = {}
+    with tarfile.open(archive) as tar:
+        for seen, member in enumerate(tar):
+            if seen == ARCHIVE_MEMBERS:
+                raise DataError(f"{archive} holds over {seen:,} files: not CIFAR-10's")
+            name = Path(member.name).name
+            if name in names and member.isfile():
+                named = f"{archive}: {member.name}"
+                blobs[name] = read_batch(tar.extractfile(member), member.size, named)
+                if len(blobs) == len(names):
+                    break
+    return blobs
 
 
 def load_cifar10(data_dir):
@@ -61,13 +96,11 @@ def load_cifar10(data_dir):
     blobs, where = {}, folder if folder.is_dir() else archive
     try:
         if folder.is_dir():
-            found = [n for n in names if (folder / n).exists()]
-            blobs = {n: (folder / n).read_bytes() for n in found}
+            for path in (folder / name for name in names):
+                if path.exists():
+                    blobs[path.name] = read_batch(path, path.stat().st_size)
         else:
-            with tarfile.open(archive) as tar:
-                for member in tar.getmembers():
-                    if Path(member.name).name in names and member.isfile():
-                        blobs[Path(member.name).name] = tar.extractfile(member).read()
+            blobs = read_archive(archive, names)
     except (OSError, tarfile.TarError, EOFError) as exc:
         raise DataError(f"{where} cannot be read: {exc}") from exc
     missing = [n for n in names if n not in blobs]

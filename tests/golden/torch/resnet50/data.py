@@ -125,6 +125,9 @@ def fit_input(x):
     return x
 
 
+IMAGE_BYTES = 2**26  # 64 MiB: ImageNet's largest file is under 16 MiB
+
+
 def image_folders(args):
     """The files of an ImageFolder tree: {split: [(path, label)]}, val split from train."""
     root = Path(args.data_dir)
@@ -135,14 +138,21 @@ def image_folders(args):
             "or try the embedded data with --data digits."
         )
     classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
-    files = {}
+    files, skipped = {}, []
     for name, folder in (("train", "train"), ("test", "val")):
-        files[name] = [
-            (str(path), label)
-            for label, cls in enumerate(classes)
-            for path in sorted((root / folder / cls).glob("*"))
-            if path.suffix.lower() in (".jpeg", ".jpg", ".png")
-        ]
+        files[name] = []
+        for label, cls in enumerate(classes):
+            for path in sorted((root / folder / cls).glob("*")):
+                image = path.suffix.lower() in (".jpeg", ".jpg", ".png")
+                if image and path.is_file():
+                    files[name].append((str(path), label))
+                elif image or not path.name.startswith("."):
+                    skipped.append(path)
+    if skipped:  # as ImageFolder does, but said
+        print(
+            f"note: skipped {len(skipped):,} entries that are not image files, "
+            f"such as {skipped[0]}"
+        )
     if not files["train"]:
         raise DataError(f"{root / 'train'} holds no .JPEG, .jpg or .png images")
     n_train, n_val = split_sizes(len(files["train"]), args)
@@ -175,6 +185,15 @@ class ImageFiles:
             mirror = args.flip and u[3] < 0.5
             contrast = 0.6 + 0.8 * float(u[4]) if args.color else 1.0
         return (w, h), (left, top, left + out_w, top + out_h), mirror, contrast
+
+    def check(self, path):
+        """Refuse a file that cannot be read or is larger than IMAGE_BYTES, before decoding."""
+        try:
+            size = Path(path).stat().st_size
+        except OSError as exc:
+            raise DataError(f"{path} cannot be read: {exc.strerror}") from None
+        if size > IMAGE_BYTES:
+            raise DataError(f"{path} holds {size:,} bytes: too many for an image")
 
     def images(self, items, u):
         """Images loaded in --workers threads; u is None to evaluate (centred crops)."""
@@ -246,12 +265,13 @@ class ImageFolderData(ImageFiles):
 
     def load(self, path, u):
         """One image as CxHxW in [0, 1]: scaled and cropped at random to train, else centred."""
+        self.check(path)
         try:
             with self.image.open(path) as image:
                 image = image.convert("RGB")
                 size, box, mirror, contrast = self.placement(*image.size, u)
                 image = image.resize(size).crop(box)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 (not an image: whatever Pillow raises)
             raise DataError(f"{path} cannot be read as an image: {exc}") from None
         x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)
         return (x.flip(2) if mirror else x) * contrast

@@ -205,7 +205,11 @@ def main(argv=None):
             f"{args.iters:,} iterations from {state['iter']:,} | run folder {run.out}",
             flush=True,
         )
-    train(args, run, data, trainer, state, rank, processes)
+    try:  # an image is decoded when its batch is drawn
+        train(args, run, data, trainer, state, rank, processes)
+    except DataError as exc:
+        run.log(kind="event", iter=state["iter"], event="stop", reason="bad data")
+        sys.exit(f"error: {exc}; stopping at iteration {state['iter']}")
 
 
 def train(args, run, data, trainer, state, rank, processes):
