@@ -235,7 +235,10 @@ def train(args, run, data, trainer, state, rank, processes):
             run.save(trainer, state)
             number = (caught or [signal.SIGTERM])[0]
             name = signal.Signals(number).name
-            run.log(kind="event", iter=state["iter"], event="stop", reason=name)
+            figures = trainer.figures()  # every process, together
+            run.log(
+                kind="event", iter=state["iter"], event="stop", reason=name, **figures
+            )
             print(f"stopped by {name} at {state['iter']}; continue with --resume")
             trainer.close()
             sys.exit(128 + number)
@@ -292,7 +295,8 @@ def device_problem(args):
 
 
 def setup(args):
-    """This worker's rank, 1 process and the number of replicas: the strategy decides."""
+    """This worker's rank, the number of workers (processes) and of replicas (devices in all):
+    one worker unless TF_CONFIG names several, and the strategy's devices."""
     global STRATEGY
     tf.get_logger().setLevel("ERROR")
     keras.utils.set_random_seed(args.seed)
@@ -313,12 +317,16 @@ def setup(args):
         STRATEGY = tf.distribute.OneDeviceStrategy(args.device)
     elif args.distribute and "TF_CONFIG" in os.environ:
         STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = STRATEGY.cluster_resolver  # the chief is 0, the workers follow
+        jobs = resolver.cluster_spec().as_dict()
+        chiefs, workers = len(jobs.get("chief", [])), len(jobs.get("worker", []))
+        rank = 0 if resolver.task_type == "chief" else chiefs + resolver.task_id
+        return rank, chiefs + workers, STRATEGY.num_replicas_in_sync
     elif args.distribute:
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
         STRATEGY = tf.distribute.MirroredStrategy(devices)
-    chief = getattr(STRATEGY.extended, "should_checkpoint", True)
-    return 0 if chief else 1, 1, STRATEGY.num_replicas_in_sync
+    return 0, 1, STRATEGY.num_replicas_in_sync
 
 
 def cross_entropy(y, logits):
@@ -390,11 +398,12 @@ class Trainer:
 
     def step(self, x, y, lr):
         """One SGD step on the batch: its loss and error (%)."""
-        if self.world > 1:
+        if self.world > 1:  # x is this worker's part of the batch; its devices split it
             share = self.args.batch_size // self.world
+            local = len(STRATEGY.extended.worker_devices)
 
-            def part(context):
-                mine = slice(context.replica_id_in_sync_group * share, None)
+            def part(context):  # replicas are numbered worker by worker
+                mine = slice(context.replica_id_in_sync_group % local * share, None)
                 return x[mine][:share], y[mine][:share]
 
             x, y = STRATEGY.experimental_distribute_values_from_function(part)
@@ -411,10 +420,30 @@ class Trainer:
         return loss / count, 100.0 * wrong / count
 
     def agree(self, flag):
-        return flag  # one process
+        """True on every replica when true on any: workers and devices stop together."""
+        if self.world == 1:
+            return flag
+        return bool(self.vote(tf.constant(float(flag))) > 0)
+
+    @tf.function
+    def vote(self, flag):
+        votes = STRATEGY.run(tf.identity, args=(flag,))
+        return STRATEGY.reduce("sum", votes, axis=None)
 
     def figures(self):
-        return {}
+        """For the final event: each replica's summed weights, equal when they agree."""
+        if self.world == 1:
+            return {}
+        return {"weight_sums": self.weight_sums().numpy().tolist()}
+
+    @tf.function
+    def weight_sums(self):
+        def local():
+            weights = self.model.trainable_variables
+            sums = [tf.reduce_sum(tf.cast(w, tf.float64)) for w in weights]
+            return tf.reshape(tf.add_n(sums), [1])
+
+        return STRATEGY.gather(STRATEGY.run(local), axis=0)
 
     def responses(self, data):
         """Sums of each residual-branch BN output on the test split: {name: (s, s2, n)}."""

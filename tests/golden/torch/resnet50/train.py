@@ -250,7 +250,10 @@ def train(args, run, data, trainer, state, rank, processes):
             run.save(trainer, state)
             number = (caught or [signal.SIGTERM])[0]
             name = signal.Signals(number).name
-            run.log(kind="event", iter=state["iter"], event="stop", reason=name)
+            figures = trainer.figures()  # every process, together
+            run.log(
+                kind="event", iter=state["iter"], event="stop", reason=name, **figures
+            )
             print(f"stopped by {name} at {state['iter']}; continue with --resume")
             trainer.close()
             sys.exit(128 + number)
