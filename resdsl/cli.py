@@ -77,30 +77,31 @@ def spec_files(specs, json_output: bool) -> list[str]:
     show_default=True,
     help="json: one JSON object of diagnostics on stdout (schema: resdsl/schemas/).",
 )
-def check(specs, shortcut, network, output):
+@click.option("--deny-warnings", is_flag=True, help="Make warnings errors (exit 1), as CI wants.")
+def check(specs, shortcut, network, output, deny_warnings):
     """Check each SPEC's network (a folder: every .rds in it): names, shapes, additions and
-    train section."""
+    train section, and every definition, used or not. Warnings are shown; with
+    --deny-warnings they are errors."""
     specs = spec_files(specs, output == "json")
-    if output == "json":
-        files, errors = [], []
-        for path in specs:
-            try:
-                nets = check_spec(path, network=network, shortcut=shortcut)
-            except ResdslError as exc:
-                errors.append((path, exc))
-                files.append({"file": path, "ok": False, "networks": []})
-                continue
-            files.append({"file": path, "ok": True, "networks": [net.name for net in nets]})
-        result = diagnostics.report(files, errors)
-        click.echo(json.dumps(result, indent=2))
-        sys.exit(0 if result["ok"] else 1)
-    failed = 0
+    files, problems, failed = [], [], 0
     for path in specs:
+        warned, error = [], None
         try:
-            nets = check_spec(path, network=network, shortcut=shortcut)
+            nets = check_spec(path, network=network, shortcut=shortcut, warnings=warned)
         except ResdslError as exc:
-            click.echo(exc.render(), err=True)
-            failed += 1
+            nets, error = [], exc
+        for warning in warned if deny_warnings else ():
+            warning.kind = "error"
+        found = [*warned, *(diagnostics.flatten(error) if error else [])]
+        ok = not any(problem.kind == "error" for problem in found)
+        failed += not ok
+        files.append({"file": path, "ok": ok, "networks": [net.name for net in nets]})
+        problems += [(path, problem) for problem in found]
+        if output == "json":
+            continue
+        for problem in found:
+            click.echo(problem.render(), err=True)
+        if error is not None or not ok:
             continue
         if not nets:
             click.echo(f"{path}: ok: definitions only")
@@ -110,6 +111,8 @@ def check(specs, shortcut, network, output):
                 f"{path}: ok: {net.name}, {len(info['layers'])} ops, "
                 f"{info['params']:,} params, {info['macs']:,} MACs"
             )
+    if output == "json":
+        click.echo(json.dumps(diagnostics.report(files, problems), indent=2))
     if failed:
         sys.exit(1)
 

@@ -6,7 +6,8 @@ Every error resdsl reports carries a stable code, grouped by the stage that find
 - ``RDS1xx`` names, arguments and structure, found while linking and elaborating a spec;
 - ``RDS2xx`` shapes, found by shape inference and the checker;
 - ``RDS3xx`` training recipes: the `train` section's settings and values;
-- ``RDS4xx`` targets and tools: code generation, `graph`, `plot`.
+- ``RDS4xx`` targets and tools: code generation, `graph`, `plot`;
+- ``RDS5xx`` warnings (resdsl.lints): legal, but rarely meant.
 
 Each code is one Markdown page, ``resdsl/error_codes/RDSnnn.md``, as rustc keeps
 ``compiler/rustc_error_codes/src/error_codes/E0308.md``: what the code means, the module that
@@ -298,12 +299,12 @@ def report(files: list[dict], errors: list[tuple[str, ResdslError]]) -> dict:
     """The one JSON object of `resdsl check --format json`.
 
     ``files`` holds each checked file's result (``{"file", "ok", "networks"}``); ``errors``
-    pairs each failed file's path with its error.
+    pairs a file's path with each of its errors and warnings. Warnings alone leave it ok.
     """
     diagnostics = [diagnostic(e, path) for path, error in errors for e in flatten(error)]
     return {
         "version": FORMAT_VERSION,
-        "ok": not diagnostics,
+        "ok": all(d["severity"] == "warning" for d in diagnostics),
         "files": files,
         "diagnostics": diagnostics,
     }

@@ -23,7 +23,7 @@ import networkx as nx
 
 from . import ops, recipe
 from . import syntax as ast
-from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all, unknown
+from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all, unique, unknown
 from .ir import (
     BlockInstance,
     BlockTemplate,
@@ -288,7 +288,7 @@ class _Elaborator(Values, Tracing, Joins):
                 Section(section.kind, None, None, tuple(entries), self._site(section.span))
             )
         train = self._train(item, family)
-        raise_all(_unique(self.errors))
+        raise_all(unique(self.errors))
         return Network(
             name=item.name,
             graph=self.graph,
@@ -817,14 +817,3 @@ class _Elaborator(Values, Tracing, Joins):
         except ResdslError as exc:
             self.errors.extend(getattr(exc, "errors", [exc]))
             return None
-
-
-def _unique(errors: list[ResdslError]) -> list[ResdslError]:
-    """Each error once: a family's mistake repeats in every stage that uses it."""
-    seen, out = set(), []
-    for error in errors:
-        key = (str(error.span), error.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(error)
-    return out

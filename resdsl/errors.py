@@ -101,7 +101,7 @@ class ResdslError(Exception):
     def render(self) -> str:
         """``path:line:col: error: message``, the source line, a caret, a hint, and where to read
         more: ``resdsl explain CODE``."""
-        return self._diagnostic() + _explain([self.code])
+        return self._diagnostic() + _explain([self.code], self.kind)
 
     def _diagnostic(self) -> str:
         out = [str(self)]
@@ -130,6 +130,13 @@ class SpecError(ResdslError):
     """Names, types, arguments and structure found while elaborating a spec."""
 
 
+class SpecWarning(ResdslError):
+    """Legal, but almost never what was meant (resdsl.lints): shown, and an error only under
+    ``check --deny-warnings``."""
+
+    kind = "warning"
+
+
 class ShapeError(ResdslError):
     """Tensor shapes that do not fit together."""
 
@@ -154,13 +161,13 @@ class ErrorGroup(ResdslError):
         return diagnostics + _explain([e.code for e in self.errors])
 
 
-def _explain(codes: list[str | None]) -> str:
+def _explain(codes: list[str | None], kind: str = "error") -> str:
     """The closing line that points at the codes' pages, as rustc's `--explain` line does."""
     codes = sorted({c for c in codes if c})
     if not codes:
         return ""
     if len(codes) == 1:
-        return f"\nrun `resdsl explain {codes[0]}` for more about this error"
+        return f"\nrun `resdsl explain {codes[0]}` for more about this {kind}"
     return f"\nrun `resdsl explain CODE` for more about these errors: {', '.join(codes)}"
 
 
@@ -177,6 +184,17 @@ def raise_all(errors: list[ResdslError]) -> None:
         raise errors[0]
     if errors:
         raise ErrorGroup(errors)
+
+
+def unique(errors: list[ResdslError]) -> list[ResdslError]:
+    """Each error once, in order: a definition's mistake repeats in every use of it."""
+    seen, out = set(), []
+    for error in errors:
+        key = (str(error.span), error.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(error)
+    return out
 
 
 def did_you_mean(name: str, choices) -> str | None:

@@ -38,7 +38,9 @@ from . import syntax as ast
 from .errors import ResdslError, Source, Span
 from .fmt import format_text
 from .linker import Program, concrete, link, prelude
+from .lints import lints
 from .parser import parse
+from .resolve import resolve
 
 NETWORK_WORDS = ("input", "classes", "shortcut", "drop_path", "stem", "stage", "head")
 TOP_WORDS = ("import", "block", "shortcut", "network", "train")
@@ -112,9 +114,16 @@ def analyse(text: str, path: str, previous: Analysis | None = None) -> Analysis:
             result.networks[name] = Built(built.net, built.costs, by_span, moved)
         return result
     seen = set()
-    for error in errors:
-        seen.add((str(error), error.span and _key(error.span)))
-        result.errors.append(error)
+    found = [
+        *errors,
+        *resolve(result.program, result.module),
+        *lints(result.program, result.module),
+    ]
+    for error in found:  # every definition, used or not, and the warnings
+        key = (str(error), error.span and _key(error.span))
+        if key not in seen:
+            seen.add(key)
+            result.errors.append(error)
     for name in concrete(result.module) if not errors else ():
         try:
             net = resdsl.check(resdsl.build(result.program, network=name))
@@ -228,7 +237,9 @@ def to_diagnostic(error: ResdslError, analysis: Analysis) -> lsp.Diagnostic:
     return lsp.Diagnostic(
         range=where,
         message=message,
-        severity=lsp.DiagnosticSeverity.Error,
+        severity=lsp.DiagnosticSeverity.Warning
+        if error.kind == "warning"
+        else lsp.DiagnosticSeverity.Error,
         code=error.code,
         source="resdsl",
         related_information=related or None,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import ops
 from . import syntax as ast
-from .errors import Span, SpecError, did_you_mean, unknown
+from .errors import Related, Span, SpecError, did_you_mean, unknown
 from .ir import Const, Expr
 
 MAX_VALUE = 10**15  # what arithmetic may reach: sizes and counts, far below
@@ -130,13 +130,9 @@ class Values:
     def _int(self, expr, env: dict, what: str, minimum: int) -> int:
         value = self._eval(expr, env)
         if not isinstance(value, int):
-            raise SpecError(
-                f"{what} must be an integer, got {show(value)}", expr.span, code="RDS140"
-            )
+            raise bad(f"{what} must be an integer, got {show(value)}", expr, env, "RDS140")
         if value < minimum:
-            raise SpecError(
-                f"{what} must be at least {minimum}, got {value}", expr.span, code="RDS143"
-            )
+            raise bad(f"{what} must be at least {minimum}, got {value}", expr, env, "RDS143")
         return value
 
     def _op_args(self, opdef: ops.OpDef, stmt: ast.Call, env: dict) -> dict:
@@ -179,30 +175,37 @@ class Values:
                 continue
             expr = values[arg.name]
             raw = self._eval(expr, env)
-            out[arg.name] = (expr, raw, self._typed(raw, arg, opdef.name, expr.span))
+            out[arg.name] = (expr, raw, self._typed(raw, arg, opdef.name, expr, env))
         return out
 
     # ------------------------------------------------------------ blocks
 
-    def _typed(self, value, arg: ops.Arg, op: str, span: Span):
+    def _typed(self, value, arg: ops.Arg, op: str, expr: ast.Expr, env: dict):
         what = f"`{op}` argument `{arg.name}`"
         if arg.type == "pair":
             if isinstance(value, int):
                 return (value, value)
             if isinstance(value, tuple) and len(value) == 2:
                 return value
-            raise SpecError(
-                f"{what} must be an integer or HxW, got {show(value)}", span, code="RDS140"
-            )
+            raise bad(f"{what} must be an integer or HxW, got {show(value)}", expr, env, "RDS140")
         if arg.type == "float":
             if isinstance(value, (int, float)):
                 return float(value)
-            raise SpecError(f"{what} must be a number, got {show(value)}", span, code="RDS140")
+            raise bad(f"{what} must be a number, got {show(value)}", expr, env, "RDS140")
         if not isinstance(value, int):
-            raise SpecError(f"{what} must be an integer, got {show(value)}", span, code="RDS140")
+            raise bad(f"{what} must be an integer, got {show(value)}", expr, env, "RDS140")
         if arg.type == "flag" and value not in (0, 1):
-            raise SpecError(f"{what} must be 0 or 1, got {value}", span, code="RDS140")
+            raise bad(f"{what} must be 0 or 1, got {value}", expr, env, "RDS140")
         return value
+
+
+def bad(message: str, expr: ast.Expr, env: dict, code: str) -> SpecError:
+    """An error about a value, at the argument a person wrote for it (a family's or a block's
+    parameter passed on), with a note where it was used; else at the value itself."""
+    source = origin(expr, env)
+    if source == expr.span:
+        return SpecError(message, expr.span, code=code)
+    return SpecError(message, source, code=code, related=[Related(expr.span, "used here")])
 
 
 def show(value) -> str:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from helpers import BROKEN, run
+from helpers import BROKEN, SPECS, run
 
 # file, line, column, fragments the message must contain
 CASES = [
@@ -100,3 +100,155 @@ def test_check_reports_each_file_and_fails_if_any_fails():
     assert result.exit_code == 1
     assert "resnet20.rds: ok: resnet20" in result.stdout
     assert "unknown layer or block `rleu`" in result.stderr
+
+
+# ---------------------------------------------------------------- definitions nothing uses
+
+UNUSED = """
+block unused(width, stride = 1) {{
+    {body}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message", "marked"),
+    [
+        ("conv width 3x3; bn; rleu", "RDS101", "unknown layer or block `rleu`", "rleu"),
+        ("conv widht 3x3; bn", "RDS102", "unknown parameter `widht`", "widht"),
+        ("conv width 3x3 strides=2", "RDS121", "`conv` has no argument `strides`", "strides=2"),
+        ("conv width 3x3 2", "RDS120", "too many values for `conv`", "2"),
+        ("basic width stide=stride", "RDS121", "`basic` has no parameter `stide`", "stide="),
+        ("basic width x depth", "RDS102", "unknown parameter `depth`", "depth"),
+        ("mul { conv width 1x1; sigmoidd }", "RDS101", "unknown layer or block `sigmoidd`", "sig"),
+    ],
+)
+def test_a_block_nothing_calls_is_resolved(tmp_path, body, code, message, marked):
+    """`check` on a file of definitions only resolves every name in them: the mistake is found
+    where it is, with the code the elaborator gives it in a block that is used."""
+    path = tmp_path / "lib.rds"
+    path.write_text(UNUSED.format(body=body))
+    result = run("check", path)
+    assert result.exit_code == 1, result.output
+    line = UNUSED.format(body=body).splitlines()[2]
+    assert f"lib.rds:3:{line.index(marked) + 1}: error[{code}]: {message}" in result.stderr
+
+
+def test_a_family_nothing_instantiates_is_resolved(tmp_path):
+    """specs/cifar.rds with one typo inside its family: found, not "ok: definitions only"."""
+    text = (SPECS / "cifar.rds").read_text().replace("basic 32 x n", "basci 32 x n")
+    text = text.replace("classes 10", "classes clases")
+    (tmp_path / "cifar.rds").write_text(text)
+    result = run("check", tmp_path / "cifar.rds")
+    assert result.exit_code == 1
+    assert "error[RDS101]: unknown layer or block `basci`" in result.stderr
+    assert "did you mean `basic`?" in result.stderr
+    assert "error[RDS102]: unknown parameter `clases`" in result.stderr
+    shortcut = tmp_path / "shortcut.rds"
+    shortcut.write_text("shortcut S {\n    change { conv out 1x1 stride=strid; bn }\n}\n")
+    result = run("check", shortcut)
+    assert "error[RDS102]: unknown parameter `strid`" in result.stderr
+    assert "did you mean `stride`?" in result.stderr
+
+
+def test_a_mistake_in_a_used_block_is_reported_once(tmp_path):
+    path = tmp_path / "one.rds"
+    path.write_text(
+        "block b(w) {\n    conv w 3x3; rleu\n}\n"
+        "network n {\n    input 3x8x8\n    classes 2\n    stage { b 4 }\n"
+        "    head { avgpool; fc }\n}\n"
+    )
+    result = run("check", path)
+    assert result.exit_code == 1
+    assert result.stderr.count("unknown layer or block `rleu`") == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "value"),
+    [("cifar_resnet(n = 0)", "0"), ("imagenet_resnet(basic, 2, 0, 2, 2)", "0, 2, 2")],
+)
+def test_a_bad_family_argument_is_marked_where_it_is_written(tmp_path, call, value):
+    """The mistake is the argument, not the family's line that uses it: the error is at the
+    argument, once (not once per stage), with a note where the family uses it."""
+    family = "imagenet" if call.startswith("imagenet") else "cifar"
+    line = f"network r = {call}"
+    (tmp_path / "r.rds").write_text(f'import "{SPECS / family}.rds"\n{line}\n')
+    result = run("check", tmp_path / "r.rds")
+    assert result.exit_code == 1
+    column = line.index(value) + 1
+    assert f"r.rds:2:{column}: error[RDS143]: a repeat count must be at least 1, got 0" in (
+        result.stderr
+    )
+    assert result.stderr.count("error[") == 1
+    assert f"{family}.rds:" in result.stderr and "note: used here" in result.stderr
+
+
+# ---------------------------------------------------------------- warnings
+
+WARNED = """\
+block spare(width) {
+    conv width 3x3; bn; relu
+}
+
+block pair(relu, width) {
+    relu width
+}
+
+network n {
+    input 3x32x32
+    classes 10
+    stem { conv 16 3x3; bn; relu }
+    stage { basic 16 stride=2 x 2 }
+    stage { basic 32; stride 1 }
+    head { avgpool; fc }
+}
+"""
+EXPECTED = [  # (line, column, code, message), in source order
+    (1, 7, "RDS501", "block `spare` is never used"),
+    (5, 7, "RDS501", "block `pair` is never used"),
+    (5, 12, "RDS504", "parameter `relu` of `pair` hides the layer `relu`"),
+    (13, 22, "RDS502", "`stride=` on `basic ... x N` strides each of the repeats"),
+    (14, 23, "RDS503", "a stage's `stride 1` changes nothing"),
+]
+
+
+def test_warnings_are_shown_with_codes_and_pass(tmp_path):
+    (tmp_path / "w.rds").write_text(WARNED)
+    result = run("check", tmp_path / "w.rds")
+    assert result.exit_code == 0, result.output
+    found = re.findall(r"w\.rds:(\d+):(\d+): warning\[(RDS\d+)\]: (.*)", result.stderr)
+    assert [(int(a), int(b), c, m) for a, b, c, m in found] == EXPECTED
+    assert "run `resdsl explain RDS502` for more about this warning" in result.stderr
+    assert "w.rds: ok: n," in result.stdout
+
+
+def test_deny_warnings_makes_them_errors(tmp_path):
+    (tmp_path / "w.rds").write_text(WARNED)
+    result = run("check", "--deny-warnings", tmp_path / "w.rds")
+    assert result.exit_code == 1
+    assert result.stderr.count("error[RDS5") == len(EXPECTED) and "warning[" not in result.stderr
+    assert "ok:" not in result.stdout
+    clean = tmp_path / "clean.rds"
+    library = WARNED.split("network n")[0].replace("relu", "kind").replace("bn; kind", "bn; relu")
+    clean.write_text(library)
+    assert run("check", "--deny-warnings", clean).exit_code == 0  # a library: never unused
+
+
+def test_warnings_in_json(tmp_path):
+    import json
+
+    (tmp_path / "w.rds").write_text(WARNED)
+    report = json.loads(run("check", "--format", "json", tmp_path / "w.rds").stdout)
+    assert report["ok"] is True and report["files"][0]["ok"] is True
+    assert [(d["code"], d["severity"]) for d in report["diagnostics"]] == [
+        (code, "warning") for _, _, code, _ in EXPECTED
+    ]
+    denied = run("check", "--format", "json", "--deny-warnings", tmp_path / "w.rds")
+    assert denied.exit_code == 1
+    assert {d["severity"] for d in json.loads(denied.stdout)["diagnostics"]} == {"error"}
+
+
+def test_the_shipped_specs_have_no_warnings():
+    result = run("check", "--deny-warnings", SPECS)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert "warning" not in result.stderr

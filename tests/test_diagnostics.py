@@ -134,7 +134,7 @@ def test_each_page_names_the_module_that_raises_its_code(path):
     """`Raised by:` names modules (or folders) whose source holds the code as a string, so a
     page whose code moves to another module fails here until the page follows it."""
     entry = diagnostics.page(path.stem)
-    assert entry.code[3] in "01234", entry.code  # syntax, names, shapes, recipes, tools
+    assert entry.code[3] in "012345", entry.code  # syntax, names, shapes, recipes, tools, warnings
     trees = _package_trees()
     for module in entry.modules:
         sources = [m for m in trees if m == module or module.endswith("/") and m.startswith(module)]
@@ -291,7 +291,7 @@ def folder(tmp_path, monkeypatch):
 def test_adding_a_code_is_adding_a_page(folder):
     (folder / "RDS499.md").write_text(GOOD, encoding="utf-8")
     assert "RDS499" in diagnostics.codes()
-    assert diagnostics.listing().endswith("RDS499  a code for the tests\n")
+    assert "\nRDS499  a code for the tests\nRDS501  " in diagnostics.listing()
     assert run("explain", "rds499").stdout == GOOD
 
 
@@ -367,7 +367,8 @@ def produce(entry, folder: Path, monkeypatch) -> str:
     if entry.code in WITHOUT:
         monkeypatch.setitem(sys.modules, WITHOUT[entry.code], None)
     result = run(*entry.argv)
-    assert result.exit_code == 1, result.output
+    warning = entry.code.startswith("RDS5")  # the warnings' group: shown, and exit 0
+    assert result.exit_code == (0 if warning else 1), result.output
     return result.output
 
 
@@ -381,7 +382,7 @@ def test_each_example_prints_the_output_its_page_shows(path, tmp_path, monkeypat
         path.write_text(entry.page.replace(old, f"```text\n{output}```\n"), encoding="utf-8")
         return
     assert output == entry.output, f"{path.name} shows another output (RESDSL_BLESS=1 rewrites it)"
-    reported = re.findall(r"\berror\[(RDS\d{3})\]: ", output)
+    reported = re.findall(r"\b(?:error|warning)\[(RDS\d{3})\]: ", output)
     assert set(reported) <= set(diagnostics.codes()), reported
     if not any(pending(m) for m in entry.modules):  # else its raise site gains it with the rewrite
         assert entry.code in reported, f"{path.name}'s example reports {reported}"

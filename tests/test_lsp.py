@@ -150,6 +150,32 @@ async def test_errors_in_an_imported_file_show_on_the_import(client, folder):
     assert related.location.range.start == lsp.Position(1, 4)
 
 
+async def test_a_library_file_and_unused_blocks_get_diagnostics(client, folder):
+    """A file of families only, and a block that nothing calls, are resolved all the same."""
+    family = (SPECS / "cifar.rds").read_text().replace("basic 32 x n", "basci 32 x n")
+    family += "\nblock unused(width) {\n    conv width 3x3; bn; rleu\n}\n"
+    uri = await open_doc(client, folder / "library.rds", family)
+    first, second = sorted(client.diagnostics[uri], key=lambda d: d.range.start.line)
+    lines = family.splitlines()
+    row = next(i for i, line in enumerate(lines) if "basci" in line)
+    assert first.code == "RDS101" and "`basci`" in first.message
+    assert first.range.start == lsp.Position(row, lines[row].index("basci"))
+    assert "did you mean `basic`?" in first.message
+    assert second.code == "RDS101" and "`rleu`" in second.message
+    assert second.range.start == lsp.Position(len(lines) - 2, lines[-2].index("rleu"))
+
+
+async def test_warnings_are_published_as_warnings(client, folder):
+    text = OWN.replace("basic 16 x 3", "basic 16 stride=2 x 3") + "block spare(w) {\n    relu\n}\n"
+    uri = await open_doc(client, folder / "warned.rds", text)
+    found = sorted(client.diagnostics[uri], key=lambda d: d.range.start.line)
+    assert [(d.code, d.severity) for d in found] == [
+        ("RDS502", lsp.DiagnosticSeverity.Warning),
+        ("RDS501", lsp.DiagnosticSeverity.Warning),
+    ]
+    assert found[0].range.start == lsp.Position(4, text.splitlines()[4].index("stride=2"))
+
+
 # ---------------------------------------------------------------- hover
 
 

@@ -1,0 +1,141 @@
+"""Names resolved in every definition a file makes, whether or not a network uses it.
+
+The elaborator checks a definition as it builds it, so a block that nothing calls, or a family
+that nothing instantiates (a library such as specs/cifar.rds), would go unchecked. This pass walks
+each block, shortcut and network family of a module without building anything, and reports what
+no instance of it could get past: a layer or block that does not exist, an argument that the
+layer or block does not take, too many values, a name that is no parameter. Its messages and
+codes are the elaborator's own, so a definition that a network also uses is reported once.
+"""
+
+from __future__ import annotations
+
+from . import ops
+from . import syntax as ast
+from .errors import SpecError, did_you_mean, unknown
+from .linker import Program
+
+SHORTCUT_NAMES = ("in", "out", "stride")  # what a shortcut case's ops read
+
+
+def resolve(program: Program, module: ast.Module) -> list[SpecError]:
+    """The errors in the definitions of ``module`` that no use of them could avoid."""
+    walker = _Walker(program)
+    for item in module.items:
+        if isinstance(item, ast.BlockDef | ast.NetworkDef):
+            scope = walker.params(item.params)
+            body = item.body
+            if isinstance(item, ast.NetworkDef):
+                body = [
+                    stmt
+                    for part in item.body
+                    for stmt in (part.body if isinstance(part, ast.Section) else [part])
+                ]
+            walker.body(body, scope)
+        elif isinstance(item, ast.ShortcutDef):
+            for case in item.cases:
+                walker.body(case.body or (), dict.fromkeys(SHORTCUT_NAMES), shortcut=item.name)
+    return walker.errors
+
+
+class _Walker:
+    def __init__(self, program: Program):
+        self.program, self.errors = program, []
+        self.kinds = [*program.blocks, *(k for k, o in ops.OPS.items() if o.user)]
+
+    def params(self, params) -> dict:
+        """The names a body may read, in order; defaults may read the parameters before them."""
+        scope = {}
+        for param in params:
+            if param.default is not None:
+                self.expr(param.default, scope)
+            scope[param.name] = None
+        return scope
+
+    def body(self, body, scope: dict, shortcut: str | None = None) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.Call):
+                self.call(stmt, scope, shortcut)
+            elif isinstance(stmt, ast.Join | ast.Group):
+                self.body(stmt.body, scope)
+            elif isinstance(stmt, ast.Setting) and isinstance(stmt.value, ast.Name | ast.BinOp):
+                self.expr(stmt.value, scope)
+
+    def call(self, stmt: ast.Call, scope: dict, shortcut: str | None = None) -> None:
+        for expr in (*stmt.args, *(kw.value for kw in stmt.kwargs), stmt.repeat):
+            if expr is not None:
+                self.expr(expr, scope)
+        if stmt.name in scope:  # a parameter that holds a layer or block: its use decides
+            return
+        if shortcut and stmt.name in self.program.blocks:
+            self.errors.append(
+                SpecError(
+                    f"shortcut `{shortcut}` calls block `{stmt.name}`: a shortcut is "
+                    "made of layers",
+                    stmt.name_span,
+                    "write the block's layers in the shortcut, or make the block a branch",
+                    code="RDS115",
+                )
+            )
+        elif stmt.name in self.program.blocks:
+            block = self.program.blocks[stmt.name]
+            names = [p.name for p in block.params]
+            if len(stmt.args) > len(names):
+                self.errors.append(
+                    SpecError(
+                        f"`{stmt.name}` takes {len(names)} value(s), got {len(stmt.args)}",
+                        stmt.args[len(names)].span,
+                        code="RDS124",
+                    )
+                )
+            for kw in stmt.kwargs:
+                if kw.name not in names:
+                    message = f"`{stmt.name}` has no parameter `{kw.name}`"
+                    self.errors.append(
+                        unknown(message, kw.span, kw.name, names, "parameters", code="RDS121")
+                    )
+        elif stmt.name in ops.OPS and ops.OPS[stmt.name].user:
+            opdef = ops.OPS[stmt.name]
+            positional = [a.name for a in opdef.args if a.positional]
+            if len(stmt.args) > len(positional):
+                takes = ", ".join(positional) or "no positional values"
+                self.errors.append(
+                    SpecError(
+                        f"too many values for `{opdef.name}` (it takes: {takes})",
+                        stmt.args[len(positional)].span,
+                        code="RDS120",
+                    )
+                )
+            by_name = [a.name for a in opdef.args]
+            for kw in stmt.kwargs:
+                if kw.name not in by_name:
+                    message = f"`{opdef.name}` has no argument `{kw.name}`"
+                    self.errors.append(
+                        unknown(message, kw.span, kw.name, by_name, "arguments", code="RDS121")
+                    )
+        else:
+            self.errors.append(
+                unknown(
+                    f"unknown layer or block `{stmt.name}`",
+                    stmt.name_span,
+                    stmt.name,
+                    self.kinds,
+                    "layers and blocks",
+                    code="RDS101",
+                )
+            )
+
+    def expr(self, expr, scope: dict) -> None:
+        if isinstance(expr, ast.BinOp):
+            self.expr(expr.left, scope)
+            self.expr(expr.right, scope)
+        elif isinstance(expr, ast.Name) and expr.id not in scope and expr.id not in self.kinds:
+            self.errors.append(
+                SpecError(
+                    f"unknown parameter `{expr.id}`",
+                    expr.span,
+                    did_you_mean(expr.id, scope)
+                    or ("parameters here: " + ", ".join(scope) if scope else None),
+                    code="RDS102",
+                )
+            )
