@@ -144,8 +144,11 @@ def _numbers(cfg):
                     yield f"{part.name}.{item.name}", number
 
 
-def train(net: Network) -> list[ResdslError]:
+def train(net: Network, input_shape=None) -> list[ResdslError]:
+    """The train section's problems. The elaborator calls this before it builds the network,
+    with the network's outline (its train config, name, classes) and its input shape."""
     cfg = net.train
+    input_shape = input_shape or net.input_shape
     if cfg is None:
         return []
     errors: list[ResdslError] = []
@@ -179,7 +182,7 @@ def train(net: Network) -> list[ResdslError]:
                 f"images, but the {cfg.data.name} training set has {size}",
             )
     aug = cfg.augment
-    _, height, width = net.input_shape
+    _, height, width = input_shape
     if aug.crop is not None:
         if aug.crop < 1:
             fail("augment.crop", f"crop {aug.crop} must be at least 1")
@@ -197,7 +200,7 @@ def train(net: Network) -> list[ResdslError]:
         )
     norm = cfg.normalize
     if norm.kind == "mean_std":
-        channels = net.input_shape[0]
+        channels = input_shape[0]
         if len(norm.mean) != channels or len(norm.std) != channels:
             fail("normalize", f"mean and std need {channels} values each, one per input channel")
         if any(s <= 0 for s in norm.std):

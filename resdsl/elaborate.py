@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import gc
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import networkx as nx
 
 from . import ops, recipe
 from . import syntax as ast
+from .check import train as train_errors
 from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all, unique, unknown
 from .ir import (
     BlockInstance,
@@ -45,7 +47,7 @@ from .shortcuts import Joins
 from .trace import Trace, Tracing
 from .values import Env, Symbol, Values, show
 
-MAX_OPS = 1_000_000  # ResNet-1202 has 4,210; a 12,002-layer net 42,010
+MAX_OPS = 100_000  # ResNet-1202 has 4,210, a 12,002-layer net 42,010; 100,000 take ~4 s, 200 MB
 MAX_NESTING = 64  # blocks inside blocks
 
 
@@ -228,6 +230,11 @@ class _Elaborator(Values, Tracing, Joins):
                 code="RDS144",
             )
         self.classes = self._int(settings["classes"].value, env, "classes", minimum=1)
+        # the train section before the build: a recipe's mistake never waits for a large network
+        train = self._train(item, family)
+        outline = SimpleNamespace(train=train, name=item.name, classes=self.classes)
+        self.errors += train_errors(outline, input_shape=shape)
+        raise_all(self.errors)
         if "drop_path" in settings:
             self.drop_rate = self._rate(settings["drop_path"], env)
         net_policy = policy or (
@@ -287,7 +294,6 @@ class _Elaborator(Values, Tracing, Joins):
             out_sections.append(
                 Section(section.kind, None, None, tuple(entries), self._site(section.span))
             )
-        train = self._train(item, family)
         raise_all(unique(self.errors))
         return Network(
             name=item.name,

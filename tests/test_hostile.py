@@ -81,10 +81,34 @@ def test_a_repeat_count_that_passes_the_op_limit_only_by_its_size(tmp_path):
     spec = tmp_path / "wide.rds"
     spec.write_text(
         "network n {\n    input 3x8x8\n    classes 10\n"
-        "    stage { basic 16 x 200000 }\n    head { avgpool; fc }\n}\n"
+        "    stage { basic 16 x 20000 }\n    head { avgpool; fc }\n}\n"
     )
     text = only_error(run("check", spec), "RDS129")
-    assert text.startswith(f"{spec}:4:24: error[RDS129]: `x 200,000` of 9 ops each")
+    assert text.startswith(f"{spec}:4:24: error[RDS129]: `x 20,000` of 9 ops each")
+
+
+def test_what_the_old_limit_let_through_is_refused_before_it_is_built(tmp_path):
+    """`basic 16 x 100000` is 900,000 ops, which took over a minute to build under a limit of
+    1,000,000: the limit is now what about 4 s of work builds, so it is refused at once."""
+    spec = tmp_path / "wide.rds"
+    spec.write_text(
+        "network n {\n    input 3x8x8\n    classes 10\n"
+        "    stage { basic 16 x 100000 }\n    head { avgpool; fc }\n}\n"
+    )
+    text = only_error(run("check", spec), "RDS129")
+    assert "larger than 100,000 ops" in text
+
+
+def test_a_train_section_is_checked_before_the_network_is_built(tmp_path):
+    """A recipe's mistake is reported without building the network first (here one that
+    would have been refused only after 30,000 blocks had been built)."""
+    spec = tmp_path / "big.rds"
+    spec.write_text(
+        f'import "{CIFAR}"\nnetwork big = cifar_resnet(n = 5000)\n'
+        "train big {\n    schedule step at 90000 by 0.1\n    iterations 64000\n}\n"
+    )
+    text = only_error(run("check", spec), "RDS316")
+    assert text.startswith(f"{spec}:4:19: error[RDS316]: milestones must lie between 1 and")
 
 
 def test_a_number_where_a_block_kind_goes_is_one_error_at_the_argument(tmp_path):
