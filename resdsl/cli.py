@@ -14,6 +14,23 @@ from .api import check_spec
 from .emit import check_output, emit, options_of, targets, write, write_text
 from .errors import ResdslError
 
+
+class Targets(click.Choice):
+    """The registered targets, looked up when a command needs them: importing the targets'
+    modules is work that `check` and `fmt` never need."""
+
+    def __init__(self):
+        super().__init__([])
+
+    @property
+    def choices(self):
+        return targets()
+
+    @choices.setter
+    def choices(self, value):
+        pass
+
+
 spec_arg = click.argument("spec", type=click.Path(exists=True, dir_okay=False))
 shortcut_opt = click.option(
     "--shortcut",
@@ -162,7 +179,7 @@ def summary_cmd(spec, shortcut, network, as_json):
 @spec_arg
 @click.option(
     "--target",
-    type=click.Choice(targets()),
+    type=Targets(),
     required=True,
     help="The framework to generate for, or onnx.",
 )

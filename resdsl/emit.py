@@ -16,12 +16,14 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from .errors import ResdslError, Span
 from .ir import Network
 from .resources import resource
+
+if TYPE_CHECKING:
+    import jinja2
 
 TARGETS: dict[str, Callable[..., dict[str, str | bytes]]] = {}
 BUILTIN = ("torch", "tf", "onnx")  # modules under resdsl.targets, imported on first use
@@ -132,6 +134,8 @@ def _umask() -> int:
 
 @functools.cache
 def environment(target: str) -> jinja2.Environment:
+    import jinja2  # only where code is generated: `check` never pays for it
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(
             [str(resource("templates") / target), str(resource("templates") / "common")]
