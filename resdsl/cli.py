@@ -11,6 +11,7 @@ import click
 
 from . import diagnostics, load, summary
 from .api import check_spec
+from .costs import units
 from .emit import check_output, emit, options_of, targets, write, write_text
 from .errors import ResdslError
 
@@ -139,40 +140,67 @@ def check(specs, shortcut, network, output, deny_warnings):
 @shortcut_opt
 @network_opt
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Rows down to this depth: 1 stem, stages and head; 2 their blocks and ops; 3 the "
+    "blocks' ops (and nested blocks); and so on.",
+)
 @reports_errors
-def summary_cmd(spec, shortcut, network, as_json):
-    """Per-layer output shapes, parameters and MACs of SPEC's network, with totals."""
+def summary_cmd(spec, shortcut, network, as_json, depth):
+    """SPEC's network as torchinfo shows a model: stem, stages, blocks and ops down to --depth,
+    each with its input and output shapes, parameters and MACs; then the totals (trainable and
+    not) and the memory of parameters and of one image's activations."""
     info = summary(load(spec, network=network, shortcut=shortcut))
     if as_json:
         click.echo(json.dumps(info))
         return
-    rows = [
-        (
-            layer["name"],
-            layer["op"],
-            "x".join(map(str, layer["shape"])),
-            f"{layer['params']:,}",
-            f"{layer['macs']:,}",
-        )
-        for layer in info["layers"]
-    ]
-    header = ("layer", "op", "output", "params", "MACs")
-    total = ("total", "", "", f"{info['params']:,}", f"{info['macs']:,}")
-    widths = [max(len(r[i]) for r in [header, total, *rows]) for i in range(5)]
+    rows = []
+
+    def walk(items, level):
+        for item in items:
+            rows.append(
+                (
+                    "  " * (level - 1) + item["name"],
+                    item["kind"],
+                    "x".join(map(str, item["input"])),
+                    "x".join(map(str, item["shape"])),
+                    f"{item['params']:,}",
+                    f"{item['macs']:,}",
+                )
+            )
+            if level < depth:
+                walk(item["children"], level + 1)
+
+    walk(info["groups"], 1)
+    header = ("layer", "kind", "input", "output", "params", "MACs")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]
 
     def line(row):
-        left = [row[i].ljust(widths[i]) for i in range(3)]
-        right = [row[i].rjust(widths[i]) for i in range(3, 5)]
+        left = [row[i].ljust(widths[i]) for i in range(4)]
+        right = [row[i].rjust(widths[i]) for i in range(4, 6)]
         return "  ".join(left + right).rstrip()
 
+    rule = "  ".join("-" * w for w in widths)
     input_shape = "x".join(map(str, info["input"]))
     click.echo(f"network {info['network']}  (input {input_shape})")
     click.echo(line(header))
-    click.echo("  ".join("-" * w for w in widths))
+    click.echo(rule)
     for row in rows:
         click.echo(line(row))
-    click.echo("  ".join("-" * w for w in widths))
-    click.echo(line(total))
+    click.echo(rule)
+    total = info["params"] + info["non_trainable"]
+    for label, value in (
+        ("trainable params", info["params"]),
+        ("non-trainable params", info["non_trainable"]),
+        ("total params", total),
+        ("MACs", info["macs"]),
+    ):
+        click.echo(f"{label + ':':<22}{value:>16,}  ({units(value)})")
+    click.echo(f"{'params size:':<22}{units(info['param_bytes']) + 'B':>16}  (float32)")
+    click.echo(f"{'activations:':<22}{units(info['activation_bytes']) + 'B':>16}  (per image)")
 
 
 @main.command("compile")

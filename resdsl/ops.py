@@ -49,6 +49,8 @@ class OpDef:
     infer: Callable[[dict, list[Shape]], Shape]
     params: Callable[[dict, list[Shape]], int] = lambda a, s: 0
     macs: Callable[[dict, list[Shape], Shape], int] = lambda a, s, o: 0
+    # non-trainable state it keeps: BN's running mean and variance (what Keras counts as such)
+    buffers: Callable[[dict, list[Shape]], int] = lambda a, s: 0
     # the symbolic form: each rule takes ints or IR expressions alike
     stride: Callable[[dict], object] = lambda a: 1
     channels: Callable[[dict, object], object] = _keep  # (args, input channels) -> output's
@@ -376,6 +378,7 @@ OPS: dict[str, OpDef] = {
             (Arg("eps", "float", 1e-5, positional=False),),
             _bn,
             lambda a, s: 2 * s[0][0],
+            buffers=lambda a, s: 2 * s[0][0],
             fresh=True,
             numbered=True,
             doc="batch normalisation; `eps` is added to the variance (PyTorch's 1e-5 by default, "

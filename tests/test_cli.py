@@ -12,29 +12,83 @@ def test_summary_table():
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0] == "network resnet20  (input 3x32x32)"
-    assert lines[1].split() == ["layer", "op", "output", "params", "MACs"]
-    conv1 = lines[3].split()
-    assert conv1 == ["conv1", "conv", "16x32x32", "432", "442,368"]  # 3*16*9; 16*32*32*27
-    assert lines[-1].split() == ["total", "269,722", "40,551,040"]
+    assert lines[1].split() == ["layer", "kind", "input", "output", "params", "MACs"]
+    assert lines[3].split() == ["stem", "stem", "3x32x32", "16x32x32", "464", "442,368"]
+    conv1 = lines[4].split()
+    assert conv1 == [
+        "conv1",
+        "conv",
+        "3x32x32",
+        "16x32x32",
+        "432",
+        "442,368",
+    ]  # 3*16*9; 16*32*32*27
+    stage = next(line.split() for line in lines if line.startswith("layer2 "))
+    assert stage[:4] == ["layer2", "stage", "16x32x32", "32x16x16"]
+    block = next(line.split() for line in lines if line.startswith("  layer2.0 "))
+    assert block[:4] == ["layer2.0", "basic", "16x32x32", "32x16x16"]
+    assert not [line for line in lines if line.startswith("    ")]  # --depth 2: no block's ops
+    totals = dict(line.split(":", 1) for line in lines if ":" in line and "network" not in line)
+    assert totals["trainable params"].split() == ["269,722", "(269.72K)"]
+    # the BN layers' running means and variances: 2 x (16 + 6 x 16 + 6 x 32 + 6 x 64)
+    assert totals["non-trainable params"].split() == ["1,376", "(1.38K)"]
+    assert totals["MACs"].split() == ["40,551,040", "(40.55M)"]
+    assert totals["params size"].split() == ["1.08MB", "(float32)"]  # 4 x 271,098
+
+
+def test_summary_depth():
+    one = run("summary", "--depth", "1", SPECS / "resnet50.rds").stdout.splitlines()
+    names = [line.split()[0] for line in one[3:] if line and not line.startswith("-")]
+    assert names[:6] == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
+    deep = run("summary", "--depth", "3", SPECS / "resnet50.rds").stdout
+    assert "    layer4.2.conv3 " in deep and "    layer1.0.downsample.0 " in deep
+    assert run("summary", "--depth", "0", SPECS / "resnet50.rds").exit_code == 2
+
+
+def test_summary_counts_agree_with_torchvision_and_keras():
+    """ResNet-50: torchvision's parameters and BN buffers (Keras reports the same 53,120
+    non-trainable numbers); bytes are float32's four per parameter."""
+    torchvision = pytest.importorskip("torchvision")
+    model = torchvision.models.resnet50()
+    running = sum(b.numel() for n, b in model.named_buffers() if "running" in n)
+    info = summary_json(SPECS / "resnet50.rds")
+    assert info["params"] == sum(p.numel() for p in model.parameters())
+    assert info["non_trainable"] == running == 53_120
+    assert info["param_bytes"] == 4 * (info["params"] + running)
+    stages = {g["name"]: g for g in info["groups"]}
+    assert stages["layer3"]["params"] == sum(p.numel() for p in model.layer3.parameters())
+    assert stages["layer3"]["input"] == [512, 28, 28] and stages["layer3"]["shape"] == [
+        1024,
+        14,
+        14,
+    ]
 
 
 def test_summary_json_schema():
     info = summary_json(SPECS / "resnet18.rds")
-    assert set(info) == {"network", "input", "params", "macs", "layers"}
+    assert set(info) == {
+        "network", "input", "params", "non_trainable", "macs", "param_bytes",
+        "activation_bytes", "layers", "groups",
+    }  # fmt: skip
     assert info["network"] == "resnet18" and info["input"] == [3, 224, 224]
     first = info["layers"][0]
     assert first == {
         "name": "conv1",
         "op": "conv",
+        "input": [3, 224, 224],
         "shape": [64, 112, 112],
         "params": 64 * 3 * 7 * 7,
+        "non_trainable": 0,
         "macs": 64 * 112 * 112 * 3 * 7 * 7,
     }
+    assert info["layers"][1]["non_trainable"] == 2 * 64  # bn1's running mean and variance
     assert info["layers"][-1] == {
         "name": "fc",
         "op": "fc",
+        "input": [512, 1, 1],
         "shape": [1000, 1, 1],
         "params": 512 * 1000 + 1000,
+        "non_trainable": 0,
         "macs": 512 * 1000,
     }
 

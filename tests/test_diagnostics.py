@@ -445,12 +445,23 @@ def test_check_json_of_sound_specs(tmp_path):
     }
 
 
-@pytest.mark.parametrize("name", ["resnet20", "resnet50", "plain18"])
+@pytest.mark.parametrize(
+    "name",
+    ["resnet20", "resnet50", "plain18", "zoo/seresnext50_32x4d", "zoo/resnetv2_50x1_bit"]
+    + ["zoo/ecaresnet50d", "zoo/resnetblur50", "zoo/resnet50_gn", "zoo/keras_resnet50v2"],
+)
 def test_summary_json_follows_its_schema(name):
     result = run("summary", "--json", SPECS / f"{name}.rds")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     jsonschema.validate(summary, diagnostics.schema("summary"))
+
+
+def test_the_summary_schema_names_every_op_of_the_op_table():
+    from resdsl import ops
+
+    named = diagnostics.schema("summary")["$defs"]["op"]["enum"]
+    assert sorted(named) == sorted(name for name, op in ops.OPS.items() if op.inputs)
 
 
 def test_the_summary_schema_refuses_what_it_should():

@@ -85,7 +85,7 @@ class KerasWriter(Writer):
          "DropPath", "drop_path", "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
          "Subsample", "ZeroPad", "subsample", "zeropad", "pad", "build_model", "torch_layout",
-         "_fc_to_torch", "_fc_from_torch", "save_npz", "load_npz"}
+         "_fc_to_torch", "_fc_from_torch", "save_npz", "load_npz", "responses"}
     )  # fmt: skip
     LOCALS = frozenset(
         {

@@ -82,7 +82,7 @@ class TorchWriter(Writer):
         {"np", "torch", "nn", "F", "INPUT_SHAPE", "NUM_CLASSES", "Subsample", "ZeroPad",
          "FlatLinear", "ChannelConv", "BlurPool", "DropPath", "OrderedDict", "StdConv2d",
          "build_model",
-         "save_npz", "load_npz", "_unwrap"}
+         "save_npz", "load_npz", "responses", "_unwrap"}
     )  # fmt: skip
     LOCALS = frozenset({"self", "in_channels", "downsample"})  # __init__'s own
 

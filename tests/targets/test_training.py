@@ -551,10 +551,11 @@ def test_digits_are_scikit_learns_split_as_train_test_split_splits_them(tmp_path
         np.testing.assert_array_equal(got, expected)
 
 
-def test_resnet110s_train_py_is_under_450_lines():
-    """Readable top to bottom: the data and the run folder live in the files beside it."""
+def test_resnet110s_train_py_is_under_475_lines():
+    """Readable top to bottom: the data and the run folder live in the files beside it. (The
+    budget was 450 before TensorFlow's train.py took in multi-worker training.)"""
     for target in TARGETS:
-        assert len(generated("resnet110", target).splitlines()) < 450, target
+        assert len(generated("resnet110", target).splitlines()) < 475, target
 
 
 def test_stopped_runs_exit_128_plus_the_signal(tiny, tmp_path):

@@ -70,6 +70,19 @@ def branch_bns(model):
     return [layer.name for layer in model.layers if getattr(layer, "in_branch", False)]
 
 
+def responses(model, batches):
+    """Sums of each residual-branch BN's output over the batches, in inference mode, {name:
+    (s, s2, n)}: what train.py --log-responses reports (the std of responses, Fig. 7)."""
+    names = branch_bns(model)
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
+    sums = {name: np.zeros(3) for name in names}
+    for x, _ in batches:
+        for name, out in zip(names, probe(x, training=False), strict=True):
+            out = np.asarray(out, dtype=np.float64)
+            sums[name] += [out.sum(), (out * out).sum(), out.size]
+    return sums
+
+
 def relu(x, name):
     return layers.ReLU(name=name)(x)
 

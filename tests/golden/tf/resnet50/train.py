@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from data import ArrayData, DataError, ImageFolderData, draws
-from model import IDENTITY, WeightsMismatch, branch_bns, build_model, load_npz, save_npz
+from model import IDENTITY, WeightsMismatch, build_model, load_npz, responses, save_npz
 from runfolder import Progress, Run, clock, tensorboard_available
 
 # -----------------------------------------------------------------------------
@@ -265,10 +265,11 @@ def train(args, run, data, trainer, state, rank, processes):
     run.save(trainer, state)
     figures = trainer.figures()
     run.log(kind="event", iter=state["iter"], event="stop", reason="done", **figures)
-    if args.log_responses and run.main:
+    if args.log_responses and run.main:  # the paper's Fig. 7
+        test = data.eval_batches("test", max(256, args.batch_size))
         layers = [
             {"name": name, "std": math.sqrt(max(sq / n - (s / n) ** 2, 0.0))}
-            for name, (s, sq, n) in trainer.responses(data).items()
+            for name, (s, sq, n) in responses(trainer.model, test).items()
         ]
         (run.out / "responses.json").write_text(json.dumps({"layers": layers}) + "\n")
     if args.export_weights and run.main:
@@ -446,11 +447,10 @@ class Trainer:
 
     @tf.function
     def vote(self, flag):
-        votes = STRATEGY.run(tf.identity, args=(flag,))
-        return STRATEGY.reduce("sum", votes, axis=None)
+        return STRATEGY.reduce("sum", STRATEGY.run(tf.identity, (flag,)), axis=None)
 
     def figures(self):
-        """For the final event: each replica's summed weights, equal when they agree."""
+        """For the stop event: each replica's summed weights, equal when the replicas agree."""
         if self.world == 1:
             return {}
         return {"weight_sums": self.weight_sums().numpy().tolist()}
@@ -458,23 +458,10 @@ class Trainer:
     @tf.function
     def weight_sums(self):
         def local():
-            weights = self.model.trainable_variables
-            sums = [tf.reduce_sum(tf.cast(w, tf.float64)) for w in weights]
-            return tf.reshape(tf.add_n(sums), [1])
+            weights = [tf.cast(w, tf.float64) for w in self.model.trainable_variables]
+            return tf.reshape(tf.add_n([tf.reduce_sum(w) for w in weights]), [1])
 
         return STRATEGY.gather(STRATEGY.run(local), axis=0)
-
-    def responses(self, data):
-        """Sums of each residual-branch BN output on the test split: {name: (s, s2, n)}."""
-        names = branch_bns(self.model)
-        outputs = [self.model.get_layer(name).output for name in names]
-        probe = keras.Model(self.model.inputs, outputs)
-        sums = {name: np.zeros(3) for name in names}
-        for x, _ in data.eval_batches("test", max(256, self.args.batch_size)):
-            for name, out in zip(names, probe(x, training=False), strict=True):
-                out = tf.cast(out, tf.float64)
-                sums[name] += [tf.reduce_sum(out), tf.reduce_sum(out**2), tf.size(out)]
-        return sums
 
     def close(self):
         pass

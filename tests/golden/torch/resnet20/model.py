@@ -255,3 +255,29 @@ def load_npz(model, path):
             )
         state[name] = array
     model.load_state_dict(state)
+
+
+@torch.no_grad()
+def responses(model, batches):
+    """Sums of each residual-branch BN's output over the batches, in eval mode, {name: (s,
+    s2, n)}: what train.py --log-responses reports (the std of responses, the paper's Fig. 7)."""
+    model = _unwrap(model)
+    sums, hooks = {}, []
+    for block_name, block in model.named_modules():
+        for bn in getattr(block, "branch_bns", ()):
+            stats = sums[f"{block_name}.{bn}"] = [0.0, 0.0, 0]
+
+            def hook(module, inputs, output, stats=stats):
+                out = output.double()
+                stats[0] += out.sum().item()
+                stats[1] += (out * out).sum().item()
+                stats[2] += out.numel()
+
+            hooks.append(getattr(block, bn).register_forward_hook(hook))
+    model.eval()
+    for x, _ in batches:
+        model(x)
+    model.train()
+    for hook in hooks:
+        hook.remove()
+    return sums

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from data import ArrayData, DataError, draws
-from model import IDENTITY, WeightsMismatch, build_model, load_npz, save_npz
+from model import IDENTITY, WeightsMismatch, build_model, load_npz, responses, save_npz
 from runfolder import Progress, Run, clock, tensorboard_available
 from torch import nn
 from torch.nn import functional as F
@@ -246,10 +246,11 @@ def train(args, run, data, trainer, state, rank, processes):
     run.save(trainer, state)
     figures = trainer.figures()
     run.log(kind="event", iter=state["iter"], event="stop", reason="done", **figures)
-    if args.log_responses and run.main:
+    if args.log_responses and run.main:  # the paper's Fig. 7
+        test = data.eval_batches("test", max(256, args.batch_size))
         layers = [
             {"name": name, "std": math.sqrt(max(sq / n - (s / n) ** 2, 0.0))}
-            for name, (s, sq, n) in trainer.responses(data).items()
+            for name, (s, sq, n) in responses(trainer.model, test).items()
         ]
         (run.out / "responses.json").write_text(json.dumps({"layers": layers}) + "\n")
     if args.export_weights and run.main:
@@ -385,29 +386,6 @@ class Trainer:
         if self.device.startswith("cuda"):
             extra["peak_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
         return extra
-
-    @torch.no_grad()
-    def responses(self, data):
-        """Sums of each residual-branch BN output on the test split: {name: (s, s2, n)}."""
-        sums, hooks = {}, []
-        for block_name, block in self.model.named_modules():
-            for bn in getattr(block, "branch_bns", ()):
-                stats = sums[f"{block_name}.{bn}"] = [0.0, 0.0, 0]
-
-                def hook(module, inputs, output, stats=stats):
-                    out = output.double()
-                    stats[0] += out.sum().item()
-                    stats[1] += (out * out).sum().item()
-                    stats[2] += out.numel()
-
-                hooks.append(getattr(block, bn).register_forward_hook(hook))
-        self.model.eval()
-        for x, _ in data.eval_batches("test", max(256, self.args.batch_size)):
-            self.model(x)
-        self.model.train()
-        for hook in hooks:
-            hook.remove()
-        return sums
 
     def close(self):
         if self.world > 1:
