@@ -7,6 +7,8 @@ import pytest
 import resdsl
 from resdsl import syntax as ast
 
+from helpers import SPECS
+
 
 def parse(text):
     return resdsl.parse(text, "t.rds")
@@ -122,3 +124,25 @@ def test_parse_error_names_what_was_expected():
 def test_unreadable_file(tmp_path):
     with pytest.raises(resdsl.ParseError, match="cannot read"):
         resdsl.parse_file(tmp_path / "missing.rds")
+
+
+def test_the_parser_tables_are_cached_in_the_users_folder_and_survive_damage(tmp_path):
+    """lark's LALR tables go to $XDG_CACHE_HOME/resdsl (a folder of the user's own, 0700: lark
+    unpickles the file); a damaged cache file is rebuilt, silently, and the check still
+    answers."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "resdsl", "check", str(SPECS / "resnet20.rds")]
+    first = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    folder = tmp_path / "resdsl"
+    (cached,) = folder.glob("grammar-*.lark-cache")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    cached.write_bytes(b"garbage\n" + bytes(range(256)))
+    again = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert again.stdout == first.stdout
