@@ -35,6 +35,7 @@ import resdsl
 
 from . import diagnostics, ops, recipe
 from . import syntax as ast
+from .costs import summary
 from .errors import ResdslError, Source, Span
 from .fmt import format_text
 from .linker import Program, concrete, link, prelude
@@ -312,6 +313,10 @@ def hover(analysis: Analysis, line: int, column: int) -> str | None:
     stmt = _statement_at(body, line, column)
     if isinstance(stmt, ast.Call):
         return _call_hover(analysis, stmt)
+    if isinstance(item, ast.NetworkDef) and isinstance(stmt, ast.Section | ast.Setting):
+        return _section_hover(analysis, item, stmt)
+    if isinstance(stmt, ast.Add) and isinstance(item, ast.BlockDef):
+        return _add_hover(analysis, item.name)
     if isinstance(item, ast.BlockDef) and line == item.span.line:
         instances = [
             (name, b)
@@ -325,6 +330,75 @@ def hover(analysis: Analysis, line: int, column: int) -> str | None:
         used = ", ".join(f"{n} ({c}x)" for n, c in counts.items()) or "no network of this file"
         return f"block `{item.name}`: used by {used}"
     return None
+
+
+def _built_for(analysis: Analysis, item: ast.NetworkDef) -> Built | None:
+    """The network a definition makes: itself, or the first instance of it in this file."""
+    if item.name in analysis.networks:
+        return analysis.networks[item.name]
+    return next(
+        (
+            analysis.networks[i.name]
+            for i in analysis.module.items
+            if isinstance(i, ast.NetworkInst)
+            and i.family == item.name
+            and i.name in analysis.networks
+        ),
+        None,
+    )
+
+
+def _section_hover(analysis: Analysis, item: ast.NetworkDef, stmt) -> str | None:
+    """A section (`stage`, `stem`, `head`) or a setting (`input`, `classes`, `shortcut`, a
+    stage's `stride`): what it made in the network, as `summary` groups it."""
+    if isinstance(stmt, ast.Setting) and stmt.key == "shortcut":
+        return _shortcut_hover(analysis, stmt.value)
+    word = stmt.key if isinstance(stmt, ast.Setting) else stmt.kind
+    built = _built_for(analysis, item)
+    if built is None:
+        return f"`{word}`: no network of this file is built from `{item.name}`"
+    net = built.net
+    if word == "input":
+        c, h, w = net.input_shape
+        return f"**input** of `{net.name}`: {c} channels of {h}x{w} (NCHW; TensorFlow: NHWC)"
+    if word == "classes":
+        return f"**classes** of `{net.name}`: {net.classes}, the logits its last layer gives"
+    sections = [s for s in item.body if isinstance(s, ast.Section)]
+    section = stmt if isinstance(stmt, ast.Section) else None
+    section = section or next((s for s in sections if stmt in s.body), None)
+    groups = summary(net)["groups"]
+    if section is None or sections.index(section) >= len(groups):
+        return None
+    group = groups[sections.index(section)]
+    blocks = [c for c in group["children"] if c["children"]]
+    kinds = ", ".join(dict.fromkeys(b["kind"] for b in blocks))
+    made = f"{len(blocks)} blocks ({kinds})" if blocks else f"{len(group['children'])} ops"
+    rows = [
+        f"**{group['kind']} `{group['name']}`** of `{net.name}`: {made}",
+        f"{_fmt(group['input'])} → {_fmt(group['shape'])}, {group['params']:,} params, "
+        f"{group['macs']:,} MACs",
+    ]
+    if word == "stride" and blocks:
+        first = blocks[0]
+        moves = f"{_fmt(first['input'])} → {_fmt(first['shape'])}"
+        rows.insert(0, f"**stride**: the stage's first block, `{first['name']}`, strides: {moves}")
+    return "\n\n".join(rows)
+
+
+def _add_hover(analysis: Analysis, block: str) -> str:
+    """Where the block's shortcut joins its branch, and what the shortcuts were."""
+    seen: dict[str, int] = {}
+    for built in analysis.networks.values():
+        for instance in built.net.blocks:
+            if instance.kind == block:
+                plan = instance.shortcut
+                plain = plan.kind in ("identity", "none", "plain")
+                label = plan.kind if plain else f"{plan.policy} ({plan.case})"
+                seen[label] = seen.get(label, 0) + 1
+    head = f"**add**: `{block}`'s shortcut joins its branch here"
+    if not seen:
+        return f"{head}; no network of this file uses `{block}`"
+    return f"{head}. In this file: " + ", ".join(f"{k} ×{n}" for k, n in seen.items())
 
 
 def _shortcut_hover(analysis: Analysis, name: str) -> str:
@@ -464,20 +538,13 @@ def _train_hover(analysis: Analysis, item: ast.TrainDef, line: int, column: int)
         origin = cfg.spans.get(head)
         origin = built.moved.get(_key(origin), origin) if origin else None
         where = f" — from {Path(origin.source.name).name}:{origin.line}" if origin else " — default"
-        rows.append(f"- `{head}`: {_value(value)}{where}")
+        rows.append(f"- `{recipe.spell(head, value)}`{where}")
     return "\n".join(rows)
 
 
 def _setting_span(setting) -> Span:
     first, last = setting[0].span, setting[-1].span
     return Span(first.source, first.line, 1, last.end_line, last.end_column)
-
-
-def _value(value) -> str:
-    if dataclasses.is_dataclass(value):
-        parts = [f"{f.name}={getattr(value, f.name)!r}" for f in dataclasses.fields(value)]
-        return f"{type(value).__name__}({', '.join(parts)})"
-    return repr(value)
 
 
 # ---------------------------------------------------------------- definitions
@@ -590,6 +657,14 @@ def completions(analysis: Analysis, offset: int) -> list[lsp.CompletionItem]:
     if picking or where is not None and words[:1] == ["shortcut"]:  # a shortcut's name
         names = [d.name for d in definitions(analysis).values() if d.kind == "shortcut"]
         return items(names, kind.EnumMember, "shortcut")
+    if where is None and words[:1] == ["network"] and words[2:3] == ["="]:  # `network x = `
+        known = analysis
+        if analysis.program is None:  # the line being typed does not parse: the text above it
+            known = analyse(
+                analysis.text[: analysis.text.rfind("\n", 0, offset) + 1], analysis.path
+            )
+        families = [d.name for d in definitions(known).values() if d.kind == "family"]
+        return items(families, kind.Function, "network family")
     if where is None:
         return items(TOP_WORDS, kind.Keyword)
     if where == "shortcut":

@@ -147,6 +147,63 @@ SCHEMAS: dict[str, dict] = {
         "until": ("metric", 2),
     },
 }
+
+
+def spell(head: str, value) -> str:
+    """A resolved setting as the statement that writes it (the syntax of SCHEMAS above), e.g.
+    ``warmup lr 0.01 until train_error < 80%``: what a hover shows."""
+    words = [head]
+    if isinstance(value, Data):
+        words.append(value.name)
+        if value.split:
+            words += ["split", f"{value.split[0]}/{value.split[1]}"]
+    elif isinstance(value, Augment):
+        words += ["pad", str(value.pad)] if value.pad else []
+        words += ["crop", str(value.crop)] if value.crop is not None else []
+        words += ["flip"] if value.flip else []
+        words += ["scale", *map(str, value.scale)] if value.scale else []
+        words += ["color"] if value.color else []
+    elif isinstance(value, Normalize):
+        if value.kind == "mean_std":
+            words += ["mean", ", ".join(map(_number, value.mean))]
+            words += ["std", ", ".join(map(_number, value.std))]
+        else:
+            words.append(value.kind)
+    elif isinstance(value, Optimizer):
+        words += [value.name, "lr", _number(value.lr)]
+        words += ["momentum", _number(value.momentum)] if value.momentum else []
+        words += ["weight_decay", _number(value.weight_decay)] if value.weight_decay else []
+        words += ["nesterov"] if value.nesterov else []
+    elif isinstance(value, Schedule):
+        words.append(value.kind)
+        if value.kind == "step":
+            words += ["at", ", ".join(map(str, value.milestones)), "by", _number(value.factor)]
+        elif value.kind == "plateau":
+            words += ["by", _number(value.factor), "patience", str(value.patience)]
+        elif value.kind == "cosine" and value.min_lr:
+            words += ["min_lr", _number(value.min_lr)]
+    elif isinstance(value, Warmup):
+        if value.kind == "linear":
+            words += ["linear", str(value.iterations)]
+            words += ["from", _number(value.start_lr)] if value.start_lr else []
+        else:
+            words += [
+                "lr",
+                _number(value.lr),
+                "until",
+                f"train_error < {_number(value.threshold)}%",
+            ]
+    elif value is None:
+        words.append("(none)")
+    else:
+        words.append(_number(value))
+    return " ".join(words)
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 REQUIRED = ("data", "batch", "optimizer", "iterations")
 METRICS = {"train_error"}
 

@@ -246,12 +246,12 @@ async def test_hover_on_train_settings_shows_values_after_inheritance(client, fo
         SMALL + "\ntrain small {\n    batch 64\n    warmup lr 0.01 until train_error < 80%\n}\n",
     )
     text = await hover_text(client, uri, 5, 6)  # `batch 64`: this file overrides the family
-    assert "`batch`: 64 — from warm.rds:6" in text
-    text = await hover_text(client, uri, 6, 6)
-    assert "`warmup`: Warmup(kind='error', lr=0.01, threshold=80.0" in text
+    assert "`batch 64` — from warm.rds:6" in text
+    text = await hover_text(client, uri, 6, 6)  # in spec syntax, not a Python repr
+    assert "`warmup lr 0.01 until train_error < 80%` — from warm.rds:7" in text
     text = await hover_text(client, uri, 4, 2)  # the header: every setting, with its origin
-    assert "`optimizer`: Optimizer(name='sgd', lr=0.1, momentum=0.9" in text
-    assert "— from cifar.rds:" in text  # inherited from the family's section
+    assert "`optimizer sgd lr 0.1 momentum 0.9 weight_decay 0.0001` — from cifar.rds:" in text
+    assert "`schedule step at 32000, 48000 by 0.1` — from cifar.rds:" in text
 
 
 async def test_hover_after_a_layout_change_follows_the_moved_lines(client, folder):
@@ -332,6 +332,39 @@ async def test_completion(client, folder):
     assert {"lr", "momentum", "weight_decay"} <= await labels(client, uri, 11, len(lines[11]))
     settings = await labels(client, uri, 12, 4)
     assert {"data", "batch", "optimizer", "schedule", "warmup"} <= settings
+
+
+async def test_completion_offers_the_families_after_network_name_equals(client, folder):
+    text = 'import "cifar.rds"\nnetwork mine(k) {\n    input 3x8x8\n    classes 2\n}\nnetwork x = '
+    uri = await open_doc(client, folder / "families.rds", text)
+    found = await labels(client, uri, 5, len("network x = "))
+    assert {"cifar_resnet", "mine"} <= found and "basic" not in found and "x" not in found
+
+
+async def test_hovers_on_sections_settings_and_add(client, folder):
+    """`stage`, a stage's `stride`, `input` and `add` say what they made, in numbers that
+    an independent count gives (ResNet-8: cifar_resnet(n = 1))."""
+    family = (SPECS / "cifar.rds").read_text()
+    text = family + "\nnetwork eight = cifar_resnet(n = 1)\n"
+    uri = await open_doc(client, folder / "sections.rds", text)
+    lines = text.splitlines()
+
+    def at(word, nth=0):
+        rows = [i for i, line in enumerate(lines) if line.strip().startswith(word)]
+        return rows[nth], lines[rows[nth]].index(word) + 1
+
+    stage = await hover_text(client, uri, *at("stage", 1))
+    assert "**stage `layer2`** of `eight`: 1 blocks (basic)" in stage
+    # a basic block 16 -> 32 at stride 2: 3x3x16x32 + 3x3x32x32 conv weights, two BNs of 32
+    assert "16x32x32 → 32x16x16, 13,952 params" in stage
+    row, _ = at("stage", 1)
+    stride = await hover_text(client, uri, row, lines[row].index("stride") + 1)
+    assert "the stage's first block, `layer2.0`, strides: 16x32x32 → 32x16x16" in stride
+    assert "3 channels of 32x32" in await hover_text(client, uri, *at("input"))
+    block = "block two(w) {\n    conv w 3x3; bn\n    add; relu\n}\n"
+    uri = await open_doc(client, folder / "adds.rds", block + OWN.replace("basic 16", "two 16"))
+    joined = await hover_text(client, uri, 2, 5)
+    assert "**add**: `two`'s shortcut joins its branch here. In this file: identity ×3" in joined
 
 
 # ---------------------------------------------------------------- formatting and symbols

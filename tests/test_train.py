@@ -139,3 +139,29 @@ def test_a_missing_family_argument_is_marked_at_the_call():
     assert error.message == "`cifar_resnet` needs a value for `n`"
     assert (error.span.line, error.span.column) == (2, 13)
     assert error.hint == "e.g. `network NAME = cifar_resnet(n = VALUE)`"  # the language's syntax
+
+
+@pytest.mark.parametrize(
+    "spec", ["resnet110", "resnet50", "preact_resnet164", "resnet20", "resnet1202"]
+)
+def test_each_setting_is_spelled_as_the_statement_that_writes_it(spec, tmp_path):
+    """What the language server's hover shows for a train setting: written back as a train
+    section, the statements give the same recipe."""
+    import dataclasses
+
+    from resdsl import recipe
+
+    net = resdsl.load(SPECS / f"{spec}.rds")
+    cfg = net.train or recipe.DEFAULT_RECIPE
+    heads = [f.name for f in dataclasses.fields(cfg) if f.name not in ("name", "span", "spans")]
+    lines = [recipe.spell(h, getattr(cfg, h)) for h in heads if getattr(cfg, h) is not None]
+    text = (SPECS / f"{spec}.rds").read_text().split("\ntrain ")[0]
+    (tmp_path / "r.rds").write_text(
+        text.replace('import "', f'import "{(SPECS / spec).parent}/')
+        + f"\ntrain {net.name} {{\n"
+        + "".join(f"    {line}\n" for line in lines)
+        + "}\n"
+    )
+    again = resdsl.load(tmp_path / "r.rds", network=net.name).train
+    for head in heads:
+        assert getattr(again, head) == getattr(cfg, head), (head, lines)
