@@ -332,8 +332,9 @@ def hover(analysis: Analysis, line: int, column: int) -> str | None:
     return None
 
 
-def _built_for(analysis: Analysis, item: ast.NetworkDef) -> Built | None:
-    """The network a definition makes: itself, or the first instance of it in this file."""
+def _built_for(analysis: Analysis, item: ast.NetworkDef | ast.TrainDef) -> Built | None:
+    """The network a definition (or its train section) makes: itself, or the first instance
+    of it in this file."""
     if item.name in analysis.networks:
         return analysis.networks[item.name]
     return next(
@@ -509,18 +510,7 @@ def _node_rows(built: Built, nodes) -> list[str]:
 
 
 def _train_hover(analysis: Analysis, item: ast.TrainDef, line: int, column: int) -> str | None:
-    built = analysis.networks.get(item.name)
-    if built is None:  # a family's section: the instances of this file that inherit it
-        built = next(
-            (
-                analysis.networks[i.name]
-                for i in analysis.module.items
-                if isinstance(i, ast.NetworkInst)
-                and i.family == item.name
-                and i.name in analysis.networks
-            ),
-            None,
-        )
+    built = _built_for(analysis, item)  # a family's section: an instance that inherits it
     if built is None or built.net.train is None:
         return f"train `{item.name}`: no network of this file uses it"
     cfg = built.net.train
