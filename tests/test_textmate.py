@@ -19,7 +19,8 @@ def tokenize():
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are not installed: the TextMate grammar is tested with Node")
-    if not (EXTENSION / "node_modules" / "vscode-textmate").is_dir():
+    wanted = ("vscode-textmate", "vscode-languageclient", "@vscode/vsce")
+    if not all((EXTENSION / "node_modules" / name).is_dir() for name in wanted):
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
             cwd=EXTENSION,
@@ -140,3 +141,43 @@ def test_the_grammar_knows_every_layer_of_the_op_table():
     match = grammar["repository"]["layer"]["match"]
     listed = set(match.split("(", 1)[1].split(")", 1)[0].split("|"))
     assert listed == {name for name, op in ops.OPS.items() if op.user}
+
+
+# ---------------------------------------------------------------- the extension
+
+
+def test_the_extension_starts_the_language_server_and_packages_to_a_vsix(tokenize, tmp_path):
+    """A vscode-languageclient client that runs `resdsl lsp` (a setting names the command),
+    packaged by vsce with nothing it would warn about but bundling."""
+    import zipfile
+
+    manifest = json.loads((EXTENSION / "package.json").read_text())
+    assert (
+        manifest["main"] == "./extension.js" and "onLanguage:resdsl" in manifest["activationEvents"]
+    )
+    properties = manifest["contributes"]["configuration"]["properties"]
+    assert properties["resdsl.server.command"]["default"] == "resdsl"
+    assert properties["resdsl.server.args"]["default"] == ["lsp"]
+    assert "vscode-languageclient" in manifest["dependencies"] and manifest["repository"]
+    source = (EXTENSION / "extension.js").read_text()
+    assert 'require("vscode-languageclient/node")' in source and "client.start()" in source
+    vsix = tmp_path / "resdsl.vsix"
+    result = subprocess.run(
+        [shutil.which("npx"), "vsce", "package", "--out", str(vsix)],
+        cwd=EXTENSION,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,  # vsce asks on a terminal about what is missing: never here
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    warnings = [line for line in result.stdout.splitlines() if "WARNING" in line]
+    assert all("bundle your extension" in line for line in warnings), warnings
+    with zipfile.ZipFile(vsix) as archive:
+        names = set(archive.namelist())
+    expected = {"extension/package.json", "extension/extension.js", "extension/LICENSE.txt"}
+    assert expected | {"extension/syntaxes/resdsl.tmLanguage.json"} <= names
+    assert "extension/node_modules/vscode-languageclient/package.json" in names
+    assert not [
+        n for n in names if n.startswith(("extension/test/", "extension/node_modules/@vscode"))
+    ]
