@@ -181,3 +181,37 @@ def test_the_extension_starts_the_language_server_and_packages_to_a_vsix(tokeniz
     assert not [
         n for n in names if n.startswith(("extension/test/", "extension/node_modules/@vscode"))
     ]
+
+
+def test_calls_of_the_specs_own_blocks_are_scoped(tokenize, tmp_path):
+    spec = tmp_path / "own.rds"
+    spec.write_text(
+        "block wide(width, stride = 1) {\n    conv width 3x3 stride=stride; bn; relu\n}\n"
+        "network n {\n    input 3x32x32\n    classes 10\n    stem { conv 16 3x3; bn; relu }\n"
+        "    stage { wide 16 x 2; basic 16 }\n    stage { wide 32; stride 2 }\n"
+        "    head { avgpool; fc }\n}\n"
+    )
+    tokens = tokenize(spec)
+    call = "entity.name.function.call.resdsl"
+    assert scopes_of(tokens, spec, 8, "wide")[-1] == call  # after `{`
+    assert scopes_of(tokens, spec, 9, "wide")[-1] == call
+    assert scopes_of(tokens, spec, 8, "basic")[-1] == "support.class.block.resdsl"
+    assert scopes_of(tokens, spec, 9, "stride")[-1] == "keyword.other.setting.resdsl"
+    assert scopes_of(tokens, spec, 2, "conv")[-1] == "support.function.layer.resdsl"
+    assert scopes_of(tokens, spec, 2, " width ")[-1] != call  # a value, not a call
+    assert scopes_of(tokens, spec, 5, "input")[-1] == "keyword.other.setting.resdsl"
+    imagenet = SPECS / "imagenet.rds"
+    kinds = tokenize(imagenet)
+    assert scopes_of(kinds, imagenet, line_of(imagenet, "kind 64 x n1"), "kind")[-1] == call
+
+
+def test_the_call_rule_leaves_every_layer_to_the_layer_rule():
+    import re
+
+    from resdsl import ops
+
+    grammar = json.loads((EXTENSION / "syntaxes" / "resdsl.tmLanguage.json").read_text())
+    excluded = re.search(r"\(\?!\(\?:(.*?)\)\\b\)", grammar["repository"]["call"]["match"])
+    words = set(excluded.group(1).split("|"))
+    assert {name for name, op in ops.OPS.items() if op.user} <= words
+    assert {"basic", "bottleneck", "bottleneck_v1_5", "stride", "input", "shortcut"} <= words
