@@ -226,7 +226,7 @@ class _Elaborator(Values, Tracing, Joins):
         if len(shape) != 3 or min(shape) < 1:
             raise SpecError(
                 "input must be CxHxW with every dimension at least 1, e.g. 3x32x32",
-                settings["input"].span,
+                settings["input"].value_span or settings["input"].span,
                 code="RDS144",
             )
         self.classes = self._int(settings["classes"].value, env, "classes", minimum=1)
@@ -238,7 +238,10 @@ class _Elaborator(Values, Tracing, Joins):
         if "drop_path" in settings:
             self.drop_rate = self._rate(settings["drop_path"], env)
         net_policy = policy or (
-            self._policy(settings["shortcut"].value, settings["shortcut"].span)
+            self._policy(
+                settings["shortcut"].value,
+                settings["shortcut"].value_span or settings["shortcut"].span,
+            )
             if "shortcut" in settings
             else "B"
         )

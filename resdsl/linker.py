@@ -138,7 +138,7 @@ def link(module: ast.Module, errors: list[ResdslError] | None = None) -> Program
             errors.append(
                 SpecError(
                     f"train section for unknown network `{name}`",
-                    train.span,
+                    train.name_span or train.span,
                     did_you_mean(name, program.networks),
                     code="RDS108",
                 )

@@ -52,6 +52,7 @@ def grammar() -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         cache=_cache_file(path) or False,
+        cache_grammar=True,  # the grammar itself too: hypothesis' from_lark reads it
     )
 
 
@@ -157,7 +158,13 @@ def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
         else:
             what = f"`{token}`"
             span = Span(source, line, column, line, column + len(str(token)))
-        return ParseError(f"unexpected {what}", span, _expected_hint(exc), code="RDS002")
+        return ParseError(
+            f"unexpected {what}",
+            span,
+            _expected_hint(exc),
+            code="RDS002",
+            related=_left_open(source, line),
+        )
     opened = [Related(brace, "this `{` is not closed") for brace in unclosed(source)]
     return ParseError(
         "unexpected end of file", span, _expected_hint(exc), code="RDS003", related=opened[-1:]
@@ -165,6 +172,19 @@ def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
 
 
 _BRACKETS = re.compile(r'#[^\n]*|"[^"\\\n]*"|[{}]')
+
+
+def _left_open(source: Source, line: int) -> list[Related]:
+    """A note at a `{` that opened a section written on one line (`stage { basic 16`) and is
+    still open at a later line's error: the `}` it lacks is the likely fault."""
+    opened = unclosed(Source(source.name, "\n".join(source.text.split("\n")[: line - 1])))
+    if not opened:
+        return []
+    brace = opened[-1]
+    after = _BRACKETS.sub("", source.line(brace.line)[brace.column :]).strip()
+    if brace.line >= line or not after:
+        return []
+    return [Related(brace, "this `{` is not closed on its line")]
 
 
 def unclosed(source: Source) -> list[Span]:
@@ -349,7 +369,7 @@ class _ToAst(Transformer_NonRecursive):
 
     def input(self, meta, tok):
         dims = tuple(self._int(tok, v) for v in tok.split("x"))
-        return ast.Setting("input", dims, self._span(meta))
+        return ast.Setting("input", dims, self._span(meta), self._tok(tok))
 
     def classes(self, meta, expr):
         return ast.Setting("classes", expr, self._span(meta))
@@ -358,7 +378,7 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Setting("drop_path", expr, self._span(meta))
 
     def shortcut(self, meta, tok):
-        return ast.Setting("shortcut", str(tok), self._span(meta))
+        return ast.Setting("shortcut", str(tok), self._span(meta), self._tok(tok))
 
     def stride(self, meta, expr):
         return ast.Setting("stride", expr, self._span(meta))

@@ -146,6 +146,7 @@ class Setting:
     key: str
     value: object  # tuple of ints for input, Expr for classes and stride, str for shortcut
     span: Span
+    value_span: Span | None = None  # input's dims and shortcut's name, where errors point
 
 
 @dataclass(frozen=True)

@@ -252,3 +252,35 @@ def test_the_shipped_specs_have_no_warnings():
     result = run("check", "--deny-warnings", SPECS)
     assert result.exit_code == 0, result.stderr[-2000:]
     assert "warning" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "code"),
+    [
+        ("network n {\n    input 3x32\n    classes 10\n}\n", "2:11", "RDS144"),  # the value
+        (  # the name, not `train`
+            f'import "{SPECS / "cifar.rds"}"\nnetwork r = cifar_resnet(n = 1)\n'
+            "train tny {\n    batch 64\n}\n",
+            "3:7",
+            "RDS108",
+        ),
+        ("network n {\n    input 3x8x8\n    classes 2\n    shortcut Q\n}\n", "4:14", "RDS113"),
+    ],
+)
+def test_carets_sit_on_the_name_or_value_at_fault(tmp_path, text, where, code):
+    (tmp_path / "c.rds").write_text(text)
+    result = run("check", tmp_path / "c.rds")
+    assert f"c.rds:{where}: error[{code}]" in result.stderr, result.stderr
+
+
+def test_a_section_left_open_on_its_line_gets_a_note(tmp_path):
+    (tmp_path / "o.rds").write_text(
+        "network n {\n    input 3x32x32\n    classes 10\n    stage { basic 16\n"
+        "    head { avgpool; fc }\n}\n"
+    )
+    result = run("check", tmp_path / "o.rds")
+    assert "o.rds:5:10: error[RDS002]: unexpected `{`" in result.stderr
+    assert "o.rds:4:11: note: this `{` is not closed on its line" in result.stderr
+    # a brace that opens a block of lines is not suspected
+    (tmp_path / "p.rds").write_text("network n {\n    input 3x32x32\n    clases 10\n}\n")
+    assert "not closed" not in run("check", tmp_path / "p.rds").stderr
