@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .costs import costs
 from .errors import ResdslError
 from .ir import Network
 from .ops import OPS, fmt
@@ -19,7 +20,8 @@ def _quote(text: str) -> str:
 
 
 def to_dot(net: Network, expand: bool = False) -> str:
-    """The network as DOT text, each node labelled with its output shape."""
+    """The network as DOT text, each node labelled with its output shape; collapsed, each
+    block with its parameters too, and each stage a cluster around its blocks."""
     lines = [
         f"digraph {_quote(net.name)} {{",
         "  rankdir=TB;",
@@ -49,21 +51,35 @@ def to_dot(net: Network, expand: bool = False) -> str:
         while blocks[outer].parent is not None:
             outer = blocks[outer].parent
         top[name] = outer
+    table = costs(net)
     units: list[tuple[str, str]] = []  # (unit id, label), in order
-    seen = set()
+    params: dict[str, int] = {}  # unit id -> its parameters
+    stages: dict[int, list[str]] = {}  # stage number -> its units
     for node in net.nodes():
-        if node.block is None:
-            units.append((node.name, f"{node.name}\n{node.op} {fmt(node.shape)}"))
-            continue
-        unit = top[node.block]
-        if unit not in seen:
-            seen.add(unit)
-            block = blocks[unit]
-            shape = net.node(block.output).shape
-            units.append((unit, f"{unit}\n{block.kind} {fmt(shape)}"))
+        unit = node.name if node.block is None else top[node.block]
+        if unit not in params:
+            if node.block is None:
+                label = f"{node.name}\n{node.op} {fmt(node.shape)}"
+            else:
+                block = blocks[unit]
+                label = f"{unit}\n{block.kind} {fmt(net.node(block.output).shape)}"
+            units.append((unit, label))
+            params[unit] = 0
+            if node.stage is not None:
+                stages.setdefault(node.stage, []).append(unit)
+        params[unit] += table[node.name].params
     for unit, label in units:
         extra = ", shape=ellipse" if unit == "input" else ""
+        label += f"\n{params[unit]:,} params" if params[unit] else ""
         lines.append(f"  {_quote(unit)} [label={_quote(label)}{extra}];")
+    containers = {s.stage: s.container for s in net.sections if s.kind == "stage"}
+    for number, members in stages.items():  # each stage drawn as a box around its blocks
+        name = containers.get(number) or f"stage {number}"
+        total = sum(params[m] for m in members)
+        lines.append(f"  subgraph {_quote(f'cluster_{number}')} {{")
+        lines.append(f"    label={_quote(f'{name}: {total:,} params')}; style=rounded;")
+        lines += [f"    {_quote(member)};" for member in members]
+        lines.append("  }")
     for (before, _), (after, _) in zip(units, units[1:], strict=False):
         lines.append(f"  {_quote(before)} -> {_quote(after)};")
         block = blocks.get(after)

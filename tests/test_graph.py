@@ -30,7 +30,20 @@ def test_resnet20_has_a_box_per_block_and_a_labelled_shortcut_each(tmp_path):
     labels = [re.search(r'label="([^"]+)"', e[2]).group(1) for e in shortcuts]
     assert labels.count("A: subsample + zeropad") == 2  # where stages 2 and 3 begin
     assert labels.count("identity") == 7
-    assert '"layer2.0" [label="layer2.0\\nbasic 32x16x16"]' in dot  # the output shape
+    # the output shape and the parameters: 3x3 convs 16->32 and 32->32, two BNs of 32
+    params = 3 * 3 * 16 * 32 + 3 * 3 * 32 * 32 + 2 * 2 * 32
+    assert f'"layer2.0" [label="layer2.0\\nbasic 32x16x16\\n{params:,} params"]' in dot
+    clusters = re.findall(r'subgraph "cluster_(\d)" \{\n    label="([^"]+)"', dot)
+
+    def basic(c_in, c):  # two 3x3 convs and two BNs (gamma, beta) of c
+        return 9 * c_in * c + 9 * c * c + 4 * c
+
+    assert [name for _, name in clusters] == [
+        f"layer1: {3 * basic(16, 16):,} params",
+        f"layer2: {basic(16, 32) + 2 * basic(32, 32):,} params",
+        f"layer3: {basic(32, 64) + 2 * basic(64, 64):,} params",
+    ]
+    assert '    "layer3.2";' in dot
 
 
 def test_plain_nets_draw_no_shortcut():
