@@ -25,6 +25,7 @@ def to_dot(net: Network, expand: bool = False) -> str:
     lines = [
         f"digraph {_quote(net.name)} {{",
         "  rankdir=TB;",
+        '  graph [fontname="Helvetica", fontsize=11];',
         '  node [shape=box, fontname="Helvetica", fontsize=10];',
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
