@@ -21,6 +21,18 @@ MAX_BYTES = 1 << 20  # a spec is a page of text; ResNet-1202's is 300 bytes
 MAX_DIGITS = 15  # integer literals: sizes, counts and iterations, never 10**15 or more
 MAX_DEPTH = 100  # operators in one expression, so no stage recurses without bound
 
+# Where the parser expects most of a construct's first tokens, the hint names the construct.
+_CONSTRUCTS = (
+    ("a value (a number, a size such as 3x3, or a name)", {
+        "a name", "an integer", "a number", "dimensions such as 3x3", "`(`"}),
+    ("a network setting or section (input, classes, shortcut, stem, stage, head...)", {
+        "`input`", "`classes`", "`shortcut`", "`drop_path`", "`stem`", "`stage`", "`head`"}),
+    ("a train setting (data, batch, optimizer, schedule, iterations...)", {
+        "`data`", "`augment`", "`normalize`", "`batch`", "`optimizer`", "`schedule`",
+        "`iterations`", "`warmup`"}),
+    ("a definition (import, block, shortcut, network or train)", {
+        "`import`", "`block`", "`shortcut`", "`network`", "`train`"}),
+)  # fmt: skip
 # How the parser's expected-terminal names read in an error message.
 _TERMINAL_WORDS = {
     "IDENT": "a name",
@@ -216,7 +228,13 @@ def _expected_hint(exc: UnexpectedInput) -> str | None:
             words.add(f"`{pattern.value}`")
     if not words:
         return None
-    return "expected " + ", ".join(sorted(words))
+    for construct, members in _CONSTRUCTS:  # the construct, where most of its starts fit
+        if len(words & members) >= min(3, len(members)):
+            words = (words - members) | {construct}
+    ordered = sorted(words, key=lambda w: (w.startswith("`"), w))  # constructs, then tokens
+    if len(ordered) == 1:
+        return f"expected {ordered[0]}"
+    return "expected " + ", ".join(ordered[:-1]) + " or " + ordered[-1]
 
 
 @v_args(meta=True, inline=True)
