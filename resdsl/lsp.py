@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import sys
@@ -40,7 +41,7 @@ from .errors import ResdslError, Source, Span
 from .fmt import format_text
 from .linker import Program, concrete, link, prelude
 from .lints import lints
-from .parser import parse
+from .parser import parse, parse_file
 from .resolve import resolve
 
 NETWORK_WORDS = ("input", "classes", "shortcut", "drop_path", "stem", "stage", "head")
@@ -76,7 +77,57 @@ class Analysis:
 
 
 def _key(span: Span) -> tuple:
-    return (span.source.name, span.line, span.column, span.end_line, span.end_column)
+    name = _canonical(span.source.name)
+    return (name, span.line, span.column, span.end_line, span.end_column)
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical(name: str) -> str:
+    """A file's one name, however a span reached it (relative to the server's folder, through
+    an import, or from an editor's URI)."""
+    try:
+        return str(Path(name).resolve())
+    except (OSError, RuntimeError, ValueError):
+        return name
+
+
+MAX_NEIGHBOURS = 50  # .rds files beside a library that are read for its instances
+MAX_INSTANCES = 4  # networks built from them
+
+
+def _workspace_instances(analysis: Analysis) -> dict[str, Built]:
+    """For a file of definitions only (a library): the networks that the files beside it build
+    from it, so that its hovers show shapes. Only while the document is as saved, since those
+    files import it from disk."""
+    here = Path(analysis.path)
+    try:
+        if here.read_text(encoding="utf-8") != analysis.text:
+            return {}
+        me = here.resolve()
+        others = sorted(p for p in me.parent.glob("*.rds") if p.resolve() != me)
+    except (OSError, UnicodeDecodeError):
+        return {}
+    found: dict[str, Built] = {}
+    for other in others[:MAX_NEIGHBOURS]:
+        try:
+            module = parse_file(other)
+            imports = [i for i in module.items if isinstance(i, ast.Import)]
+            if not any((other.parent / i.path).resolve() == me for i in imports):
+                continue
+            program = link(module)
+            for name in concrete(module):
+                if name not in found and len(found) < MAX_INSTANCES:
+                    found[name] = _built(resdsl.check(resdsl.build(program, network=name)))
+        except (ResdslError, OSError, RecursionError):
+            continue
+    return found
+
+
+def _built(net) -> Built:
+    built = Built(net, resdsl.costs(net))
+    for node in net.nodes():
+        built.by_span.setdefault(_key(node.span), []).append(node)
+    return built
 
 
 def analyse(text: str, path: str, previous: Analysis | None = None) -> Analysis:
@@ -135,10 +186,9 @@ def analyse(text: str, path: str, previous: Analysis | None = None) -> Analysis:
                     seen.add(key)
                     result.errors.append(error)
             continue
-        built = Built(net, resdsl.costs(net))
-        for node in net.nodes():
-            built.by_span.setdefault(_key(node.span), []).append(node)
-        result.networks[name] = built
+        result.networks[name] = _built(net)
+    if not concrete(result.module) and not errors:  # a library: its workspace's instances
+        result.networks.update(_workspace_instances(result))
     return result
 
 

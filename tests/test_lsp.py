@@ -165,6 +165,28 @@ async def test_a_library_file_and_unused_blocks_get_diagnostics(client, folder):
     assert second.range.start == lsp.Position(len(lines) - 2, lines[-2].index("rleu"))
 
 
+async def test_a_library_shows_the_shapes_of_the_instances_beside_it(tmp_path_factory):
+    """A file of families only has no network of its own: its hovers use the networks that the
+    files beside it build from it (here ResNet-8: cifar_resnet(n = 1))."""
+    root = tmp_path_factory.mktemp("library")
+    shutil.copy(SPECS / "cifar.rds", root / "cifar.rds")
+    (root / "eight.rds").write_text('import "cifar.rds"\nnetwork eight = cifar_resnet(n = 1)\n')
+    (root / "other.rds").write_text("network unrelated {\n    input 3x8x8\n    classes 2\n}\n")
+    from resdsl import lsp as server
+
+    text = (root / "cifar.rds").read_text()
+    analysis = server.analyse(text, str(root / "cifar.rds"))
+    assert list(analysis.networks) == ["eight"]
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines, 1) if "basic 32 x n" in line)
+    shown = server.hover(analysis, row, lines[row - 1].index("basic") + 1)
+    # the one block of stage 2: 3x3 convs 16->32 and 32->32, two BNs of 32
+    assert "**basic** in `eight`: 1 block instance(s)" in shown
+    assert f"| layer2.0 | stage 2 | 32x16x16 | {9 * 16 * 32 + 9 * 32 * 32 + 4 * 32:,} |" in shown
+    edited = server.analyse(text + "\n", str(root / "cifar.rds"))  # unsaved: not as on disk
+    assert edited.networks == {}
+
+
 async def test_warnings_are_published_as_warnings(client, folder):
     text = OWN.replace("basic 16 x 3", "basic 16 stride=2 x 3") + "block spare(w) {\n    relu\n}\n"
     uri = await open_doc(client, folder / "warned.rds", text)
