@@ -117,8 +117,10 @@ def check(specs, shortcut, network, output, deny_warnings):
         problems += [(path, problem) for problem in found]
         if output == "json":
             continue
-        for problem in found:
-            click.echo(problem.render(), err=True)
+        for warning in warned:
+            click.echo(warning.render(), err=True)
+        if error is not None:  # as one report: the explain line once, at the end
+            click.echo(error.render(), err=True)
         if error is not None or not ok:
             continue
         if not nets:

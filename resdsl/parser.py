@@ -14,7 +14,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.visitors import Transformer_NonRecursive
 
 from . import syntax as ast
-from .errors import ParseError, Related, ResdslError, Source, Span
+from .errors import ParseError, Related, ResdslError, Source, Span, raise_all
 from .resources import resource
 
 MAX_BYTES = 1 << 20  # a spec is a page of text; ResNet-1202's is 300 bytes
@@ -47,7 +47,7 @@ _TERMINAL_WORDS = {
     "CONCAT": "`concat`",
     "OFF": "`off`",
     "STRING": 'a quoted path such as "cifar.rds"',
-    "_SEP": "a newline or `;`",
+    "_SEP": "the statement's end (a newline or `;`)",
     "$END": "the end of the file",
 }
 
@@ -101,7 +101,7 @@ def parse(text: str, name: str = "<string>", *, builtin: bool = False) -> ast.Mo
     try:
         tree = grammar().parse(text)
     except UnexpectedInput as exc:
-        raise _parse_error(source, exc) from None
+        raise_all([_parse_error(source, exc), *_later_errors(source, text, exc)])
     try:
         return _ToAst(source).transform(tree)
     except VisitError as exc:
@@ -111,6 +111,38 @@ def parse(text: str, name: str = "<string>", *, builtin: bool = False) -> ast.Mo
 
 
 BOM = "\ufeff"
+MAX_SYNTAX_ERRORS = 10  # reported from one file
+
+
+def _later_errors(source: Source, text: str, first: UnexpectedInput) -> list[ParseError]:
+    """The syntax errors after the first, found by parsing again with each faulty line blanked.
+
+    A line is blanked only where its braces balance, so the structure around it is kept; the
+    search stops where that cannot be, at the end of the file, or at a fault at the start of a
+    line (a statement the parser no longer expects: the echo of an earlier fault)."""
+    found: list[ParseError] = []
+    rows, line = text.split("\n"), first.line
+    while len(found) < MAX_SYNTAX_ERRORS - 1 and 0 < line <= len(rows):
+        braces = [m.group() for m in _BRACKETS.finditer(rows[line - 1]) if m.group() in "{}"]
+        if braces.count("{") != braces.count("}"):
+            break
+        rows[line - 1] = " " * len(rows[line - 1])
+        try:
+            grammar().parse("\n".join(rows))
+            break  # the rest parses
+        except UnexpectedInput as exc:
+            token = getattr(exc, "token", None)
+            if isinstance(exc, UnexpectedEOF) or getattr(token, "type", None) == "$END":
+                break
+            row = rows[exc.line - 1] if 0 < exc.line <= len(rows) else ""
+            leading = exc.column == len(row) - len(row.lstrip()) + 1
+            if exc.line <= line or token is not None and leading or _left_open(source, exc.line):
+                break  # before the last, a statement's start, or inside a section left open
+            found.append(_parse_error(source, exc))
+            line = exc.line
+        except RecursionError:
+            break
+    return found
 
 
 def parse_file(path: str | Path, *, builtin: bool = False) -> ast.Module:

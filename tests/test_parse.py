@@ -146,3 +146,52 @@ def test_the_parser_tables_are_cached_in_the_users_folder_and_survive_damage(tmp
     again = subprocess.run(command, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and again.stderr == "", again.stderr
     assert again.stdout == first.stdout
+
+
+SEVERAL = """\
+network n {
+    input 3x32x32
+    clases 10
+    stem { conv 16 3x3 @ 2; bn }
+    stage { basic 16 stride=2 x 2 junk }
+    head { avgpool; fc }
+}
+
+block b(w) {
+    conv w 3x3 ^ 4
+}
+"""
+GOOD = """\
+network n {
+    input 3x32x32
+    classes 10
+    stem { conv 16 3x3; bn; relu }
+    stage { basic 16 x 2 }
+    stage { basic 32 x 2; stride 2 }
+    head { avgpool; fc }
+}
+"""
+
+
+def test_every_independent_syntax_error_of_a_file_is_reported():
+    with pytest.raises(resdsl.ResdslError) as info:
+        resdsl.parse(SEVERAL, "s.rds")
+    found = [(e.span.line, e.span.column, e.code) for e in info.value.errors]
+    assert found == [(3, 5, "RDS002"), (4, 24, "RDS001"), (5, 35, "RDS002"), (10, 16, "RDS001")]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("network n {", "netwrk n {", (1, 1)),  # the rest is inside a brace it never opened
+        ("stem { conv", "stem conv", (4, 10)),
+        ("relu }", "relu }}", (5, 5)),  # the network closed early: what follows is its echo
+        ("basic 16 x 2 }", "basic 16 x 2", (6, 11)),  # a section left open
+        ("3x32x32", "3x32x32x", (2, 11)),
+        ("stride 2 }", "stride 2 ]", (6, 36)),
+    ],
+)
+def test_one_mistake_is_one_error_not_a_cascade(old, new, where):
+    with pytest.raises(resdsl.ParseError) as info:  # one error: itself, not a group
+        resdsl.parse(GOOD.replace(old, new, 1), "one.rds")
+    assert (info.value.span.line, info.value.span.column) == where
