@@ -161,6 +161,10 @@ class ErrorGroup(ResdslError):
         return diagnostics + _explain([e.code for e in self.errors])
 
 
+class ParseErrorGroup(ErrorGroup, ParseError):
+    """Several syntax errors of one file, reported together: a ParseError, as one error is."""
+
+
 def _explain(codes: list[str | None], kind: str = "error") -> str:
     """The closing line that points at the codes' pages, as rustc's `--explain` line does."""
     codes = sorted({c for c in codes if c})
