@@ -182,12 +182,13 @@ def _position(error: ResdslError):
     return (span.source.name, span.line, span.column)
 
 
-def raise_all(errors: list[ResdslError]) -> None:
-    """Raise the collected errors: one as itself, several as an :class:`ErrorGroup`."""
+def raise_all(errors: list[ResdslError], group: type[ErrorGroup] | None = None) -> None:
+    """Raise the collected errors: one as itself, several as an :class:`ErrorGroup` (or the
+    ``group`` class given, e.g. :class:`ParseErrorGroup`)."""
     if len(errors) == 1:
         raise errors[0]
     if errors:
-        raise ErrorGroup(errors)
+        raise (group or ErrorGroup)(errors)
 
 
 def unique(errors: list[ResdslError]) -> list[ResdslError]:

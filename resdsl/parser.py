@@ -14,7 +14,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.visitors import Transformer_NonRecursive
 
 from . import syntax as ast
-from .errors import ParseError, ParseErrorGroup, Related, ResdslError, Source, Span
+from .errors import ParseError, ParseErrorGroup, Related, ResdslError, Source, Span, raise_all
 from .resources import resource
 
 MAX_BYTES = 1 << 20  # a spec is a page of text; ResNet-1202's is 300 bytes
@@ -102,7 +102,7 @@ def parse(text: str, name: str = "<string>", *, builtin: bool = False) -> ast.Mo
         tree = grammar().parse(text)
     except UnexpectedInput as exc:
         errors = [_parse_error(source, exc), *_later_errors(source, text, exc)]
-        raise errors[0] if len(errors) == 1 else ParseErrorGroup(errors) from None
+        raise_all(errors, ParseErrorGroup)
     try:
         return _ToAst(source).transform(tree)
     except VisitError as exc:
