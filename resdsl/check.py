@@ -37,8 +37,9 @@ def lint(net: Network) -> list[ResdslError]:
     template known. (The names a target prints come from its own namespaces.)
     """
     position = {name: i for i, name in enumerate(net.graph.nodes)}
+    pred = net.graph.pred
     for node in net.nodes():
-        if set(net.graph.predecessors(node.name)) != set(node.inputs):
+        if pred[node.name].keys() != set(node.inputs):
             raise AssertionError(f"IR node {node.name}: inputs disagree with the graph's edges")
         if any(position[i] >= position[node.name] for i in node.inputs):
             raise AssertionError(f"IR node {node.name} comes before one of its inputs")
@@ -78,10 +79,12 @@ MAX_TENSOR = 2**31 - 1  # elements of one weight or one sample's activation the 
 def sizes(net: Network) -> list[ResdslError]:
     """Ops whose weights or outputs no framework would allocate (the shapes themselves fit)."""
     errors: list[ResdslError] = []
+    shapes: dict[str, tuple] = {}
     for node in net.nodes():
+        shapes[node.name] = node.shape
         if node.shape is None:
             continue
-        ins = [net.node(i).shape for i in node.inputs]
+        ins = [shapes[i] for i in node.inputs]
         params = ops.OPS[node.op].params(node.arg, ins)
         elements = node.shape[0] * node.shape[1] * node.shape[2]
         if max(params, elements) > MAX_TENSOR:

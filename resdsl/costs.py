@@ -21,14 +21,25 @@ class Cost:
 
 def costs(net: Network) -> dict[str, Cost]:
     """Each node's cost, in topological order. ``net`` must have passed the checker."""
-    out = {}
+    out: dict[str, Cost] = {}
+    shapes: dict[str, tuple] = {}
+    alike: dict[tuple, Cost] = {}  # equal ops on equal shapes cost the same: count each once
     for node in net.nodes():
-        opdef = ops.OPS[node.op]
-        ins = [net.node(i).shape for i in node.inputs]
-        args = node.arg
-        out[node.name] = Cost(
-            opdef.params(args, ins), opdef.macs(args, ins, node.shape), opdef.buffers(args, ins)
-        )
+        shapes[node.name] = node.shape
+        ins = [shapes[i] for i in node.inputs]
+        key = (node.op, node.args, tuple(ins), node.shape)
+        try:
+            cost = alike.get(key)
+        except TypeError:  # an argument no dict can key: cost it alone
+            cost, key = None, None
+        if cost is None:
+            opdef, args = ops.OPS[node.op], node.arg
+            cost = Cost(
+                opdef.params(args, ins), opdef.macs(args, ins, node.shape), opdef.buffers(args, ins)
+            )
+            if key is not None:
+                alike[key] = cost
+        out[node.name] = cost
     return out
 
 

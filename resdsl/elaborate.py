@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 
 import networkx as nx
@@ -39,6 +39,7 @@ from .ir import (
     Shortcut,
     TemplateOp,
     add_node,
+    add_nodes,
     as_expr,
 )
 from .linker import Program, choose
@@ -147,6 +148,18 @@ class _Scope:
         return self.prefix + local, " › ".join((*self.path, f"{kind} {suffix}".strip())), local
 
 
+@dataclass
+class _Made:
+    """What one block instance made: its nodes and block instances, with the names they had."""
+
+    prefix: str  # its nodes' name prefix, "layer1.0."
+    path: str  # their human paths' prefix, "stage 1 › block 1 › "
+    block: str  # its instance's name, "layer1.0"
+    input: str  # the node it read
+    nodes: list[Node]
+    blocks: list[BlockInstance]  # nested instances first, then its own
+
+
 class _Elaborator(Values, Tracing, Joins):
     def __init__(self, program: Program, shortcut: str | None, depth=None):
         self.program = program
@@ -168,6 +181,7 @@ class _Elaborator(Values, Tracing, Joins):
         self.order: list[str] = []  # node names in the order they were made
         self.aside: set[str] = set()  # the nodes of side paths (`mul { ... }`)
         self.count = 0  # nodes made
+        self.replays: dict[tuple, _Made] = {}  # block instances that equal ones are copied from
         self.classes = 0
 
     # ------------------------------------------------------------ network
@@ -660,6 +674,10 @@ class _Elaborator(Values, Tracing, Joins):
                 SpecError(f"block `{kind}` has more than one `add`", dup.span, code="RDS127")
             )
         policy = self.override or policy
+        replay_key = self._replay_key(kind, values, scope, parent, policy, call)
+        if replay_key is not None and self._replay(replay_key, scope, parent, local):
+            return
+        errors_before, blocks_before = len(self.errors), len(self.blocks)
         scope.kind = kind
         scope.trace = Trace()
         scope.symbols = {p.name: Param(p.name) for p in definition.params}
@@ -710,6 +728,99 @@ class _Elaborator(Values, Tracing, Joins):
             parent.entries.append(Entry(instance.name, "block"))
         if parent.trace is not None:
             self._record_nested(definition, call, values, extra, template, parent)
+        elif replay_key is not None and len(self.errors) == errors_before:
+            self._remember(replay_key, scope, block_input, first_node, blocks_before)
+
+    # ------------------------------------------------------------ equal blocks, made once
+    # A run of equal blocks (`basic 16 x 200`) makes the same nodes again and again under other
+    # names: the first instance is elaborated, and its copies are made from its nodes, renamed.
+    # The key holds everything the elaboration reads: the definition, its bound values, the
+    # input's shape, the policy, the section and stage, and the call sites (the spans of ops
+    # that the prelude's blocks make). Only an outermost block with no errors is remembered,
+    # and none where stochastic depth gives each block its own rate.
+
+    def _replay_key(self, kind, values, scope, parent, policy, call):
+        if parent.trace is not None or self.depth is not None:
+            return None
+        shape = self.graph.nodes[self.current]["node"].shape
+        key = (kind, tuple(values.items()), shape, policy, scope.section, scope.stage)
+        key += (tuple(self.sites), call.span, parent.block)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _remember(self, key, scope, block_input: str, first_node: int, blocks_before: int):
+        names = self.order[first_node:]
+        prefix, path = scope.prefix, " › ".join(scope.path) + " › "
+        inside = set(names) | {b.name for b in self.blocks[blocks_before:]}
+        if not all(n.startswith(prefix) or n == scope.block for n in inside):
+            return  # a name outside the block's own: not a copy that renaming can make
+        nodes = [self.graph.nodes[n]["node"] for n in names]
+        if not all(node.path.startswith(path) for node in nodes):
+            return
+        self.replays[key] = _Made(
+            prefix, path, scope.block, block_input, nodes, self.blocks[blocks_before:]
+        )
+
+    def _replay(self, key, scope: _Scope, parent: _Scope, local: str) -> bool:
+        made = self.replays.get(key)
+        if made is None or self.count + len(made.nodes) >= MAX_OPS:
+            return False  # the limit's error comes from the elaboration itself
+        prefix, path, start = scope.prefix, " › ".join(scope.path) + " › ", self.current
+        cut, cut_path = len(made.prefix), len(made.path)
+
+        def rename(name):
+            if name is None:
+                return None
+            if name == made.input:
+                return start
+            if name == made.block:
+                return scope.block
+            return prefix + name[cut:] if name.startswith(made.prefix) else name
+
+        copies = []
+        for node in made.nodes:
+            copy = Node(
+                prefix + node.name[cut:],
+                node.op,
+                node.args,
+                tuple(rename(i) for i in node.inputs),
+                node.shape,
+                node.span,
+                path + node.path[cut_path:],
+                rename(node.block),
+                node.role,
+                node.section,
+                node.stage,
+                node.local,
+                node.problem,
+            )
+            copies.append(copy)
+            if node.name in self.aside:
+                self.aside.add(copy.name)
+        add_nodes(self.graph, copies)
+        self.order.extend(copy.name for copy in copies)
+        self.count += len(made.nodes)
+        self.current = rename(made.blocks[-1].output)
+        for block in made.blocks:
+            outer = block.name == made.block
+            instance = replace(
+                block,
+                name=rename(block.name),
+                input=rename(block.input),
+                output=rename(block.output),
+                parent=block.parent if outer else rename(block.parent),
+                local=local if outer else block.local,
+            )
+            self.blocks.append(instance)
+            self.by_name[instance.name] = instance
+        if scope.section == "stage" and parent.block is None:
+            self.stage_blocks += 1
+        if parent.entries is not None and parent.block is None:
+            parent.entries.append(Entry(scope.block, "block"))
+        return True
 
     def _tap(self, stmt: ast.Tap, scope: _Scope) -> None:
         """Mark where a shortcut's `from tap` case starts: the tensor so far."""

@@ -315,6 +315,17 @@ class Network:
         return self.nodes()[-1]
 
 
+def add_nodes(graph: nx.DiGraph, nodes: list[Node]) -> None:
+    """Several nodes at once, in order (networkx's bulk methods, as :func:`add_node` each)."""
+    names = {node.name for node in nodes}
+    if len(names) < len(nodes) or any(name in graph for name in names):
+        raise ValueError("duplicate IR node names")
+    graph.add_nodes_from((node.name, {"node": node}) for node in nodes)
+    graph.add_edges_from(
+        (src, node.name, {"port": port}) for node in nodes for port, src in enumerate(node.inputs)
+    )
+
+
 def add_node(graph: nx.DiGraph, node: Node) -> None:
     if node.name in graph:
         raise ValueError(f"duplicate IR node name {node.name!r}")

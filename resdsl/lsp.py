@@ -21,10 +21,11 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import gc
 import os
 import re
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ import resdsl
 from . import diagnostics, ops, recipe
 from . import syntax as ast
 from .costs import summary
+from .elaborate import without_gc
 from .errors import ResdslError, Source, Span
 from .fmt import format_text
 from .linker import Program, concrete, link, prelude
@@ -137,6 +139,11 @@ def analyse(text: str, path: str, previous: Analysis | None = None) -> Analysis:
     positions, the same imported files) and no errors, its networks are kept and only their
     positions are moved: an edit to comments or layout costs a parse, not a build.
     """
+    with without_gc():  # as a build does: it makes many objects and frees few
+        return _analyse(text, path, previous)
+
+
+def _analyse(text: str, path: str, previous: Analysis | None) -> Analysis:
     result = Analysis(path, text)
     try:
         result.module = parse(text, path)
@@ -837,13 +844,15 @@ class ResdslServer(LanguageServer):
         running = self.running.get(uri)
         if running is not None and running[0] == text:
             return running[1]
+        if running is not None:
+            running[1].cancel()  # an older text's, if it has not started: it is not wanted now
         future = self.worker.submit(analyse, text, to_fs_path(uri) or uri, done)
         self.running[uri] = (text, future)
         future.add_done_callback(lambda f: self._finished(uri, text, f))
         return future
 
     def _finished(self, uri: str, text: str, future: Future) -> None:
-        if future.exception() is None:
+        if not future.cancelled() and future.exception() is None:
             self.analyses[uri] = future.result()
         if self.running.get(uri, (None,))[0] == text:
             self.running.pop(uri, None)
@@ -854,7 +863,7 @@ class ResdslServer(LanguageServer):
         future = self.start(uri)
         try:
             return future.result(timeout=wait)
-        except TimeoutError:
+        except (TimeoutError, CancelledError):
             pass
         text = self.workspace.get_text_document(uri).source
         path = to_fs_path(uri) or uri
@@ -881,7 +890,7 @@ class ResdslServer(LanguageServer):
         loop = asyncio.get_event_loop()
 
         def send(future: Future) -> None:
-            if future.exception() is not None:
+            if future.cancelled() or future.exception() is not None:
                 return
             analysis = future.result()
             document = self.workspace.text_documents.get(uri)
@@ -908,6 +917,7 @@ def did_open(ls: ResdslServer, params: lsp.DidOpenTextDocumentParams):
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: ResdslServer, params: lsp.DidChangeTextDocumentParams):
+    ls.start(params.text_document.uri)  # so that a hover a moment later finds it done
     ls.publish_soon(params.text_document.uri)
 
 
@@ -985,4 +995,7 @@ def serve() -> None:
     # the worker thread builds while this one answers: hand the GIL over more often than every
     # 5 ms, so that a request waits for at most a few of its slices
     sys.setswitchinterval(0.0005)
+    # what is loaded now lives as long as the server: keep it out of the collector's full passes,
+    # which otherwise walk pygls, lsprotocol and resdsl's modules (80 ms) in the middle of a build
+    gc.freeze()
     server.start_io()
