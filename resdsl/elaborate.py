@@ -25,7 +25,7 @@ import networkx as nx
 from . import ops, recipe
 from . import syntax as ast
 from .check import train as train_errors
-from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all, unique, unknown
+from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all, unique
 from .ir import (
     BlockInstance,
     BlockTemplate,
@@ -46,7 +46,7 @@ from .linker import Program, choose
 from .names import ATTRIBUTE_RESERVED, Namespace, module_suffix
 from .shortcuts import Joins
 from .trace import Trace, Tracing
-from .values import Env, Symbol, Values, show
+from .values import Env, Symbol, Values, show, unknown_kind
 
 MAX_OPS = 100_000  # ResNet-1202 has 4,210, a 12,002-layer net 42,010; 100,000 take ~4 s, 200 MB
 MAX_NESTING = 64  # blocks inside blocks
@@ -583,16 +583,7 @@ class _Elaborator(Values, Tracing, Joins):
         if kind in self.program.blocks or (kind in ops.OPS and ops.OPS[kind].user):
             return kind
         known = list(self.program.blocks) + [k for k, o in ops.OPS.items() if o.user]
-        self.errors.append(
-            unknown(
-                f"unknown layer or block `{stmt.name}`",
-                stmt.name_span,
-                stmt.name,
-                known,
-                "layers and blocks",
-                code="RDS101",
-            )
-        )
+        self.errors.append(unknown_kind(stmt.name, stmt.name_span, known))
         return None
 
     def _repeat(self, stmt: ast.Call, env: dict) -> int:

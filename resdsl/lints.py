@@ -100,12 +100,9 @@ def _shortcuts(program: Program, name: str) -> set[str]:
     if isinstance(item, ast.NetworkInst):
         return {item.shortcut} if item.shortcut else set()
     if isinstance(item, ast.NetworkDef):
-        body = [
-            s
-            for part in item.body
-            for s in (part.body if isinstance(part, ast.Section) else [part])
-        ]
-        return {s.value for s in body if isinstance(s, ast.Setting) and s.key == "shortcut"}
+        return {
+            s.value for s in item.statements() if isinstance(s, ast.Setting) and s.key == "shortcut"
+        }
     return set()
 
 

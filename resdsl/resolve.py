@@ -5,15 +5,24 @@ that nothing instantiates (a library such as specs/cifar.rds), would go unchecke
 each block, shortcut and network family of a module without building anything, and reports what
 no instance of it could get past: a layer or block that does not exist, an argument that the
 layer or block does not take, too many values, a name that is no parameter. Its messages and
-codes are the elaborator's own, so a definition that a network also uses is reported once.
+codes are the elaborator's own (:mod:`resdsl.values` writes each once), so a definition that
+a network also uses is reported once.
 """
 
 from __future__ import annotations
 
 from . import ops
 from . import syntax as ast
-from .errors import SpecError, did_you_mean, unknown
+from .errors import SpecError
 from .linker import Program
+from .values import (
+    block_in_shortcut,
+    no_such_argument,
+    too_many_block_values,
+    too_many_values,
+    unknown_kind,
+    unknown_parameter,
+)
 
 SHORTCUT_NAMES = ("in", "out", "stride")  # what a shortcut case's ops read
 
@@ -24,14 +33,7 @@ def resolve(program: Program, module: ast.Module) -> list[SpecError]:
     for item in module.items:
         if isinstance(item, ast.BlockDef | ast.NetworkDef):
             scope = walker.params(item.params)
-            body = item.body
-            if isinstance(item, ast.NetworkDef):
-                body = [
-                    stmt
-                    for part in item.body
-                    for stmt in (part.body if isinstance(part, ast.Section) else [part])
-                ]
-            walker.body(body, scope)
+            walker.body(item.statements() if isinstance(item, ast.NetworkDef) else item.body, scope)
         elif isinstance(item, ast.ShortcutDef):
             for case in item.cases:
                 walker.body(case.body or (), dict.fromkeys(SHORTCUT_NAMES), shortcut=item.name)
@@ -68,74 +70,30 @@ class _Walker:
         if stmt.name in scope:  # a parameter that holds a layer or block: its use decides
             return
         if shortcut and stmt.name in self.program.blocks:
-            self.errors.append(
-                SpecError(
-                    f"shortcut `{shortcut}` calls block `{stmt.name}`: a shortcut is "
-                    "made of layers",
-                    stmt.name_span,
-                    "write the block's layers in the shortcut, or make the block a branch",
-                    code="RDS115",
-                )
-            )
+            self.errors.append(block_in_shortcut(shortcut, stmt.name, stmt.name_span))
         elif stmt.name in self.program.blocks:
             block = self.program.blocks[stmt.name]
             names = [p.name for p in block.params]
             if len(stmt.args) > len(names):
-                self.errors.append(
-                    SpecError(
-                        f"`{stmt.name}` takes {len(names)} value(s), got {len(stmt.args)}",
-                        stmt.args[len(names)].span,
-                        code="RDS124",
-                    )
-                )
+                self.errors.append(too_many_block_values(stmt.name, block.params, stmt.args))
             for kw in stmt.kwargs:
                 if kw.name not in names:
-                    message = f"`{stmt.name}` has no parameter `{kw.name}`"
-                    self.errors.append(
-                        unknown(message, kw.span, kw.name, names, "parameters", code="RDS121")
-                    )
+                    self.errors.append(no_such_argument(stmt.name, kw, names, block=True))
         elif stmt.name in ops.OPS and ops.OPS[stmt.name].user:
             opdef = ops.OPS[stmt.name]
-            positional = [a.name for a in opdef.args if a.positional]
+            positional = [a for a in opdef.args if a.positional]
             if len(stmt.args) > len(positional):
-                takes = ", ".join(positional) or "no positional values"
-                self.errors.append(
-                    SpecError(
-                        f"too many values for `{opdef.name}` (it takes: {takes})",
-                        stmt.args[len(positional)].span,
-                        code="RDS120",
-                    )
-                )
+                self.errors.append(too_many_values(opdef, stmt.args[len(positional)]))
             by_name = [a.name for a in opdef.args]
             for kw in stmt.kwargs:
                 if kw.name not in by_name:
-                    message = f"`{opdef.name}` has no argument `{kw.name}`"
-                    self.errors.append(
-                        unknown(message, kw.span, kw.name, by_name, "arguments", code="RDS121")
-                    )
+                    self.errors.append(no_such_argument(opdef.name, kw, by_name, block=False))
         else:
-            self.errors.append(
-                unknown(
-                    f"unknown layer or block `{stmt.name}`",
-                    stmt.name_span,
-                    stmt.name,
-                    self.kinds,
-                    "layers and blocks",
-                    code="RDS101",
-                )
-            )
+            self.errors.append(unknown_kind(stmt.name, stmt.name_span, self.kinds))
 
     def expr(self, expr, scope: dict) -> None:
         if isinstance(expr, ast.BinOp):
             self.expr(expr.left, scope)
             self.expr(expr.right, scope)
         elif isinstance(expr, ast.Name) and expr.id not in scope and expr.id not in self.kinds:
-            self.errors.append(
-                SpecError(
-                    f"unknown parameter `{expr.id}`",
-                    expr.span,
-                    did_you_mean(expr.id, scope)
-                    or ("parameters here: " + ", ".join(scope) if scope else None),
-                    code="RDS102",
-                )
-            )
+            self.errors.append(unknown_parameter(expr.id, expr.span, scope))

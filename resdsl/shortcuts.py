@@ -22,7 +22,7 @@ from .errors import Related, SpecError, unknown
 from .ir import IN_CHANNELS, Param, Shortcut
 from .names import ATTRIBUTE_RESERVED, Namespace
 from .trace import Trace
-from .values import Env
+from .values import Env, block_in_shortcut
 
 
 def case_of(definition: ast.ShortcutDef, stride: int, in_channels: int, out_channels: int):
@@ -126,15 +126,7 @@ class Joins:
         self.sites.append(case.span)
         for call in case.body:
             if call.name in self.program.blocks:
-                self.errors.append(
-                    SpecError(
-                        f"shortcut `{definition.name}` calls block `{call.name}`: a shortcut is "
-                        "made of layers",
-                        call.name_span,
-                        "write the block's layers in the shortcut, or make the block a branch",
-                        code="RDS115",
-                    )
-                )
+                self.errors.append(block_in_shortcut(definition.name, call.name, call.name_span))
                 continue
             if call.label is not None and not self._free(call, sub):
                 continue

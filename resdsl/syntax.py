@@ -168,6 +168,12 @@ class NetworkDef:
     span: Span
     name_span: Span | None = None  # the name alone, where errors about it point
 
+    def statements(self) -> list:
+        """Its settings and its sections' statements, in order: the sections opened."""
+        return [
+            s for part in self.body for s in (part.body if isinstance(part, Section) else [part])
+        ]
+
 
 @dataclass(frozen=True)
 class NetworkInst:

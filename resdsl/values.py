@@ -45,23 +45,12 @@ class Values:
                 raise SpecError(f"parameter `{p.name}` is listed twice", p.span, code="RDS122")
             seen.add(p.name)
         if len(args) > len(params):
-            raise SpecError(
-                f"`{owner}` takes {len(params)} value(s), got {len(args)}",
-                args[len(params)].span,
-                code="RDS124",
-            )
+            raise too_many_block_values(owner, params, args)
         given = {p.name: self._eval(a, env) for p, a in zip(params, args, strict=False)}
         origins = {p.name: origin(a, env) for p, a in zip(params, args, strict=False)}
         for kw in kwargs:
             if kw.name not in names:
-                raise unknown(
-                    f"`{owner}` has no parameter `{kw.name}`",
-                    kw.span,
-                    kw.name,
-                    names,
-                    "parameters",
-                    code="RDS121",
-                )
+                raise no_such_argument(owner, kw, names, block=True)
             if kw.name in given:
                 raise SpecError(f"`{kw.name}` is given twice", kw.span, code="RDS122")
             given[kw.name] = self._eval(kw.value, env)
@@ -100,13 +89,7 @@ class Values:
                 return env[expr.id]
             if expr.id in self.program.blocks or expr.id in ops.OPS and ops.OPS[expr.id].user:
                 return Symbol(expr.id)
-            raise SpecError(
-                f"unknown parameter `{expr.id}`",
-                expr.span,
-                did_you_mean(expr.id, env)
-                or ("parameters here: " + ", ".join(env) if env else None),
-                code="RDS102",
-            )
+            raise unknown_parameter(expr.id, expr.span, env)
         left, right = self._eval(expr.left, env), self._eval(expr.right, env)
         for side, value in ((expr.left, left), (expr.right, right)):
             if not isinstance(value, int):
@@ -139,25 +122,14 @@ class Values:
         """Each argument as (its expression or None, its raw value, its typed value)."""
         positional = [a for a in opdef.args if a.positional]
         if len(stmt.args) > len(positional):
-            extra = stmt.args[len(positional)]
-            takes = ", ".join(a.name for a in positional) or "no positional values"
-            raise SpecError(
-                f"too many values for `{opdef.name}` (it takes: {takes})", extra.span, code="RDS120"
-            )
+            raise too_many_values(opdef, stmt.args[len(positional)])
         values = {}
         for arg, expr in zip(positional, stmt.args, strict=False):
             values[arg.name] = expr
         by_name = {a.name: a for a in opdef.args}
         for kw in stmt.kwargs:
             if kw.name not in by_name:
-                raise unknown(
-                    f"`{opdef.name}` has no argument `{kw.name}`",
-                    kw.span,
-                    kw.name,
-                    by_name,
-                    "arguments",
-                    code="RDS121",
-                )
+                raise no_such_argument(opdef.name, kw, by_name, block=False)
             if kw.name in values:
                 raise SpecError(f"`{kw.name}` is given twice", kw.span, code="RDS122")
             values[kw.name] = kw.value
@@ -206,6 +178,59 @@ def bad(message: str, expr: ast.Expr, env: dict, code: str) -> SpecError:
     if source == expr.span:
         return SpecError(message, expr.span, code=code)
     return SpecError(message, source, code=code, related=[Related(expr.span, "used here")])
+
+
+# ---------------------------------------------------------------- mistakes of names and counts
+# Written once: the elaborator raises them as it builds, and resdsl.resolve finds them in
+# definitions nothing builds; a mistake both see is reported once, since the two are equal.
+
+
+def unknown_kind(name: str, span: Span, known) -> SpecError:
+    """RDS101: a call of a layer or block that does not exist."""
+    return unknown(
+        f"unknown layer or block `{name}`", span, name, known, "layers and blocks", code="RDS101"
+    )
+
+
+def unknown_parameter(name: str, span: Span, scope) -> SpecError:
+    """RDS102: a name that is no parameter of the definition it is used in."""
+    hint = did_you_mean(name, scope) or ("parameters here: " + ", ".join(scope) if scope else None)
+    return SpecError(f"unknown parameter `{name}`", span, hint, code="RDS102")
+
+
+def block_in_shortcut(shortcut: str, block: str, span: Span) -> SpecError:
+    """RDS115: a shortcut's case that calls a block."""
+    return SpecError(
+        f"shortcut `{shortcut}` calls block `{block}`: a shortcut is made of layers",
+        span,
+        "write the block's layers in the shortcut, or make the block a branch",
+        code="RDS115",
+    )
+
+
+def too_many_values(opdef: ops.OpDef, extra: ast.Expr) -> SpecError:
+    """RDS120: more positional values than a layer takes, at the first one too many."""
+    takes = ", ".join(a.name for a in opdef.args if a.positional) or "no positional values"
+    return SpecError(
+        f"too many values for `{opdef.name}` (it takes: {takes})", extra.span, code="RDS120"
+    )
+
+
+def no_such_argument(owner: str, kw: ast.Kwarg, names, block: bool) -> SpecError:
+    """RDS121: a keyword that the block (its parameters) or layer (its arguments) lacks."""
+    what = "parameter" if block else "argument"
+    return unknown(
+        f"`{owner}` has no {what} `{kw.name}`", kw.span, kw.name, names, f"{what}s", code="RDS121"
+    )
+
+
+def too_many_block_values(owner: str, params, args) -> SpecError:
+    """RDS124: more values than a block or family has parameters, at the first one too many."""
+    return SpecError(
+        f"`{owner}` takes {len(params)} value(s), got {len(args)}",
+        args[len(params)].span,
+        code="RDS124",
+    )
 
 
 def show(value) -> str:
