@@ -103,9 +103,11 @@ def check(specs, shortcut, network, output, deny_warnings):
     specs = spec_files(specs, output == "json")
     files, problems, failed = [], [], 0
     for path in specs:
-        warned, error = [], None
+        warned, error, families = [], None, []
         try:
-            nets = check_spec(path, network=network, shortcut=shortcut, warnings=warned)
+            nets = check_spec(
+                path, network=network, shortcut=shortcut, warnings=warned, defaults=families
+            )
         except ResdslError as exc:
             nets, error = [], exc
         for warning in warned if deny_warnings else ():
@@ -127,8 +129,9 @@ def check(specs, shortcut, network, output, deny_warnings):
             click.echo(f"{path}: ok: definitions only")
         for net in nets:
             info = summary(net)
+            at = " at its defaults" if net.name in families else ""
             click.echo(
-                f"{path}: ok: {net.name}, {len(info['layers'])} ops, "
+                f"{path}: ok: {net.name}{at}, {len(info['layers'])} ops, "
                 f"{info['params']:,} params, {info['macs']:,} MACs"
             )
     if output == "json":

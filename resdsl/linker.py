@@ -192,6 +192,17 @@ def concrete(module: ast.Module) -> list[str]:
     ]
 
 
+def defaulted(module: ast.Module) -> list[str]:
+    """The families a file defines whose every parameter has a default: checked at those."""
+    return [
+        item.name
+        for item in module.items
+        if isinstance(item, ast.NetworkDef)
+        and item.params
+        and all(p.default is not None for p in item.params)
+    ]
+
+
 def choose(program: Program, name: str | None) -> ast.NetworkDef | ast.NetworkInst:
     """The network to build: ``name``, or the file's only concrete network."""
     if name is not None:

@@ -37,11 +37,12 @@ import resdsl
 
 from . import diagnostics, ops, recipe
 from . import syntax as ast
+from .api import defaults_note
 from .costs import summary
 from .elaborate import without_gc
-from .errors import ResdslError, Source, Span
+from .errors import Related, ResdslError, Source, Span
 from .fmt import format_text
-from .linker import Program, concrete, link, prelude
+from .linker import Program, concrete, defaulted, link, prelude
 from .lints import lints
 from .parser import parse, parse_file
 from .resolve import resolve
@@ -97,19 +98,22 @@ MAX_NEIGHBOURS = 50  # .rds files beside a library that are read for its instanc
 MAX_INSTANCES = 4  # networks built from them
 
 
-def _workspace_instances(analysis: Analysis) -> dict[str, Built]:
+def _workspace_instances(analysis: Analysis) -> tuple[dict[str, Built], list[ResdslError]]:
     """For a file of definitions only (a library): the networks that the files beside it build
-    from it, so that its hovers show shapes. Only while the document is as saved, since those
+    from it, so that its hovers show shapes, and the errors those builds find in it, each with
+    a note at the instance that found it. Only while the document is as saved, since those
     files import it from disk."""
     here = Path(analysis.path)
     try:
         if here.read_text(encoding="utf-8") != analysis.text:
-            return {}
+            return {}, []
         me = here.resolve()
         others = sorted(p for p in me.parent.glob("*.rds") if p.resolve() != me)
     except (OSError, UnicodeDecodeError):
-        return {}
+        return {}, []
     found: dict[str, Built] = {}
+    problems: list[ResdslError] = []
+    tried = 0
     for other in others[:MAX_NEIGHBOURS]:
         try:
             module = parse_file(other)
@@ -117,12 +121,24 @@ def _workspace_instances(analysis: Analysis) -> dict[str, Built]:
             if not any((other.parent / i.path).resolve() == me for i in imports):
                 continue
             program = link(module)
-            for name in concrete(module):
-                if name not in found and len(found) < MAX_INSTANCES:
-                    found[name] = _built(resdsl.check(resdsl.build(program, network=name)))
         except (ResdslError, OSError, RecursionError):
             continue
-    return found
+        for name in concrete(module):
+            if name in found or tried >= MAX_INSTANCES:
+                continue
+            tried += 1
+            try:
+                found[name] = _built(resdsl.check(resdsl.build(program, network=name)))
+            except RecursionError:
+                continue
+            except ResdslError as exc:
+                item = program.networks[name]
+                note = Related(item.span, f"found when `{name}` is built from this file")
+                for error in diagnostics.flatten(exc):
+                    if error.span is not None and _same_file(error.span.source.name, str(me)):
+                        error.related = (*error.related, note)
+                        problems.append(error)
+    return found, problems
 
 
 def _built(net) -> Built:
@@ -173,29 +189,36 @@ def _analyse(text: str, path: str, previous: Analysis | None) -> Analysis:
             result.networks[name] = Built(built.net, built.costs, by_span, moved)
         return result
     seen = set()
-    found = [
+
+    def report(error: ResdslError) -> None:
+        key = (str(error), error.span and _key(error.span))
+        if key not in seen:  # networks of one family share its errors
+            seen.add(key)
+            result.errors.append(error)
+
+    for error in [
         *errors,
         *resolve(result.program, result.module),
         *lints(result.program, result.module),
-    ]
-    for error in found:  # every definition, used or not, and the warnings
-        key = (str(error), error.span and _key(error.span))
-        if key not in seen:
-            seen.add(key)
-            result.errors.append(error)
-    for name in concrete(result.module) if not errors else ():
+    ]:  # every definition, used or not, and the warnings
+        report(error)
+    families = defaulted(result.module)
+    for name in [*concrete(result.module), *families] if not errors else ():
         try:
             net = resdsl.check(resdsl.build(result.program, network=name))
         except ResdslError as exc:
             for error in diagnostics.flatten(exc):
-                key = (str(error), error.span and _key(error.span))
-                if key not in seen:  # networks of one family share its errors
-                    seen.add(key)
-                    result.errors.append(error)
+                if name in families:
+                    error.related = (*error.related, defaults_note(result.program.networks[name]))
+                report(error)
             continue
         result.networks[name] = _built(net)
     if not concrete(result.module) and not errors:  # a library: its workspace's instances
-        result.networks.update(_workspace_instances(result))
+        found, problems = _workspace_instances(result)
+        for name, built in found.items():
+            result.networks.setdefault(name, built)
+        for error in problems:
+            report(error)
     return result
 
 

@@ -134,6 +134,40 @@ def test_a_block_nothing_calls_is_resolved(tmp_path, body, code, message, marked
     assert f"lib.rds:3:{line.index(marked) + 1}: error[{code}]: {message}" in result.stderr
 
 
+DEFAULTED = """\
+network fam(n = 2, w = 8) {
+    input 3x32x32
+    classes 10
+    stem  { conv w 3x3; bn; relu }
+    stage { basic w x n; maxpool 40x40 pad=0 }
+    head  { avgpool; fc }
+}
+"""
+
+
+def test_a_family_with_every_default_is_checked_at_them(tmp_path):
+    """A family whose parameters all have defaults is built at them: a 40x40 window on the
+    32x32 maps is found, with a note saying which values, and a sound one is reported as
+    checked (ResNet-14 at w = 8 after 6n + 2: two stages' convs, BN and fc counted by hand)."""
+    path = tmp_path / "fam.rds"
+    path.write_text(DEFAULTED)
+    result = run("check", path)
+    assert result.exit_code == 1, result.output
+    line = DEFAULTED.splitlines()[4]
+    assert f"fam.rds:5:{line.index('maxpool') + 1}: error[RDS203]" in result.stderr
+    assert "fam.rds:1:9: note: `fam` checked at its defaults: n = 2, w = 8" in result.stderr
+    path.write_text(DEFAULTED.replace("; maxpool 40x40 pad=0", ""))
+    result = run("check", path)
+    assert result.exit_code == 0, result.output
+    # stem conv 3->8 and BN; two basic blocks of two 3x3 convs 8->8 and two BNs; fc 8->10
+    params = 27 * 8 + 16 + 2 * (2 * 9 * 8 * 8 + 2 * 16) + 8 * 10 + 10
+    assert "fam.rds: ok: fam at its defaults, " in result.stdout
+    assert f"{params:,} params" in result.stdout
+    # a family with a parameter left without a default is only resolved
+    path.write_text(DEFAULTED.replace("n = 2", "n"))
+    assert "ok: definitions only" in run("check", path).stdout
+
+
 def test_a_family_nothing_instantiates_is_resolved(tmp_path):
     """specs/cifar.rds with one typo inside its family: found, not "ok: definitions only"."""
     text = (SPECS / "cifar.rds").read_text().replace("basic 32 x n", "basci 32 x n")

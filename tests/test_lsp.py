@@ -187,6 +187,49 @@ async def test_a_library_shows_the_shapes_of_the_instances_beside_it(tmp_path_fa
     assert edited.networks == {}
 
 
+async def test_a_library_gets_the_errors_its_instances_find(tmp_path_factory):
+    """A family's mistake that only values reveal: the files beside the library build it
+    (w = 16 on 32x32 maps), and the 40x40 window is reported in the library, with a note at
+    the instance; a family with every default is built at its defaults, with a note saying so."""
+    root = tmp_path_factory.mktemp("instances")
+    family = textwrap.dedent("""\
+        network fam(w) {
+            input 3x32x32
+            classes 10
+            stem  { conv w 3x3; bn; relu }
+            stage { basic w; maxpool 40x40 pad=0 }
+            head  { avgpool; fc }
+        }
+    """)
+    (root / "fam.rds").write_text(family)
+    (root / "use.rds").write_text('import "fam.rds"\nnetwork mine = fam(w = 16)\n')
+    from resdsl import lsp as server
+
+    analysis = server.analyse(family, str(root / "fam.rds"))
+    (error,) = [e for e in analysis.errors if e.kind == "error"]
+    column = family.splitlines()[4].index("maxpool") + 1
+    assert error.code == "RDS203" and (error.span.line, error.span.column) == (5, column)
+    diagnostic = server.to_diagnostic(error, analysis)
+    (note,) = diagnostic.related_information
+    assert note.location.uri == (root / "use.rds").as_uri()
+    assert note.location.range.start == lsp.Position(1, 0)
+    assert "`mine`" in note.message
+
+    defaulted = family.replace("fam(w)", "fam(w = 8)")
+    (root / "fam.rds").write_text(defaulted)
+    (root / "use.rds").unlink()
+    analysis = server.analyse(defaulted, str(root / "fam.rds"))
+    (error,) = [e for e in analysis.errors if e.kind == "error"]
+    assert error.code == "RDS203"
+    assert [r.message for r in error.related] == ["`fam` checked at its defaults: w = 8"]
+    sound = defaulted.replace("; maxpool 40x40 pad=0", "")
+    (root / "fam.rds").write_text(sound)
+    analysis = server.analyse(sound, str(root / "fam.rds"))
+    assert analysis.errors == [] and list(analysis.networks) == ["fam"]
+    shown = server.hover(analysis, 5, 13)  # `basic w` at w = 8: two 3x3 convs 8->8, two BNs
+    assert f"| {2 * 9 * 8 * 8 + 2 * 16:,} |" in shown, shown
+
+
 async def test_warnings_are_published_as_warnings(client, folder):
     text = OWN.replace("basic 16 x 3", "basic 16 stride=2 x 3") + "block spare(w) {\n    relu\n}\n"
     uri = await open_doc(client, folder / "warned.rds", text)
