@@ -203,7 +203,10 @@ def unique(errors: list[ResdslError]) -> list[ResdslError]:
 
 
 def did_you_mean(name: str, choices) -> str | None:
-    close = difflib.get_close_matches(name, sorted(choices), n=1)
+    """The closest of ``choices``: one that differs only in case first (`b` for `B`)."""
+    choices = sorted(choices)
+    close = [c for c in choices if c.lower() == name.lower() and c != name]
+    close = close or difflib.get_close_matches(name, choices, n=1)
     return f"did you mean `{close[0]}`?" if close else None
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 
 from .errors import ParseError, ResdslError
-from .parser import BOM, parse, read
+from .parser import BOM, WholeWords, parse, read
 from .resources import resource
 
 WIDTH = 100
@@ -46,6 +46,7 @@ def _parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         keep_all_tokens=True,
+        postlex=WholeWords(),
     )
 
 

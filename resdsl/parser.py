@@ -14,7 +14,16 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.visitors import Transformer_NonRecursive
 
 from . import syntax as ast
-from .errors import ParseError, ParseErrorGroup, Related, ResdslError, Source, Span, raise_all
+from .errors import (
+    ParseError,
+    ParseErrorGroup,
+    Related,
+    ResdslError,
+    Source,
+    Span,
+    did_you_mean,
+    raise_all,
+)
 from .resources import resource
 
 MAX_BYTES = 1 << 20  # a spec is a page of text; ResNet-1202's is 300 bytes
@@ -52,6 +61,18 @@ _TERMINAL_WORDS = {
 }
 
 
+class WholeWords:
+    """Lark's post-lexer hook, used only for its ``always_accept``: names are read whole in every
+    parser state, so a keyword is a keyword only as a whole word. Without it, where the grammar
+    expects a keyword but no name (`train` at the top level, `stage` in a network), `training`
+    would read as `train` then `ing`, and `stages {` as a stage with module path `s`."""
+
+    always_accept = ("IDENT",)
+
+    def process(self, stream):
+        return stream
+
+
 @functools.cache
 def grammar() -> Lark:
     """The resdsl parser, built once per process; lark's LALR tables are cached on disk (lark's
@@ -63,6 +84,7 @@ def grammar() -> Lark:
         lexer="contextual",
         propagate_positions=True,
         maybe_placeholders=False,
+        postlex=WholeWords(),
         cache=_cache_file(path) or False,
         cache_grammar=True,  # the grammar itself too: hypothesis' from_lark reads it
     )
@@ -203,12 +225,12 @@ def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
         else:
             what = f"`{token}`"
             span = Span(source, line, column, line, column + len(str(token)))
+        hint = _expected_hint(exc)
+        if token.type == "IDENT":  # a word where a keyword belongs: `training`, `stages`
+            close = did_you_mean(str(token), _keywords(exc))
+            hint = f"{close} ({hint})" if close and hint else close or hint
         return ParseError(
-            f"unexpected {what}",
-            span,
-            _expected_hint(exc),
-            code="RDS002",
-            related=_left_open(source, line),
+            f"unexpected {what}", span, hint, code="RDS002", related=_left_open(source, line)
         )
     opened = [Related(brace, "this `{` is not closed") for brace in unclosed(source)]
     return ParseError(
@@ -243,6 +265,19 @@ def unclosed(source: Source) -> list[Span]:
             elif match.group() == "}" and stack:
                 stack.pop()
     return stack
+
+
+def _keywords(exc: UnexpectedInput) -> list[str]:
+    """The words the parser would have taken where it stopped (`train`, `stage`, ...)."""
+    out = []
+    for name in getattr(exc, "expected", None) or ():
+        try:
+            pattern = grammar().get_terminal(name).pattern
+        except KeyError:
+            continue
+        if pattern.type == "str" and pattern.value.isidentifier():
+            out.append(pattern.value)
+    return out
 
 
 def _expected_hint(exc: UnexpectedInput) -> str | None:

@@ -195,3 +195,38 @@ def test_one_mistake_is_one_error_not_a_cascade(old, new, where):
     with pytest.raises(resdsl.ParseError) as info:  # one error: itself, not a group
         resdsl.parse(GOOD.replace(old, new, 1), "one.rds")
     assert (info.value.span.line, info.value.span.column) == where
+
+
+@pytest.mark.parametrize(
+    "old, new, word, suggestion",
+    [
+        ("train tiny {", "training tiny {", "training", "train"),
+        ("network tiny {", "networks tiny {", "networks", "network"),
+        ("    stage { basic 16 }", "    stages { basic 16 }", "stages", "stage"),
+        ("    classes 10", "    classes10", "classes10", "classes"),
+        ("    input 3x32x32", "    inputs 3x32x32", "inputs", "input"),
+        ("    shortcut B", "    shortcuts B", "shortcuts", "shortcut"),
+    ],
+)
+def test_a_keyword_is_a_keyword_only_as_a_whole_word(old, new, word, suggestion):
+    """`training` is not `train` followed by `ing`, nor `stages {` a stage with module path `s`
+    (which parsed, silently), nor `classes10` the setting `classes 10`: the whole word is
+    unexpected, at its first letter, and the keyword it resembles is suggested."""
+    text = (
+        "network tiny {\n    input 3x32x32\n    classes 10\n    shortcut B\n"
+        "    stem { conv 16 3x3 }\n    stage { basic 16 }\n    head { avgpool; fc }\n}\n"
+        "train tiny {\n    batch 8\n}\n"
+    )
+    resdsl.parse(text)  # as written, it parses
+    assert old in text
+    broken = text.replace(old, new)
+    with pytest.raises(resdsl.ParseError) as info:
+        resdsl.parse(broken)
+    error = info.value
+    row = next(i for i, line in enumerate(broken.splitlines(), 1) if word in line)
+    assert error.message == f"unexpected `{word}`"
+    assert (error.span.line, error.span.column) == (
+        row,
+        broken.splitlines()[row - 1].index(word) + 1,
+    )
+    assert error.hint.startswith(f"did you mean `{suggestion}`?")
