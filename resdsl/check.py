@@ -105,12 +105,20 @@ def output(net: Network) -> list[ResdslError]:
     want = (net.classes, 1, 1)
     if last.shape is None or last.shape == want:
         return []
+    span, block = last.span, last.block
+    while block is not None:  # at the call a person wrote, not inside the block's definition
+        instance = net.block(block)
+        span, block = instance.span, instance.parent
+    if any(section.kind == "head" for section in net.sections):
+        hint = "end the head with `avgpool; fc`, or an fc of `classes` outputs"
+    else:
+        hint = "the network has no head: add `head { avgpool; fc }`"
     return [
         ShapeError(
             f"the network ends in {ops.fmt(last.shape)}, but it has {net.classes} classes "
             f"(expected {ops.fmt(want)})",
-            last.span,
-            "end the head with `avgpool; fc`, or an fc of `classes` outputs",
+            span,
+            hint,
             code="RDS210",
         )
     ]

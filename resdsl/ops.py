@@ -67,6 +67,8 @@ class OpDef:
     user: bool = True  # written in specs; internal ops come from shortcuts and inputs
     doc: str = ""
     usage: str = ""  # an example, for the hint where a required argument is missing
+    # what PyTorch, Keras or papers call it, for the hint where a spec writes one of those
+    aliases: tuple[str, ...] = ()
 
 
 def fmt(shape) -> str:
@@ -372,6 +374,7 @@ OPS: dict[str, OpDef] = {
             "standardises each filter's weights before it is applied (their mean subtracted, "
             "divided by the square root of their variance plus EPS), as BiT's StdConv2d",
             usage="e.g. `conv 64 3x3 stride=2`",
+            aliases=("conv2d", "convolution", "conv3x3", "conv1x1"),
         ),
         OpDef(
             "bn",
@@ -383,6 +386,7 @@ OPS: dict[str, OpDef] = {
             numbered=True,
             doc="batch normalisation; `eps` is added to the variance (PyTorch's 1e-5 by default, "
             "Keras' ResNets use 1.001e-5)",
+            aliases=("batchnorm", "batchnorm2d", "batch_norm", "batchnormalization", "norm"),
         ),
         OpDef(
             "gn",
@@ -393,6 +397,7 @@ OPS: dict[str, OpDef] = {
             numbered=True,
             doc="group normalisation (Wu and He 2018) over groups of channels, epsilon 1e-5; "
             "32 groups by default",
+            aliases=("groupnorm", "group_norm", "groupnormalization"),
         ),
         OpDef(
             "channel_conv",
@@ -420,8 +425,16 @@ OPS: dict[str, OpDef] = {
             doc="pad each side of the map with `size` rows and columns of `value` (Keras' "
             "ZeroPadding2D before a max pool of its own padding 0)",
             usage="e.g. `pad 1`",
+            aliases=("zeropad2d", "zeropadding2d", "padding"),
         ),
-        OpDef("relu", (), _same, pointwise=True, doc="rectified linear unit"),
+        OpDef(
+            "relu",
+            (),
+            _same,
+            pointwise=True,
+            doc="rectified linear unit",
+            aliases=("activation",),
+        ),
         OpDef("sigmoid", (), _same, pointwise=True, doc="the logistic function, 1 / (1 + e^-x)"),
         OpDef(
             "hardsigmoid",
@@ -430,13 +443,21 @@ OPS: dict[str, OpDef] = {
             pointwise=True,
             doc="the piecewise-linear sigmoid, clip(x / 6 + 1 / 2, 0, 1), as PyTorch's",
         ),
-        OpDef("silu", (), _same, pointwise=True, doc="x * sigmoid(x), also called swish"),
+        OpDef(
+            "silu",
+            (),
+            _same,
+            pointwise=True,
+            doc="x * sigmoid(x), also called swish",
+            aliases=("swish",),
+        ),
         OpDef(
             "leakyrelu",
             (Arg("slope", "float", 0.01),),
             _same,
             pointwise=True,
             doc="max(x, slope * x); the slope defaults to 0.01",
+            aliases=("leaky_relu", "lrelu"),
         ),
         OpDef(
             "maxpool",
@@ -446,6 +467,7 @@ OPS: dict[str, OpDef] = {
             pad=lambda k, a: (k - 1) // 2,
             doc="max pooling; padding defaults to (kernel - 1) // 2",
             usage="e.g. `maxpool 3x3 stride=2`",
+            aliases=("maxpool2d", "max_pool", "max_pool2d", "maxpooling2d", "pool"),
         ),
         OpDef(
             "avgpool",
@@ -462,6 +484,16 @@ OPS: dict[str, OpDef] = {
             doc="global average pooling, or a sliding window when given a kernel; `ceil=1` rounds "
             "its output up and `include_pad=0` leaves the padding out of each average, as "
             "PyTorch's ceil_mode and count_include_pad",
+            aliases=(
+                "avgpool2d",
+                "avg_pool",
+                "adaptiveavgpool2d",
+                "adaptive_avg_pool2d",
+                "globalaveragepooling2d",
+                "global_avgpool",
+                "gap",
+                "averagepooling2d",
+            ),
         ),
         OpDef(
             "fc",
@@ -474,6 +506,7 @@ OPS: dict[str, OpDef] = {
             pointwise=True,
             fresh=True,
             doc="fully connected layer on the flattened input; out defaults to the classes",
+            aliases=("linear", "dense", "fully_connected", "classifier"),
         ),
         OpDef(
             "dropout",
@@ -482,6 +515,7 @@ OPS: dict[str, OpDef] = {
             pointwise=True,
             stochastic=True,
             doc="dropout",
+            aliases=("drop",),
         ),
         OpDef(
             "droppath",
@@ -494,6 +528,7 @@ OPS: dict[str, OpDef] = {
             "the identity in eval. A network's `drop_path RATE` puts one before each stage "
             "block's add, its p rising linearly from 0 to RATE, as timm's drop_path_rate does",
             usage="e.g. `droppath 0.1`",
+            aliases=("drop_path", "stochastic_depth"),
         ),
         OpDef("input", (Arg("shape", "dims"),), _input, inputs=0, user=False),
         OpDef("add", (), _add, fresh=True, inputs=2, user=False),

@@ -17,6 +17,7 @@ from .errors import SpecError
 from .linker import Program
 from .values import (
     block_in_shortcut,
+    keyword_without_equals,
     no_such_argument,
     too_many_block_values,
     too_many_values,
@@ -64,6 +65,17 @@ class _Walker:
                 self.expr(stmt.value, scope)
 
     def call(self, stmt: ast.Call, scope: dict, shortcut: str | None = None) -> None:
+        names, positional = [], 0
+        if stmt.name in self.program.blocks:
+            names = [p.name for p in self.program.blocks[stmt.name].params]
+            positional = len(names)
+        elif stmt.name in ops.OPS and ops.OPS[stmt.name].user:
+            names = [a.name for a in ops.OPS[stmt.name].args]
+            positional = len([a for a in ops.OPS[stmt.name].args if a.positional])
+        unnamed = keyword_without_equals(stmt.name, names, positional, stmt.args, scope)
+        if unnamed is not None:
+            self.errors.append(unnamed)
+            return
         for expr in (*stmt.args, *(kw.value for kw in stmt.kwargs), stmt.repeat):
             if expr is not None:
                 self.expr(expr, scope)

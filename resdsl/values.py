@@ -44,6 +44,9 @@ class Values:
             if p.name in seen:
                 raise SpecError(f"parameter `{p.name}` is listed twice", p.span, code="RDS122")
             seen.add(p.name)
+        unnamed = keyword_without_equals(owner, names, len(params), args, env)
+        if unnamed is not None:
+            raise unnamed
         if len(args) > len(params):
             raise too_many_block_values(owner, params, args)
         given = {p.name: self._eval(a, env) for p, a in zip(params, args, strict=False)}
@@ -121,6 +124,10 @@ class Values:
     def _op_args(self, opdef: ops.OpDef, stmt: ast.Call, env: dict) -> dict:
         """Each argument as (its expression or None, its raw value, its typed value)."""
         positional = [a for a in opdef.args if a.positional]
+        every = [a.name for a in opdef.args]
+        unnamed = keyword_without_equals(opdef.name, every, len(positional), stmt.args, env)
+        if unnamed is not None:
+            raise unnamed
         if len(stmt.args) > len(positional):
             raise too_many_values(opdef, stmt.args[len(positional)])
         values = {}
@@ -186,10 +193,14 @@ def bad(message: str, expr: ast.Expr, env: dict, code: str) -> SpecError:
 
 
 def unknown_kind(name: str, span: Span, known) -> SpecError:
-    """RDS101: a call of a layer or block that does not exist."""
-    return unknown(
-        f"unknown layer or block `{name}`", span, name, known, "layers and blocks", code="RDS101"
-    )
+    """RDS101: a call of a layer or block that does not exist; where it is another framework's
+    name for one of resdsl's layers (`linear`, `batchnorm`), that layer is suggested."""
+    message = f"unknown layer or block `{name}`"
+    for op in ops.OPS.values():
+        if op.user and name.lower() in op.aliases:
+            hint = f"resdsl calls this layer `{op.name}`: did you mean `{op.name}`?"
+            return SpecError(message, span, hint, code="RDS101")
+    return unknown(message, span, name, known, "layers and blocks", code="RDS101")
 
 
 def unknown_parameter(name: str, span: Span, scope) -> SpecError:
@@ -222,6 +233,36 @@ def no_such_argument(owner: str, kw: ast.Kwarg, names, block: bool) -> SpecError
     return unknown(
         f"`{owner}` has no {what} `{kw.name}`", kw.span, kw.name, names, f"{what}s", code="RDS121"
     )
+
+
+def keyword_without_equals(owner: str, names, positional: int, args, scope) -> SpecError | None:
+    """RDS120: a value given by name without its `=` (`conv 16 3x3 stride 2`), which reads as
+    two more positional values; None where the call has no such pair. A name that ``scope``
+    holds is a value (`conv out 1x1` in a shortcut) unless the call has too many values."""
+    over = len(args) > positional
+    for name, value in zip(args, args[1:], strict=False):
+        if isinstance(name, ast.Name) and name.id in names and (over or name.id not in scope):
+            span = Span(
+                name.span.source,
+                name.span.line,
+                name.span.column,
+                value.span.end_line,
+                value.span.end_column,
+            )
+            written = _text(value)
+            return SpecError(
+                f"`{name.id} {written}` reads as two more values for `{owner}`",
+                span,
+                f"to set `{owner}`'s `{name.id}`, write `{name.id}={written}`",
+                code="RDS120",
+            )
+    return None
+
+
+def _text(expr: ast.Expr) -> str:
+    span = expr.span
+    line = span.source.line(span.line)
+    return line[span.column - 1 : span.end_column - 1] if span.end_line == span.line else "VALUE"
 
 
 def too_many_block_values(owner: str, params, args) -> SpecError:

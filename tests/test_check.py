@@ -318,3 +318,74 @@ def test_a_section_left_open_on_its_line_gets_a_note(tmp_path):
     # a brace that opens a block of lines is not suspected
     (tmp_path / "p.rds").write_text("network n {\n    input 3x32x32\n    clases 10\n}\n")
     assert "not closed" not in run("check", tmp_path / "p.rds").stderr
+
+
+@pytest.mark.parametrize(
+    "body, where, message",
+    [
+        (
+            "stem { conv 16 3x3 stride 2; bn }",
+            "stride 2",
+            "`stride 2` reads as two more values for `conv`",
+        ),
+        (
+            "stage { basic 16 stride 2 x 2 }",
+            "stride 2",
+            "`stride 2` reads as two more values for `basic`",
+        ),
+    ],
+)
+def test_a_value_by_name_without_its_equals_is_one_error(tmp_path, body, where, message):
+    """`stride 2` for `stride=2` is one mistake: one error over both words with the fix, not
+    an unknown parameter `stride` and too many values besides."""
+    text = "network n {\n    input 3x32x32\n    classes 10\n"
+    text += f"    {body}\n    head {{ avgpool; fc }}\n}}\n"
+    (tmp_path / "n.rds").write_text(text)
+    result = run("check", tmp_path / "n.rds")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if ": error[" in line]
+    column = text.splitlines()[3].index(where) + 1
+    assert errors == [f"{tmp_path / 'n.rds'}:4:{column}: error[RDS120]: {message}"], result.stderr
+    assert "hint: to set" in result.stderr and "write `stride=2`" in result.stderr
+    # and a shortcut's `conv out 1x1`, where `out` is a value, is no such mistake
+    assert run("check", SPECS / "resnet50.rds").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "module, layer",
+    [
+        ("Linear", "fc"),
+        ("Conv2d", "conv"),
+        ("BatchNorm2d", "bn"),
+        ("GroupNorm", "gn"),
+        ("MaxPool2d", "maxpool"),
+        ("AdaptiveAvgPool2d", "avgpool"),
+        ("LeakyReLU", "leakyrelu"),
+        ("ZeroPad2d", "pad"),
+    ],
+)
+def test_another_frameworks_name_for_a_layer_suggests_resdsls(tmp_path, module, layer):
+    """A layer written with PyTorch's class name gets resdsl's name for it (the names are
+    torch.nn's own: the test reads them there)."""
+    torch = pytest.importorskip("torch")
+    assert hasattr(torch.nn, module)
+    text = f"network n {{\n    input 3x32x32\n    classes 10\n    stem {{ {module} }}\n}}\n"
+    (tmp_path / "n.rds").write_text(text)
+    result = run("check", tmp_path / "n.rds")
+    assert f"error[RDS101]: unknown layer or block `{module}`" in result.stderr
+    assert f"did you mean `{layer}`?" in result.stderr
+
+
+def test_a_network_without_a_head_is_told_so_at_its_last_block(tmp_path):
+    """The last op is inside a block's definition; the error points at the stage's call of
+    it, which is what the writer can change, and names the missing head."""
+    text = (
+        "block b(w) {\n    conv w 3x3; bn\n    add\n    relu\n}\n"
+        "network n {\n    input 3x8x8\n    classes 10\n    stem { conv 4 3x3 }\n"
+        "    stage { b 4 x 2 }\n}\n"
+    )
+    (tmp_path / "n.rds").write_text(text)
+    result = run("check", tmp_path / "n.rds")
+    column = text.splitlines()[9].index("b 4") + 1
+    assert f"n.rds:10:{column}: error[RDS210]: the network ends in 4x8x8" in result.stderr
+    assert "add `head { avgpool; fc }`" in result.stderr
