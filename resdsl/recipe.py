@@ -204,6 +204,30 @@ def _number(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _written(value: ast.Value) -> str:
+    """A value as the spec wrote it (`000`, not 0)."""
+    span = value.span
+    return span.source.line(span.line)[span.column - 1 : span.end_column - 1]
+
+
+def _unknown_setting(option: ast.Option) -> SpecError:
+    """RDS301 for a train section's first word: where it is an option of a setting (`lr 0.1`)
+    that setting is shown; `epochs` is told that resdsl counts iterations."""
+    message = f"unknown train setting `{option.name}`"
+    owners = [head for head, schema in SCHEMAS.items() if option.name in schema]
+    if owners:
+        where = " and of ".join(f"`{head}`" for head in owners)
+        hint = f"`{option.name}` is an option of {where}, e.g. `{_EXAMPLE_OF[owners[0]]}`"
+        return SpecError(message, option.span, hint, code="RDS301")
+    if option.name.lower() in ("epochs", "epoch", "steps", "max_steps"):
+        hint = (
+            "resdsl counts iterations (batches), as the paper does: `iterations 64000` at "
+            "batch 128 is 182 epochs of 45,000 images"
+        )
+        return SpecError(message, option.span, hint, code="RDS301")
+    return unknown(message, option.span, option.name, SCHEMAS, "settings", code="RDS301")
+
+
 REQUIRED = ("data", "batch", "optimizer", "iterations")
 METRICS = {"train_error"}
 
@@ -220,16 +244,7 @@ def statements(train: ast.TrainDef) -> dict[str, tuple[ast.Option, ...]]:
             elif groups:
                 groups[-1].append(option)
             else:
-                errors.append(
-                    unknown(
-                        f"unknown train setting `{option.name}`",
-                        option.span,
-                        option.name,
-                        SCHEMAS,
-                        "settings",
-                        code="RDS301",
-                    )
-                )
+                errors.append(_unknown_setting(option))
                 break
         for group in groups:
             head = group[0]
@@ -333,12 +348,17 @@ def interpret(name: str, stmts: dict[str, tuple[ast.Option, ...]], span: Span) -
     )
 
 
-_EXAMPLES = {
-    "data": "for example: data cifar10 split 45000/5000",
-    "batch": "for example: batch 128",
-    "optimizer": "for example: optimizer sgd lr 0.1 momentum 0.9 weight_decay 1e-4",
-    "iterations": "for example: iterations 64000",
+_EXAMPLE_OF = {  # each setting as the paper's recipe writes it
+    "data": "data cifar10 split 45000/5000",
+    "augment": "augment pad 4 crop 32 flip",
+    "normalize": "normalize pixel_mean",
+    "batch": "batch 128",
+    "optimizer": "optimizer sgd lr 0.1 momentum 0.9 weight_decay 1e-4",
+    "schedule": "schedule step at 32000, 48000 by 0.1",
+    "iterations": "iterations 64000",
+    "warmup": "warmup lr 0.01 until train_error < 80%",
 }
+_EXAMPLES = {head: f"for example: {_EXAMPLE_OF[head]}" for head in REQUIRED}
 
 
 def _options(head: str, group, spans, errors) -> dict:
@@ -350,7 +370,12 @@ def _options(head: str, group, spans, errors) -> dict:
         rest = rest[1:]
         if group[0].values:
             errors.append(
-                SpecError(f"`{head}` takes no value here", group[0].values[0].span, code="RDS304")
+                SpecError(
+                    f"`{head}` takes no value here",
+                    group[0].values[0].span,
+                    f"its values follow its options' names, e.g. `{_EXAMPLE_OF[head]}`",
+                    code="RDS304",
+                )
             )
     if "name" in schema:
         if rest and rest[0].name in schema["name"] and rest[0].values:
@@ -404,9 +429,16 @@ def _options(head: str, group, spans, errors) -> dict:
         values = option.values
         if count == "+" and not values or count != "+" and len(values) != count:
             want = "one or more values" if count == "+" else f"{count} value(s)"
+            hint = None
+            if count == 1 and len(values) > 1 and all(v.kind == "int" for v in values):
+                digits = "".join(_written(v) for v in values)  # `64,000`: a thousands separator
+                hint = f"numbers take no separators: `{option.name} {digits}`"
             errors.append(
                 SpecError(
-                    f"`{option.name}` takes {want}, got {len(values)}", option.span, code="RDS304"
+                    f"`{option.name}` takes {want}, got {len(values)}",
+                    option.span,
+                    hint,
+                    code="RDS304",
                 )
             )
             continue

@@ -389,3 +389,47 @@ def test_a_network_without_a_head_is_told_so_at_its_last_block(tmp_path):
     column = text.splitlines()[9].index("b 4") + 1
     assert f"n.rds:10:{column}: error[RDS210]: the network ends in 4x8x8" in result.stderr
     assert "add `head { avgpool; fc }`" in result.stderr
+
+
+RECIPE = """\
+network n {
+    input 3x32x32
+    classes 10
+    stem { conv 16 3x3 }
+    head { avgpool; fc }
+}
+train n {
+    data cifar10 split 45000/5000
+    batch 128
+    optimizer sgd lr 0.1 momentum 0.9
+    iterations 64000
+    warmup lr 0.01 until train_error < 80%
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "old, new, code, hint",
+    [
+        (
+            "    batch 128",
+            "    batch 128\n    lr 0.1",
+            "RDS301",
+            "`lr` is an option of `optimizer`",
+        ),
+        ("    batch 128", "    batch 128\n    weight_decay 1e-4", "RDS301", "of `optimizer`"),
+        ("iterations 64000", "epochs 182", "RDS301", "resdsl counts iterations"),
+        ("iterations 64000", "iterations 64,000", "RDS304", "`iterations 64000`"),
+        ("warmup lr 0.01", "warmup 0.01", "RDS304", "`warmup lr 0.01 until train_error < 80%`"),
+    ],
+)
+def test_recipe_mistakes_get_the_setting_they_meant(tmp_path, old, new, code, hint):
+    """Train settings written as other tools write them: the hint shows resdsl's spelling."""
+    assert old in RECIPE
+    (tmp_path / "n.rds").write_text(RECIPE.replace(old, new))
+    (tmp_path / "ok.rds").write_text(RECIPE)
+    assert run("check", tmp_path / "ok.rds").exit_code == 0
+    result = run("check", tmp_path / "n.rds")
+    errors = [line for line in result.stderr.splitlines() if ": error[" in line]
+    assert len(errors) == 1 and f"error[{code}]" in errors[0], result.stderr
+    assert hint in result.stderr
