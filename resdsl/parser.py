@@ -134,6 +134,25 @@ def parse(text: str, name: str = "<string>", *, builtin: bool = False) -> ast.Mo
 
 
 BOM = "\ufeff"
+_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*$")
+_AFTER = re.compile(r"\s*([^\s;,(){}]+)")
+
+
+def _token_hint(source: Source, line: int, column: int, exc: UnexpectedInput) -> str | None:
+    """What an unexpected `:` or `,` usually means, where the grammar's expectations say less:
+    a value by name written as Python's or YAML's (`stride: 2`), statements joined by commas."""
+    token, row = str(exc.token), source.line(line)
+    expected = getattr(exc, "expected", None) or set()
+    if token == ":" and "EQUAL" in expected:
+        name, value = _BEFORE.search(row[: column - 1]), _AFTER.match(row[column:])
+        if name and value:
+            return f"a value is given by name with `=`: `{name.group(1)}={value.group(1)}`"
+        return "a value is given by name with `=`, e.g. `stride=2`"
+    if token == "," and "COMMA" not in expected and "_SEP" in expected:
+        return "statements are separated by `;` or a newline, not `,`"
+    return None
+
+
 MAX_SYNTAX_ERRORS = 10  # reported from one file
 
 
@@ -229,9 +248,9 @@ def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
         if token.type == "IDENT":  # a word where a keyword belongs: `training`, `stages`
             close = did_you_mean(str(token), _keywords(exc))
             hint = f"{close} ({hint})" if close and hint else close or hint
-        return ParseError(
-            f"unexpected {what}", span, hint, code="RDS002", related=_left_open(source, line)
-        )
+        hint = _token_hint(source, line, column, exc) or hint
+        related = _left_open(source, line) or _not_closed_before(source, line, column, token)
+        return ParseError(f"unexpected {what}", span, hint, code="RDS002", related=related)
     opened = [Related(brace, "this `{` is not closed") for brace in unclosed(source)]
     return ParseError(
         "unexpected end of file", span, _expected_hint(exc), code="RDS003", related=opened[-1:]
@@ -252,6 +271,29 @@ def _left_open(source: Source, line: int) -> list[Related]:
     if brace.line >= line or not after:
         return []
     return [Related(brace, "this `{` is not closed on its line")]
+
+
+DEFINITIONS = ("import", "block", "shortcut", "network", "train")
+
+
+def _not_closed_before(source: Source, line: int, column: int, token) -> list[Related]:
+    """A note where a definition starts (`train` at a line's start) inside a `{` left open:
+    at a `{` of a one-line section that its line does not close (`head { avgpool; fc`), else
+    at the outermost open `{`, whose `}` is missing."""
+    row = source.line(line)
+    if str(token) not in DEFINITIONS or column != len(row) - len(row.lstrip()) + 1:
+        return []
+    opened = unclosed(Source(source.name, "\n".join(source.text.split("\n")[: line - 1])))
+    if not opened:
+        return []
+    for number in range(opened[0].line, line):
+        text = _BRACKETS.sub(lambda m: m.group() if m.group() in "{}" else "", source.line(number))
+        start = text.find("{")
+        if start >= 0 and text.count("{") > text.count("}") and text[start + 1 :].strip():
+            column = source.line(number).index("{") + 1
+            brace = Span(source, number, column, number, column + 1)
+            return [Related(brace, "this `{` is not closed on its line")]
+    return [Related(opened[0], f"this `{{` is not closed before `{token}`")]
 
 
 def unclosed(source: Source) -> list[Span]:

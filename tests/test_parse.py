@@ -230,3 +230,54 @@ def test_a_keyword_is_a_keyword_only_as_a_whole_word(old, new, word, suggestion)
         broken.splitlines()[row - 1].index(word) + 1,
     )
     assert error.hint.startswith(f"did you mean `{suggestion}`?")
+
+
+TINY = """\
+network tiny {
+    input 3x32x32
+    classes 10
+    stem { conv 16 3x3; bn; relu }
+    head { avgpool; fc }
+}
+train tiny {
+    batch 8
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "old, new, hint",
+    [
+        ("conv 16 3x3;", "conv 16 3x3 stride: 2;", "given by name with `=`: `stride=2`"),
+        ("conv 16 3x3; bn; relu", "conv 16 3x3, bn, relu", "separated by `;` or a newline"),
+    ],
+)
+def test_a_token_from_another_language_is_explained(old, new, hint):
+    with pytest.raises(resdsl.ParseError) as info:
+        resdsl.parse(TINY.replace(old, new))
+    assert hint in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "old, new, brace_line, note",
+    [
+        (
+            "    head { avgpool; fc }\n}\n",
+            "    head { avgpool; fc }\n",
+            1,
+            "not closed before `train`",
+        ),
+        ("head { avgpool; fc }", "head { avgpool; fc", 5, "not closed on its line"),
+    ],
+)
+def test_a_missing_brace_before_a_definition_is_shown_at_its_brace(old, new, brace_line, note):
+    """The network's `}` left out, or a one-line head's: the error is at the next definition,
+    and a note points at the `{` that lacks its `}`."""
+    with pytest.raises(resdsl.ParseError) as info:
+        resdsl.parse(TINY.replace(old, new))
+    error = info.value
+    assert error.message == "unexpected `train`"
+    (related,) = error.related
+    assert related.span.line == brace_line and note in related.message
+    line = TINY.splitlines()[brace_line - 1]
+    assert related.span.column == line.index("{") + 1
