@@ -83,6 +83,7 @@ def link(module: ast.Module, errors: list[ResdslError] | None = None) -> Program
                     SpecError(
                         f'cannot import "{item.path}": no such file {path}',
                         item.span,
+                        _nearby(path),
                         code="RDS107",
                     )
                 )
@@ -190,6 +191,18 @@ def concrete(module: ast.Module) -> list[str]:
         for item in module.items
         if isinstance(item, ast.NetworkInst) or isinstance(item, ast.NetworkDef) and not item.params
     ]
+
+
+def _nearby(path: Path) -> str | None:
+    """The spec beside a missing import that it likely means (`cifar` for `cifar.rds`)."""
+    try:
+        if not path.suffix and path.with_suffix(".rds").is_file():
+            return f'did you mean "{path.name}.rds"?'
+        names = [p.name for p in sorted(path.parent.glob("*.rds"))[:200]]
+    except OSError:
+        return None
+    close = did_you_mean(path.name, names)
+    return close.replace("`", '"') if close else None
 
 
 def defaulted(module: ast.Module) -> list[str]:

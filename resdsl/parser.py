@@ -148,6 +148,8 @@ def _token_hint(source: Source, line: int, column: int, exc: UnexpectedInput) ->
         if name and value:
             return f"a value is given by name with `=`: `{name.group(1)}={value.group(1)}`"
         return "a value is given by name with `=`, e.g. `stride=2`"
+    if token == "-" and "INT" in expected:
+        return "resdsl has no negative values: its sizes, counts and rates are at least 0"
     if token == "," and "COMMA" not in expected and "_SEP" in expected:
         return "statements are separated by `;` or a newline, not `,`"
     return None

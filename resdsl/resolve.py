@@ -76,9 +76,13 @@ class _Walker:
         if unnamed is not None:
             self.errors.append(unnamed)
             return
-        for expr in (*stmt.args, *(kw.value for kw in stmt.kwargs), stmt.repeat):
+        opdef = ops.OPS.get(stmt.name) if stmt.name not in self.program.blocks else None
+        by_name = {a.name: a for a in opdef.args} if opdef is not None and opdef.user else {}
+        for expr in (*stmt.args, stmt.repeat):
             if expr is not None:
                 self.expr(expr, scope)
+        for kw in stmt.kwargs:  # a layer's argument that is one name: what it takes, if unknown
+            self.expr(kw.value, scope, by_name.get(kw.name))
         if stmt.name in scope:  # a parameter that holds a layer or block: its use decides
             return
         if shortcut and stmt.name in self.program.blocks:
@@ -103,9 +107,9 @@ class _Walker:
         else:
             self.errors.append(unknown_kind(stmt.name, stmt.name_span, self.kinds))
 
-    def expr(self, expr, scope: dict) -> None:
+    def expr(self, expr, scope: dict, arg=None) -> None:
         if isinstance(expr, ast.BinOp):
             self.expr(expr.left, scope)
             self.expr(expr.right, scope)
         elif isinstance(expr, ast.Name) and expr.id not in scope and expr.id not in self.kinds:
-            self.errors.append(unknown_parameter(expr.id, expr.span, scope))
+            self.errors.append(unknown_parameter(expr.id, expr.span, scope, arg))

@@ -153,7 +153,12 @@ class Values:
                 out[arg.name] = (None, arg.default, arg.default)
                 continue
             expr = values[arg.name]
-            raw = self._eval(expr, env)
+            try:
+                raw = self._eval(expr, env)
+            except SpecError as exc:
+                if exc.code == "RDS102" and isinstance(expr, ast.Name):
+                    raise unknown_parameter(expr.id, expr.span, env, arg) from None
+                raise
             out[arg.name] = (expr, raw, self._typed(raw, arg, opdef.name, expr, env))
         return out
 
@@ -161,30 +166,39 @@ class Values:
 
     def _typed(self, value, arg: ops.Arg, op: str, expr: ast.Expr, env: dict):
         what = f"`{op}` argument `{arg.name}`"
+        usage = ops.OPS[op].usage or None  # `conv 3x3 16`: the order the layer takes
         if arg.type == "pair":
             if isinstance(value, int):
                 return (value, value)
             if isinstance(value, tuple) and len(value) == 2:
                 return value
-            raise bad(f"{what} must be an integer or HxW, got {show(value)}", expr, env, "RDS140")
+            raise bad(
+                f"{what} must be an integer or HxW, got {show(value)}", expr, env, "RDS140", usage
+            )
         if arg.type == "float":
             if isinstance(value, (int, float)):
                 return float(value)
-            raise bad(f"{what} must be a number, got {show(value)}", expr, env, "RDS140")
+            raise bad(f"{what} must be a number, got {show(value)}", expr, env, "RDS140", usage)
         if not isinstance(value, int):
-            raise bad(f"{what} must be an integer, got {show(value)}", expr, env, "RDS140")
+            if isinstance(value, tuple) and len(value) == 2 and origin(expr, env) != expr.span:
+                usage = (
+                    f"`{show(value)}` is a size; to repeat a call, write `{value[0]} x {value[1]}`"
+                )
+            raise bad(f"{what} must be an integer, got {show(value)}", expr, env, "RDS140", usage)
         if arg.type == "flag" and value not in (0, 1):
-            raise bad(f"{what} must be 0 or 1, got {value}", expr, env, "RDS140")
+            raise bad(f"{what} must be 0 or 1, got {value}", expr, env, "RDS140", usage)
         return value
 
 
-def bad(message: str, expr: ast.Expr, env: dict, code: str) -> SpecError:
+def bad(message: str, expr: ast.Expr, env: dict, code: str, hint: str | None = None) -> SpecError:
     """An error about a value, at the argument a person wrote for it (a family's or a block's
     parameter passed on), with a note where it was used; else at the value itself."""
     source = origin(expr, env)
     if source == expr.span:
-        return SpecError(message, expr.span, code=code)
-    return SpecError(message, source, code=code, related=[Related(expr.span, "used here")])
+        return SpecError(message, expr.span, hint, code=code)
+    if hint and hint.startswith("e.g."):  # the layer's usage is not what the writer wrote
+        hint = None
+    return SpecError(message, source, hint, code=code, related=[Related(expr.span, "used here")])
 
 
 # ---------------------------------------------------------------- mistakes of names and counts
@@ -203,9 +217,24 @@ def unknown_kind(name: str, span: Span, known) -> SpecError:
     return unknown(message, span, name, known, "layers and blocks", code="RDS101")
 
 
-def unknown_parameter(name: str, span: Span, scope) -> SpecError:
-    """RDS102: a name that is no parameter of the definition it is used in."""
-    hint = did_you_mean(name, scope) or ("parameters here: " + ", ".join(scope) if scope else None)
+ARG_WORDS = {
+    "int": "an integer",
+    "pair": "an integer or a size HxW",
+    "float": "a number",
+    "flag": "0 or 1",
+}
+
+
+def unknown_parameter(name: str, span: Span, scope, arg: ops.Arg | None = None) -> SpecError:
+    """RDS102: a name that is no parameter of the definition it is used in; where it is the
+    whole value of a layer's argument (``arg``: `pad=same`), what that argument takes."""
+    hint = did_you_mean(name, scope)
+    if hint is None and arg is not None and arg.type in ARG_WORDS:
+        hint = f"`{arg.name}` takes {ARG_WORDS[arg.type]}"
+        if arg.name == "pad" and name.lower() in ("same", "valid"):
+            hint += "; left out it is the kernel's half (`same`), and `pad=0` is `valid`"
+    if hint is None and scope:
+        hint = "parameters here: " + ", ".join(scope)
     return SpecError(f"unknown parameter `{name}`", span, hint, code="RDS102")
 
 

@@ -1,0 +1,157 @@
+"""A one-mistake trial, as a new user makes them: each case changes one thing in a sound spec,
+and `check` must give one error, with the right code, its caret on the token at fault, and a
+hint that says what was meant. The expected texts are the fixes a person would make, written
+by hand from the spec's own syntax (README), not read from resdsl's output."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from helpers import SPECS, run
+
+BASE = """\
+block mybasic(width, stride = 1) {
+    conv width 3x3 stride=stride; bn; relu
+    conv width 3x3; bn
+    add
+    relu
+}
+
+network tiny {
+    input 3x32x32
+    classes 10
+    shortcut B
+    stem  { conv 16 3x3; bn; relu }
+    stage { mybasic 16 x 3 }
+    stage { mybasic 32 x 3; stride 2 }
+    head  { avgpool; fc }
+}
+
+train tiny {
+    data cifar10 split 45000/5000
+    augment pad 4 crop 32 flip
+    batch 128
+    optimizer sgd lr 0.1 momentum 0.9 weight_decay 1e-4
+    schedule step at 32000, 48000 by 0.1
+    iterations 64000
+    warmup lr 0.01 until train_error < 80%
+}
+"""
+
+INSTANCE = """\
+import "cifar.rds"
+network resnet56 = cifar_resnet(n = 9)
+train resnet56 {
+    warmup lr 0.01 until train_error < 80%
+}
+"""
+
+# (file, old, new, code, the token the caret is on, a fragment of the hint or message)
+CASES = [
+    ("b", "conv 16 3x3; bn", "cnov 16 3x3; bn", "RDS101", "cnov", "did you mean `conv`?"),
+    ("b", "3x3; bn; relu }", "3x3; batchnorm; relu }", "RDS101", "batchnorm", "`bn`"),
+    ("b", "avgpool; fc", "avgpool; linear", "RDS101", "linear", "did you mean `fc`?"),
+    ("b", "avgpool; fc", "avgpool2d; fc", "RDS101", "avgpool2d", "did you mean `avgpool`?"),
+    ("b", "mybasic 16 x 3 }", "mybasic 16 x }", "RDS002", "}", "expected a value"),
+    ("b", "mybasic 16 x 3 }", "mybasic 16x3 }", "RDS140", "16x3", "write `16 x 3`"),
+    ("b", "conv 16 3x3; bn", "conv 16 (3,3); bn", "RDS002", ",", "expected `)`"),
+    ("b", "conv 16 3x3; bn", "conv 16 3x3 stride 2; bn", "RDS120", "stride", "`stride=2`"),
+    ("b", "conv 16 3x3; bn", "conv 16 3x3 stride: 2; bn", "RDS002", ":", "`stride=2`"),
+    ("b", "conv 16 3x3; bn; relu", "conv 16 3x3, bn, relu", "RDS002", ",", "not `,`"),
+    ("b", "conv 16 3x3; bn", "conv 16 3x3 kernal=3; bn", "RDS121", "kernal", "`kernel`"),
+    ("b", "conv 16 3x3; bn", "conv 16 3x3 pad=same; bn", "RDS102", "same", "`pad=0`"),
+    ("b", "conv 16 3x3; bn", "conv 16; bn", "RDS123", "conv", "conv 64 3x3"),
+    ("b", "conv 16 3x3; bn", "conv 3x3 16; bn", "RDS140", "3x3", "conv 64 3x3"),
+    ("b", "bn; relu }", "bn; relu", "RDS002", "{", "expected"),
+    ("b", "head  { avgpool; fc }\n}", "head  { avgpool; fc }\n", "RDS002", "train", "expected"),
+    ("b", "head  { avgpool; fc }", "head  { avgpool }", "RDS210", "avgpool", "avgpool; fc"),
+    ("b", "    head  { avgpool; fc }\n", "", "RDS210", "mybasic 32", "add `head"),
+    ("b", "input 3x32x32", "input 3x32", "RDS144", "3x32", "3x32x32"),
+    ("b", "input 3x32x32", "input 3, 32, 32", "RDS002", "3", "dimensions"),
+    ("b", "    input 3x32x32\n", "", "RDS128", "network", "input 3x32x32"),
+    ("b", "    classes 10\n", "", "RDS128", "network", "classes 10"),
+    ("b", "classes 10", "classes ten", "RDS102", "ten", "unknown parameter"),
+    ("b", "classes 10", "classes 0", "RDS143", "0", "at least 1"),
+    ("b", "classes 10", "num_classes 10", "RDS002", "num_classes", "`classes`"),
+    ("b", "classes 10", "classes10", "RDS002", "classes10", "`classes`"),
+    ("b", "shortcut B", "shortcut D", "RDS113", "D", "A, B, C, none"),
+    ("b", "shortcut B", "shortcut b", "RDS113", "b", "did you mean `B`?"),
+    ("b", "shortcut B", "shortcuts B", "RDS002", "shortcuts", "`shortcut`"),
+    ("b", "3 }\n    stage { my", "3 }\n    stages { my", "RDS002", "stages", "`stage`"),
+    ("b", "x 3; stride 2 }", "x 3 stride 2 }", "RDS002", "stride", "statement's end"),
+    ("b", "x 3; stride 2 }", "x 3; stride=2 }", "RDS002", "=", "expected a value"),
+    ("b", "x 3; stride 2 }", "x 3; stride 0 }", "RDS143", "0", "at least 1"),
+    ("b", "mybasic 32 x 3", "mybasic x 3", "RDS123", "mybasic", "width"),
+    ("b", "mybasic 16 x 3", "mybasik 16 x 3", "RDS101", "mybasik", "`mybasic`"),
+    ("b", "mybasic 16 x 3", "mybasic 16 x 0", "RDS143", "0", "at least 1"),
+    ("b", "mybasic 16 x 3", "mybasic 16 x 3.5", "RDS140", "3.5", "integer"),
+    ("b", "mybasic 16 x 3", "mybasic 16 strid=2 x 3", "RDS121", "strid", "`stride`"),
+    ("b", "(width, stride = 1)", "(width stride = 1)", "RDS002", "stride", "`,`"),
+    ("b", "conv width 3x3 stride", "conv widht 3x3 stride", "RDS102", "widht", "`width`"),
+    ("b", "    add\n", "    add\n    add\n", "RDS127", "add", "more than one `add`"),
+    ("b", "    add\n", "    add()\n", "RDS002", "(", "statement's end"),
+    ("b", "network tiny {", "network tiny", "RDS002", "", "`{`"),
+    ("b", "network tiny {", "net tiny {", "RDS002", "net", "`network`"),
+    ("b", "network tiny {", "networks tiny {", "RDS002", "networks", "`network`"),
+    ("b", "train tiny {", "train tny {", "RDS108", "tny", "`tiny`"),
+    ("b", "train tiny {", "training tiny {", "RDS002", "training", "`train`"),
+    ("b", "batch 128", "batch 0", "RDS314", "batch", "at least 1"),
+    ("b", "batch 128", "batch_size 128", "RDS301", "batch_size", "`batch`"),
+    ("b", "batch 128", "batch 128.5", "RDS304", "128.5", "integers"),
+    ("b", "optimizer sgd lr 0.1", "optimizer adam lr 0.1", "RDS304", "adam", "sgd"),
+    ("b", "momentum 0.9 weight_decay", "momentum 0.9 wd", "RDS301", "wd", "weight_decay"),
+    ("b", "    optimizer sgd", "    lr 0.1\n    optimizer sgd", "RDS301", "lr", "`optimizer`"),
+    ("b", "step at 32000, 48000 by 0.1", "step 32000, 48000", "RDS304", "32000", "step at"),
+    ("b", "at 32000, 48000", "at 48000, 32000", "RDS316", "at", "increasing"),
+    ("b", "at 32000, 48000", "at 32000, 96000", "RDS316", "at", "64000"),
+    ("b", "schedule step", "schedule multistep", "RDS304", "multistep", "`step`"),
+    ("b", "iterations 64000", "iterations 64k", "RDS304", "64k", "iterations 64000"),
+    ("b", "iterations 64000", "iterations 64,000", "RDS304", "iterations", "iterations 64000"),
+    ("b", "iterations 64000", "epochs 182", "RDS301", "epochs", "iterations"),
+    ("b", "iterations 64000", "iters 64000", "RDS301", "iters", "`iterations`"),
+    ("b", "train_error < 80%", "train_error < 80", "RDS305", "until", "80%"),
+    ("b", "warmup lr 0.01", "warmup 0.01", "RDS304", "0.01", "warmup lr 0.01"),
+    ("b", "data cifar10 split", "data cifar split", "RDS304", "cifar", "`cifar10`"),
+    ("b", "split 45000/5000", "split 50000/5000", "RDS311", "split", "50000"),
+    ("b", "crop 32 flip", "crop 32 hflip", "RDS301", "hflip", "`flip`"),
+    ("b", "crop 32 flip", "crop 40 flip", "RDS312", "crop", "32x32"),
+    ("i", "cifar_resnet(n = 9)", "cifar_resnet(n: 9)", "RDS002", ":", "`n=9`"),
+    ("i", "cifar_resnet(n = 9)", "cifar_resnet()", "RDS123", "cifar_resnet", "n = VALUE"),
+    ("i", "cifar_resnet(n = 9)", "cifar_resnt(n = 9)", "RDS112", "cifar_resnt", "cifar_resnet"),
+    ("i", "cifar_resnet(n = 9)", "cifar_resnet(m = 9)", "RDS121", "m =", "parameters: n"),
+    ("i", "cifar_resnet(n = 9)", "cifar_resnet(n = -1)", "RDS002", "-", "no negative"),
+    ("i", "cifar_resnet(n = 9)", "cifar_resnet(n = 0)", "RDS143", "0", "at least 1"),
+    ("i", "cifar_resnet(n = 9)", "cifar_resnet(n = 9) shortcut E", "RDS113", "E", "A, B"),
+    ("i", 'import "cifar.rds"', "import cifar.rds", "RDS002", "cifar", "quoted path"),
+    ("i", 'import "cifar.rds"', 'import "cifar"', "RDS107", '"cifar"', '"cifar.rds"'),
+    ("i", 'import "cifar.rds"', 'import "cfar.rds"', "RDS107", '"cfar', '"cifar.rds"'),
+    ("i", 'import "cifar.rds"\n', "", "RDS112", "cifar_resnet", "not defined"),
+    ("i", "network resnet56 =", "network resnet-56 =", "RDS002", "-", "`=`"),
+    ("i", "train resnet56 {", "train resnet {", "RDS108", "resnet", "`resnet56`"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[1].strip()!r}->{c[2].strip()!r}")
+def test_one_mistake_gets_one_error_at_its_token_with_what_was_meant(tmp_path, case):
+    which, old, new, code, token, fragment = case
+    shutil.copy(SPECS / "cifar.rds", tmp_path / "cifar.rds")
+    text = BASE if which == "b" else INSTANCE
+    assert old in text
+    path = tmp_path / "spec.rds"
+    path.write_text(text)
+    assert run("check", path).exit_code == 0  # the spec is sound before the mistake
+    broken = text.replace(old, new, 1)
+    path.write_text(broken)
+    result = run("check", path)
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if ": error[" in line]
+    assert len(errors) == 1, result.stderr
+    where, _, rest = errors[0].partition(": error[")
+    assert rest.startswith(f"{code}]"), result.stderr
+    file, line, column = where.rsplit(":", 2)
+    shown = (tmp_path / file).read_text() if file != str(path) else broken
+    row = shown.splitlines()[int(line) - 1] + " "
+    assert row[int(column) - 1 :].startswith(token), (row, column, token)
+    assert fragment in result.stderr, result.stderr
