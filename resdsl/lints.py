@@ -8,7 +8,8 @@ warnings. They read the syntax tree and the linked program, and build nothing:
   are for its importers, so a file of definitions only is never warned about);
 - RDS502: ``stride=`` on a call repeated with ``x n``, which strides every repeat;
 - RDS503: a stage's ``stride 1``, which changes nothing;
-- RDS504: a parameter named like a layer or block, which it hides in its definition's body.
+- RDS504: a parameter named like a layer or block, which it hides in its definition's body;
+- RDS505: an input written channels last (`input 32x32x3`), where resdsl reads CxHxW.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def lints(program: Program, module: ast.Module, shortcut: str | None = None) -> 
         if isinstance(item, ast.BlockDef | ast.NetworkDef):
             out += _hidden(program, item)
             out += _strides(item.body)
+        if isinstance(item, ast.NetworkDef):
+            out += _channels_last(item)
         elif isinstance(item, ast.ShortcutDef):
             for case in item.cases:
                 out += _strides(case.body or ())
@@ -155,6 +158,26 @@ def _strides(body) -> list[SpecWarning]:
                             code="RDS502",
                         )
                     )
+    return out
+
+
+def _channels_last(item: ast.NetworkDef) -> list[SpecWarning]:
+    """RDS505: `input 32x32x3`, read as 32 channels of 32x3 maps, where 3x32x32 was meant."""
+    out = []
+    for stmt in item.body:
+        if not (isinstance(stmt, ast.Setting) and stmt.key == "input"):
+            continue
+        dims = stmt.value
+        if isinstance(dims, tuple) and len(dims) == 3 and dims[2] <= 4 < min(dims[0], dims[1]):
+            c, h, w = dims
+            out.append(
+                SpecWarning(
+                    f"`input {c}x{h}x{w}` reads as {c} channels of {h}x{w} maps",
+                    stmt.value_span or stmt.span,
+                    f"resdsl's input is channels first, CxHxW: did you mean `input {w}x{c}x{h}`?",
+                    code="RDS505",
+                )
+            )
     return out
 
 

@@ -433,3 +433,18 @@ def test_recipe_mistakes_get_the_setting_they_meant(tmp_path, old, new, code, hi
     errors = [line for line in result.stderr.splitlines() if ": error[" in line]
     assert len(errors) == 1 and f"error[{code}]" in errors[0], result.stderr
     assert hint in result.stderr
+
+
+def test_an_input_written_channels_last_is_warned_about(tmp_path):
+    """`input 32x32x3` (Keras' order) builds 32 channels of 32x3 maps: legal, so a warning,
+    at the dimensions, with the channels-first spelling; 3x32x32 and 1x28x28 are not warned."""
+    text = "network n {\n    input 32x32x3\n    classes 10\n    head { avgpool; fc }\n}\n"
+    (tmp_path / "n.rds").write_text(text)
+    result = run("check", tmp_path / "n.rds")
+    assert result.exit_code == 0
+    assert "n.rds:2:11: warning[RDS505]: `input 32x32x3` reads as 32 channels" in result.stderr
+    assert "did you mean `input 3x32x32`?" in result.stderr
+    assert run("check", "--deny-warnings", tmp_path / "n.rds").exit_code == 1
+    for sound in ("3x32x32", "1x28x28", "3x224x224"):
+        (tmp_path / "n.rds").write_text(text.replace("32x32x3", sound))
+        assert "warning" not in run("check", tmp_path / "n.rds").stderr
