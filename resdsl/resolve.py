@@ -65,19 +65,22 @@ class _Walker:
                 self.expr(stmt.value, scope)
 
     def call(self, stmt: ast.Call, scope: dict, shortcut: str | None = None) -> None:
-        names, positional = [], 0
-        if stmt.name in self.program.blocks:
-            names = [p.name for p in self.program.blocks[stmt.name].params]
+        block = self.program.blocks.get(stmt.name)
+        opdef = ops.OPS.get(stmt.name) if block is None else None
+        opdef = opdef if opdef is not None and opdef.user else None
+        if block is not None:
+            names = [p.name for p in block.params]
             positional = len(names)
-        elif stmt.name in ops.OPS and ops.OPS[stmt.name].user:
-            names = [a.name for a in ops.OPS[stmt.name].args]
-            positional = len([a for a in ops.OPS[stmt.name].args if a.positional])
+        elif opdef is not None:
+            names = [a.name for a in opdef.args]
+            positional = len([a for a in opdef.args if a.positional])
+        else:
+            names, positional = [], 0
         unnamed = keyword_without_equals(stmt.name, names, positional, stmt.args, scope)
         if unnamed is not None:
             self.errors.append(unnamed)
             return
-        opdef = ops.OPS.get(stmt.name) if stmt.name not in self.program.blocks else None
-        by_name = {a.name: a for a in opdef.args} if opdef is not None and opdef.user else {}
+        by_name = {a.name: a for a in opdef.args} if opdef is not None else {}
         for expr in (*stmt.args, stmt.repeat):
             if expr is not None:
                 self.expr(expr, scope)
@@ -85,25 +88,21 @@ class _Walker:
             self.expr(kw.value, scope, by_name.get(kw.name))
         if stmt.name in scope:  # a parameter that holds a layer or block: its use decides
             return
-        if shortcut and stmt.name in self.program.blocks:
+        if shortcut and block is not None:
             self.errors.append(block_in_shortcut(shortcut, stmt.name, stmt.name_span))
-        elif stmt.name in self.program.blocks:
-            block = self.program.blocks[stmt.name]
-            names = [p.name for p in block.params]
-            if len(stmt.args) > len(names):
-                self.errors.append(too_many_block_values(stmt.name, block.params, stmt.args))
+        elif block is not None or opdef is not None:
+            if len(stmt.args) > positional:
+                extra = (
+                    too_many_block_values(stmt.name, block.params, stmt.args)
+                    if block is not None
+                    else too_many_values(opdef, stmt.args[positional])
+                )
+                self.errors.append(extra)
             for kw in stmt.kwargs:
                 if kw.name not in names:
-                    self.errors.append(no_such_argument(stmt.name, kw, names, block=True))
-        elif stmt.name in ops.OPS and ops.OPS[stmt.name].user:
-            opdef = ops.OPS[stmt.name]
-            positional = [a for a in opdef.args if a.positional]
-            if len(stmt.args) > len(positional):
-                self.errors.append(too_many_values(opdef, stmt.args[len(positional)]))
-            by_name = [a.name for a in opdef.args]
-            for kw in stmt.kwargs:
-                if kw.name not in by_name:
-                    self.errors.append(no_such_argument(opdef.name, kw, by_name, block=False))
+                    self.errors.append(
+                        no_such_argument(stmt.name, kw, names, block=block is not None)
+                    )
         else:
             self.errors.append(unknown_kind(stmt.name, stmt.name_span, self.kinds))
 
