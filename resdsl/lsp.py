@@ -508,7 +508,7 @@ def _network_hover(analysis: Analysis, name: str) -> str | None:
     params = sum(c.params for c in built.costs.values())
     macs = sum(c.macs for c in built.costs.values())
     ops_count = sum(1 for n in net.nodes() if ops.OPS[n.op].inputs)  # all but the input
-    convs = sum(1 for n in net.nodes() if n.op in ("conv", "fc") and n.role != "shortcut")
+    convs = sum(1 for n in net.nodes() if ops.OPS[n.op].layer and n.role != "shortcut")
     return "\n".join(
         [
             f"**network {net.name}**",

@@ -36,6 +36,9 @@ class Arg:
     type: str  # int | pair (an int or HxW) | float | flag (0 or 1)
     default: object = REQUIRED
     positional: bool = True
+    # what it counts, where a block's parameter may stand for it: "channels" (a conv's out, its
+    # groups, zeropad's channels) or "stride" (a window's step); "" for anything else
+    unit: str = ""
 
 
 def _keep(args, channels):
@@ -43,14 +46,34 @@ def _keep(args, channels):
 
 
 @dataclass(frozen=True)
+class Tensor:
+    """One tensor an op owns, as the state_dict, the npz and the ONNX initialisers name it
+    (``layer1.0.conv1.weight``): its shape as a rule over the op's arguments and its input's
+    shape ``(C, H, W)``, whether training updates it (a BN's running statistics are buffers), and
+    how it starts: ``("he", std)`` (PyTorch's kaiming_normal_ over fan_out), ``("uniform",
+    bound)`` (nn.Conv2d's and nn.Linear's default) or ``("fill", value)``."""
+
+    name: str
+    shape: Callable[[dict, Shape], tuple[int, ...]]
+    init: Callable[[dict, Shape], tuple[str, float]]
+    trainable: bool = True
+    when: Callable[[dict], bool] = lambda a: True  # a bias only where ``bias=1``
+
+
+def _fill(value: float) -> Callable[[dict, Shape], tuple[str, float]]:
+    return lambda a, s: ("fill", value)
+
+
+@dataclass(frozen=True)
 class OpDef:
     name: str
     args: tuple[Arg, ...]
     infer: Callable[[dict, list[Shape]], Shape]
-    params: Callable[[dict, list[Shape]], int] = lambda a, s: 0
     macs: Callable[[dict, list[Shape], Shape], int] = lambda a, s, o: 0
-    # non-trainable state it keeps: BN's running mean and variance (what Keras counts as such)
-    buffers: Callable[[dict, list[Shape]], int] = lambda a, s: 0
+    tensors: tuple[Tensor, ...] = ()  # what it owns, in the order its targets' layers hold them
+    # one of the paper's weighted layers, which a network's depth counts (ResNet-110's 110 are
+    # its convs and its fc; its BNs own weights too, but are not counted)
+    layer: bool = False
     # the symbolic form: each rule takes ints or IR expressions alike
     stride: Callable[[dict], object] = lambda a: 1
     channels: Callable[[dict, object], object] = _keep  # (args, input channels) -> output's
@@ -69,6 +92,38 @@ class OpDef:
     usage: str = ""  # an example, for the hint where a required argument is missing
     # what PyTorch, Keras or papers call it, for the hint where a spec writes one of those
     aliases: tuple[str, ...] = ()
+
+    def owned(self, args: dict, shape: Shape) -> list[tuple[str, tuple[int, ...], Tensor]]:
+        """The tensors it owns on an input of ``shape``: ``(name, shape, row)``, in order."""
+        if not self.tensors:
+            return []
+        return [(t.name, t.shape(args, shape), t) for t in self.tensors if t.when(args)]
+
+    def params(self, args: dict, shapes: list[Shape]) -> int:
+        """Its trainable parameters on inputs of ``shapes``."""
+        owned = self.owned(args, shapes[0]) if shapes else []
+        return sum(math.prod(s) for _, s, t in owned if t.trainable)
+
+    def buffers(self, args: dict, shapes: list[Shape]) -> int:
+        """The state it keeps that training does not descend on (BN's running statistics, what
+        Keras counts as non-trainable)."""
+        owned = self.owned(args, shapes[0]) if shapes else []
+        return sum(math.prod(s) for _, s, t in owned if not t.trainable)
+
+
+def weighted(op: str) -> bool:
+    """Whether ``op`` owns tensors, so that its name is a state_dict key."""
+    return bool(OPS[op].tensors)
+
+
+def counting(unit: str) -> set[tuple[str, str]]:
+    """The ``(op, argument)`` pairs that count ``unit`` ("channels" or "stride")."""
+    return {(op.name, a.name) for op in OPS.values() for a in op.args if a.unit == unit}
+
+
+def buffer_names() -> set[str]:
+    """The names of the tensors that are buffers (``running_mean``), across the table."""
+    return {t.name for op in OPS.values() for t in op.tensors if not t.trainable}
 
 
 def fmt(shape) -> str:
@@ -313,19 +368,58 @@ def _numel(shape: Shape) -> int:
     return shape[0] * shape[1] * shape[2]
 
 
-def _conv_params(args, shapes):
+def _conv_fan_in(args, shape) -> int:
     kh, kw = args["kernel"]
-    weights = args["out"] * (shapes[0][0] // args["groups"]) * kh * kw
-    return weights + (args["out"] if args["bias"] else 0)
+    return shape[0] // args["groups"] * kh * kw
+
+
+_CONV = (
+    Tensor(
+        "weight",
+        lambda a, s: (a["out"], s[0] // a["groups"], *a["kernel"]),
+        lambda a, s: ("he", math.sqrt(2 / (a["out"] * a["kernel"][0] * a["kernel"][1]))),
+    ),
+    Tensor(
+        "bias",
+        lambda a, s: (a["out"],),
+        lambda a, s: ("uniform", 1 / math.sqrt(_conv_fan_in(a, s))),
+        when=lambda a: bool(a["bias"]),
+    ),
+)
+_AFFINE = (  # a norm's learnt scale and shift, per channel
+    Tensor("weight", lambda a, s: (s[0],), _fill(1.0)),
+    Tensor("bias", lambda a, s: (s[0],), _fill(0.0)),
+)
+_BN = (
+    *_AFFINE,
+    Tensor("running_mean", lambda a, s: (s[0],), _fill(0.0), trainable=False),
+    Tensor("running_var", lambda a, s: (s[0],), _fill(1.0), trainable=False),
+)
+_FC = (  # nn.Linear's default init, within 1 / sqrt(fan_in)
+    Tensor(
+        "weight",
+        lambda a, s: (a["out"], _numel(s)),
+        lambda a, s: ("uniform", 1 / math.sqrt(_numel(s))),
+    ),
+    Tensor(
+        "bias",
+        lambda a, s: (a["out"],),
+        lambda a, s: ("uniform", 1 / math.sqrt(_numel(s))),
+        when=lambda a: bool(a["bias"]),
+    ),
+)
+_CHANNEL_CONV = (  # nn.Conv1d's layout and default init
+    Tensor(
+        "weight",
+        lambda a, s: (1, 1, a["kernel"]),
+        lambda a, s: ("uniform", 1 / math.sqrt(a["kernel"])),
+    ),
+)
 
 
 def _conv_macs(args, shapes, out):
     kh, kw = args["kernel"]
     return _numel(out) * (shapes[0][0] // args["groups"]) * kh * kw  # dilation adds no MACs
-
-
-def _fc_params(args, shapes):
-    return _numel(shapes[0]) * args["out"] + (args["out"] if args["bias"] else 0)
 
 
 def _fc_macs(args, shapes, out):
@@ -344,7 +438,7 @@ def _out(args, channels):
 
 
 _WINDOW = (
-    Arg("stride", "int", 1, positional=False),
+    Arg("stride", "int", 1, positional=False, unit="stride"),
     Arg("pad", "pair", None, positional=False),
 )
 
@@ -354,22 +448,23 @@ OPS: dict[str, OpDef] = {
         OpDef(
             "conv",
             (
-                Arg("out", "int"),
+                Arg("out", "int", unit="channels"),
                 Arg("kernel", "pair"),
                 *_WINDOW,
-                Arg("groups", "int", 1, positional=False),
+                Arg("groups", "int", 1, positional=False, unit="channels"),
                 Arg("bias", "flag", 0, positional=False),
                 Arg("dilation", "int", 1, positional=False),
                 Arg("ws", "float", 0.0, positional=False),
             ),
             _conv,
-            _conv_params,
             _conv_macs,
+            _CONV,
             stride=_stride,
             channels=_out,
             pad=lambda k, a: k // 2 * a.get("dilation", 1),
             fresh=True,
             numbered=True,
+            layer=True,
             doc="convolution; padding defaults to kernel // 2 times the dilation. `ws=EPS` "
             "standardises each filter's weights before it is applied (their mean subtracted, "
             "divided by the square root of their variance plus EPS), as BiT's StdConv2d",
@@ -380,8 +475,7 @@ OPS: dict[str, OpDef] = {
             "bn",
             (Arg("eps", "float", 1e-5, positional=False),),
             _bn,
-            lambda a, s: 2 * s[0][0],
-            buffers=lambda a, s: 2 * s[0][0],
+            tensors=_BN,
             fresh=True,
             numbered=True,
             doc="batch normalisation; `eps` is added to the variance (PyTorch's 1e-5 by default, "
@@ -390,9 +484,9 @@ OPS: dict[str, OpDef] = {
         ),
         OpDef(
             "gn",
-            (Arg("groups", "int", 32),),
+            (Arg("groups", "int", 32, unit="channels"),),
             _gn,
-            lambda a, s: 2 * s[0][0],
+            tensors=_AFFINE,
             fresh=True,
             numbered=True,
             doc="group normalisation (Wu and He 2018) over groups of channels, epsilon 1e-5; "
@@ -403,8 +497,8 @@ OPS: dict[str, OpDef] = {
             "channel_conv",
             (Arg("kernel", "int"),),
             _channel_conv,
-            lambda a, s: a["kernel"],
             lambda a, s, o: _numel(o) * a["kernel"],
+            _CHANNEL_CONV,
             fresh=True,
             doc="a 1-D convolution across the channels at each position, one weight of `kernel` "
             "taps, zero-padded, no bias (ECA's, Wang et al. 2020)",
@@ -412,7 +506,10 @@ OPS: dict[str, OpDef] = {
         ),
         OpDef(
             "blurpool",
-            (Arg("stride", "int", 2, positional=False), Arg("size", "int", 3, positional=False)),
+            (
+                Arg("stride", "int", 2, positional=False, unit="stride"),
+                Arg("size", "int", 3, positional=False),
+            ),
             _blurpool,
             stride=_stride,
             doc="blur then subsample (Zhang 2019): a fixed binomial filter of size x size per "
@@ -497,14 +594,15 @@ OPS: dict[str, OpDef] = {
         ),
         OpDef(
             "fc",
-            (Arg("out", "int", CLASSES), Arg("bias", "flag", 1, positional=False)),
+            (Arg("out", "int", CLASSES, unit="channels"), Arg("bias", "flag", 1, positional=False)),
             _fc,
-            _fc_params,
             _fc_macs,
+            _FC,
             channels=_out,
             flattens=True,
             pointwise=True,
             fresh=True,
+            layer=True,
             doc="fully connected layer on the flattened input; out defaults to the classes",
             aliases=("linear", "dense", "fully_connected", "classifier"),
         ),
@@ -535,7 +633,7 @@ OPS: dict[str, OpDef] = {
         OpDef("mul", (), _mul, fresh=True, inputs=2, user=False),
         OpDef(
             "concat",
-            (Arg("side", "int"),),  # the side path's channels, after the tensor's
+            (Arg("side", "int", unit="channels"),),  # the side path's channels, after the tensor's
             _concat,
             channels=lambda a, c: c + a["side"],
             fresh=True,
@@ -544,7 +642,7 @@ OPS: dict[str, OpDef] = {
         ),
         OpDef(
             "subsample",
-            (Arg("stride", "int"),),
+            (Arg("stride", "int", unit="stride"),),
             _subsample,
             stride=_stride,
             identity=lambda a, c: a["stride"] == 1,
@@ -553,7 +651,7 @@ OPS: dict[str, OpDef] = {
         ),
         OpDef(
             "zeropad",
-            (Arg("channels", "int"),),
+            (Arg("channels", "int", unit="channels"),),
             _zeropad,
             channels=lambda a, c: a["channels"],
             identity=lambda a, c: a["channels"] == c,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 
 from .errors import Source, Span
 
@@ -230,3 +230,14 @@ class Import:
 class Module:
     source: Source
     items: tuple[Import | BlockDef | ShortcutDef | NetworkDef | NetworkInst | TrainDef, ...]
+
+
+def bare(node) -> object:
+    """What a tree says, without where it was written: its fields as nested tuples, spans left
+    out, so that two trees written apart compare equal where they mean the same."""
+    if isinstance(node, tuple):
+        return tuple(bare(item) for item in node)
+    if not is_dataclass(node):
+        return node
+    kept = (f.name for f in fields(node) if f.name != "span" and not f.name.endswith("_span"))
+    return (type(node).__name__, *(bare(getattr(node, name)) for name in kept))

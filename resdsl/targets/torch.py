@@ -8,9 +8,13 @@ state_dict keys are the IR names and torchvision's weights load with strict=True
 
 from __future__ import annotations
 
+import re
+
 from ..emit import register
 from ..ir import BlockInstance, BlockTemplate, Const, Network
 from ..names import class_name
+from ..ops import weighted
+from ..reading import Op, needs, one, pair, refuse
 from .layout import LINE, Call, lay_out, literal
 from .python import Body, OpView, Tensor, Writer, is_default
 
@@ -223,3 +227,312 @@ def _attribute(parts: list[str]) -> str:
 @register(TorchWriter.TARGET)
 def files(net: Network) -> dict[str, str]:
     return TorchWriter(net).files()
+
+
+# ---------------------------------------------------------------- reading: modules back to ops
+#
+# Beside TRANSFORMS, how each module this target writes (and the kinds real models use: timm's
+# BatchNormAct2d, StdConv2d, BlurPool2d, DropPath, EcaModule) reads back as the op table's ops.
+# A reader takes the module and its path and gives its ops in order ([] for an identity). The
+# table's keys are class names, so that no torch import is needed to hold it; a module whose
+# class is not a key, but a kind of one (a subclass), is refused by name rather than guessed.
+
+
+def _read_conv(m, path: str) -> list[tuple[str, dict]]:
+    if m.padding_mode != "zeros" or isinstance(m.padding, str):
+        raise refuse(f"{path}: a {type(m).__name__} with padding {m.padding!r} has no resdsl form")
+    args = {
+        "out": m.out_channels,
+        "kernel": pair(m.kernel_size),
+        "stride": one(m.stride, "stride", path),
+        "pad": pair(m.padding),
+        "groups": m.groups,
+        "bias": int(m.bias is not None),
+        "dilation": one(m.dilation, "dilation", path),
+        "ws": float(getattr(m, "eps", 0.0)) if type(m).__name__ == "StdConv2d" else 0.0,
+    }
+    return [("conv", args)]
+
+
+def _read_std_conv(m, path: str) -> list[tuple[str, dict]]:
+    if not hasattr(m, "eps"):
+        raise refuse(f"{path}: a StdConv2d without its eps has no resdsl form")
+    return _read_conv(m, path)
+
+
+def _read_norm(m, path: str) -> list[tuple[str, dict]]:
+    kind = type(m).__name__
+    batch = hasattr(m, "track_running_stats")
+    if batch and not (m.affine and m.track_running_stats) or not batch and not m.affine:
+        raise refuse(f"{path}: a {kind} without its affine weights or statistics")
+    if batch:
+        out = [("bn", {"eps": float(m.eps)})]
+    elif m.eps != 1e-5:
+        raise refuse(f"{path}: a group norm's eps is 1e-5 in resdsl, not {m.eps}")
+    else:
+        out = [("gn", {"groups": m.num_groups})]
+    if kind not in ("BatchNorm2d", "GroupNorm"):  # timm's BatchNormAct2d, GroupNormAct
+        drop, act = getattr(m, "drop", None), getattr(m, "act", None)
+        if type(drop).__name__ != "Identity" or act is None:
+            raise refuse(f"{path}: {kind}, a kind of norm, has no resdsl form")
+        out += read_module(act, f"{path}.act")
+    return out
+
+
+def _read_maxpool(m, path: str) -> list[tuple[str, dict]]:
+    if one(m.dilation, "dilation", path) != 1 or m.ceil_mode:
+        raise refuse(f"{path}: a max pool with a dilation or ceil_mode has no resdsl form")
+    kernel = pair(m.kernel_size)
+    stride = one(m.stride or kernel, "stride", path)
+    return [("maxpool", {"kernel": kernel, "stride": stride, "pad": pair(m.padding)})]
+
+
+def _read_avgpool(m, path: str) -> list[tuple[str, dict]]:
+    if m.divisor_override is not None:
+        raise refuse(f"{path}: an average pool with divisor_override has no resdsl form")
+    kernel = pair(m.kernel_size)
+    args = {
+        "kernel": kernel,
+        "stride": one(m.stride or kernel, "stride", path),
+        "pad": pair(m.padding),
+        "ceil": int(m.ceil_mode),
+        "include_pad": int(m.count_include_pad),
+    }
+    return [("avgpool", args)]
+
+
+def _read_adaptive(m, path: str) -> list[tuple[str, dict]]:
+    if pair(m.output_size) != (1, 1):
+        raise refuse(f"{path}: an adaptive pool to {m.output_size} has no resdsl form")
+    return [("avgpool", {"kernel": None})]
+
+
+def _read_pad(m, path: str) -> list[tuple[str, dict]]:
+    left, right, top, bottom = m.padding
+    if left != right or top != bottom:
+        raise refuse(f"{path}: an asymmetric padding has no resdsl form")
+    return [("pad", {"size": (top, left), "value": float(getattr(m, "value", 0.0))})]
+
+
+def _read_eca(m, path: str) -> list[tuple[str, dict]]:
+    """timm's EcaModule: a global pool, a 1-D conv across channels, a sigmoid, and its input
+    times that gate (``mul@``: the join, of the module's own input)."""
+    conv = getattr(m, "conv", None)
+    if type(conv).__name__ != "Conv1d":
+        raise refuse(f"{path}: an ECA module whose conv is not a Conv1d has no resdsl form")
+    if conv.bias is not None or conv.in_channels != 1 or conv.out_channels != 1:
+        raise refuse(f"{path}: an ECA module whose conv is not one 1-D filter")
+    if (
+        pair(conv.padding)[0] != (conv.kernel_size[0] - 1) // 2
+        or type(getattr(m, "gate", None)).__name__ != "Sigmoid"
+        or getattr(m, "conv2", None) is not None
+    ):
+        raise refuse(f"{path}: an ECA module with other padding or gate has no resdsl form")
+    return [
+        ("avgpool", {"kernel": None}),
+        ("channel_conv@conv", {"kernel": conv.kernel_size[0]}),
+        ("sigmoid", {}),
+        ("mul@", {}),
+    ]
+
+
+def _read_blurpool(m, path: str) -> list[tuple[str, dict]]:
+    if getattr(m, "pad_mode", "reflect") != "reflect":
+        raise refuse(f"{path}: a blur pool padded by {m.pad_mode!r} has no resdsl form")
+    size = getattr(m, "filt_size", None) or m.filt.shape[-1]  # timm's, or this target's
+    return [("blurpool", {"stride": int(m.stride), "size": int(size)})]
+
+
+def _simple(kind: str, **read):
+    """A reader of a module that is one op, its arguments read off its attributes."""
+    return lambda m, path: [(kind, {arg: cast(getattr(m, a)) for arg, (a, cast) in read.items()})]
+
+
+def _unless_zero(kind: str, attr: str):
+    """Dropout and drop path: the op, or nothing where its probability is 0."""
+    return lambda m, path: [(kind, {"p": float(getattr(m, attr))})] if getattr(m, attr) else []
+
+
+READ = {
+    "Conv2d": _read_conv,
+    "StdConv2d": _read_std_conv,  # timm's and this target's
+    "BatchNorm2d": _read_norm,
+    "BatchNormAct2d": _read_norm,  # timm's, with its activation
+    "GroupNorm": _read_norm,
+    "GroupNormAct": _read_norm,
+    "ChannelConv": _simple("channel_conv", kernel=("weight", lambda w: int(w.shape[-1]))),
+    "BlurPool": _read_blurpool,
+    "BlurPool2d": _read_blurpool,  # timm's
+    "ConstantPad2d": _read_pad,
+    "ZeroPad2d": _read_pad,
+    "ReLU": _simple("relu"),
+    "Sigmoid": _simple("sigmoid"),
+    "Hardsigmoid": _simple("hardsigmoid"),
+    "SiLU": _simple("silu"),
+    "LeakyReLU": _simple("leakyrelu", slope=("negative_slope", float)),
+    "Dropout": _unless_zero("dropout", "p"),
+    "DropPath": lambda m, path: (  # timm's (drop_prob) and this target's (p)
+        _unless_zero("droppath", "drop_prob" if hasattr(m, "drop_prob") else "p")(m, path)
+    ),
+    "MaxPool2d": _read_maxpool,
+    "AvgPool2d": _read_avgpool,
+    "AdaptiveAvgPool2d": _read_adaptive,
+    "Linear": _simple("fc", out=("out_features", int), bias=("bias", lambda b: int(b is not None))),
+    "FlatLinear": _simple(
+        "fc", out=("out_features", int), bias=("bias", lambda b: int(b is not None))
+    ),
+    "Subsample": _simple("subsample", stride=("stride", int)),
+    "ZeroPad": _simple("zeropad", channels=("channels", int)),
+    "Identity": lambda m, path: [],
+    "Flatten": lambda m, path: [],
+    "EcaModule": _read_eca,  # timm's
+}
+
+
+def is_leaf(m) -> bool:
+    """Whether the trace keeps ``m`` whole: a module this table reads, or a kind of one (which
+    :func:`read_module` then refuses by name)."""
+    return any(cls.__name__ in READ for cls in type(m).__mro__)
+
+
+def read_module(m, path: str) -> list[tuple[str, dict]]:
+    """The ops a leaf module is, in order; [] for an identity. Refuses what has none."""
+    kind = type(m).__name__
+    if kind in READ:
+        return READ[kind](m, path)
+    base = next((c.__name__ for c in type(m).__mro__ if c.__name__ in READ), None)
+    if base is not None:
+        raise refuse(f"{path}: {kind}, a kind of {base}, has no resdsl form")
+    raise refuse(f"{path}: {kind} has no resdsl form")
+
+
+def _function_reads() -> dict:
+    """Function and method calls (fx's call_function and call_method targets) as ops."""
+    import operator
+
+    import torch
+    from torch.nn import functional
+
+    def of(kind):
+        return lambda node: [(kind, {})]
+
+    def mean(node):
+        if node.kwargs.get("keepdim") and tuple(node.args[1]) == (2, 3):
+            return [("avgpool", {"kernel": None})]
+        return None
+
+    def adaptive(node):
+        return [("avgpool", {"kernel": None})] if pair(node.args[1]) == (1, 1) else None
+
+    table = {"mean": mean, functional.adaptive_avg_pool2d: adaptive}
+    for kind, targets in {
+        "add": (operator.add, operator.iadd, torch.add, "add", "add_"),
+        "mul": (operator.mul, operator.imul, torch.mul, "mul", "mul_"),
+        "relu": (functional.relu, torch.relu, "relu", "relu_"),
+        "sigmoid": (torch.sigmoid, functional.sigmoid, "sigmoid"),
+    }.items():
+        table |= {target: of(kind) for target in targets}
+    for target in (torch.flatten, "flatten", "view", "reshape", "squeeze"):
+        table[target] = lambda node: []
+    return table
+
+
+def read_function(node, scope: str) -> list[tuple[str, dict]]:
+    """The ops a function or method call is; [] for a flatten or a reshape."""
+    reader = _function_reads().get(node.target)
+    found = reader(node) if reader else None
+    if found is None:
+        where = scope or "the network's forward()"
+        name = getattr(node.target, "__name__", str(node.target))
+        raise refuse(f"{where}: a call of `{name}` has no resdsl form")
+    return found
+
+
+def trace(model, input_shape) -> list[Op]:
+    """The network's ops in order, with shapes from a forward pass on one random input: torch.fx
+    keeps the modules this target reads whole, and each is read through :data:`READ`."""
+    import contextlib
+    import io
+
+    torch = needs("torch", "'resdsl[torch]'")
+    from torch import fx
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualname):
+            return is_leaf(m) or super().is_leaf_module(m, qualname)
+
+    tracer = Tracer()
+    try:
+        graph = tracer.trace(model)
+    except Exception as exc:  # noqa: BLE001 - torch.fx refuses data-dependent control flow
+        raise refuse(
+            f"torch.fx cannot trace the model: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+            "resdsl import reads models that torch.fx.symbolic_trace can trace",
+        ) from None
+    inputs = [n for n in graph.nodes if n.op == "placeholder"]
+    if len(inputs) != 1:
+        raise refuse(f"the model's forward() takes {len(inputs)} inputs: a network takes one")
+    module = fx.GraphModule(tracer.root, graph)
+    try:
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            ShapeProp(module).propagate(torch.randn(1, *input_shape))
+    except Exception as exc:  # noqa: BLE001
+        raise refuse(
+            f"the model does not run on a {'x'.join(map(str, input_shape))} input: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        ) from None
+    modules = dict(model.named_modules())
+    made: dict = {}  # fx node -> the Op holding its value (None: not a tensor)
+    ops: list[Op] = []
+    for node in graph.nodes:
+        scope = _fx_scope(node)
+        shape = _fx_shape(node)
+        if node.op == "placeholder":
+            op = Op("input", {}, "", "", shape=shape)
+            ops.append(op)
+            made[node] = op
+            continue
+        if node.op == "output":
+            made["output"] = made.get(node.args[0])
+            continue
+        if node.op == "get_attr" or shape is None:  # sizes, shapes and other non-tensors
+            made[node] = None
+            continue
+        tensors = [made[a] for a in node.all_input_nodes if made.get(a) is not None]
+        if node.op == "call_module":
+            found = read_module(modules[node.target], node.target)
+        else:
+            found = read_function(node, scope)
+        if not found:  # an identity: the value is its input's
+            made[node] = tensors[0] if tensors else None
+            continue
+        for i, (kind, args) in enumerate(found):
+            path = node.target if node.op == "call_module" else scope
+            inputs = tensors if i == 0 else [ops[-1]]
+            kind, at, child = kind.partition("@")  # a module's own member, or its join
+            if at and not child:  # the join of a gate a module is (ECA): its input times it
+                inputs, path = [tensors[0], ops[-1]], path
+            elif child:
+                path = f"{path}.{child}"
+            op = Op(kind, args, path, node.target if at else scope, inputs, shape)
+            op.weights = node.op == "call_module" and weighted(kind)
+            ops.append(op)
+            made[node] = op
+    if made.get("output") is None:
+        raise refuse("the model's output is not a tensor the trace follows")
+    if made["output"] is not ops[-1]:
+        raise refuse(f"the model's output is not its last op ({made['output']!r})")
+    return ops
+
+
+def _fx_scope(node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return re.sub(r"@\d+$", "", next(reversed(stack))) if stack else ""
+
+
+def _fx_shape(node):
+    meta = node.meta.get("tensor_meta")
+    if meta is None or not hasattr(meta, "shape"):
+        return None
+    return tuple(meta.shape[1:])

@@ -1,0 +1,67 @@
+"""What a target's read table gives back: a graph of ops, each the op table's row with resdsl's
+arguments, and the refusal of what has none.
+
+The pipeline run backwards starts here. A target reads a model of its framework (PyTorch modules
+traced by torch.fx, ONNX nodes) through a table beside the one it writes with, into
+:class:`Op` s; :mod:`resdsl.structure` finds blocks and stages among them and
+:mod:`resdsl.importer` writes the spec. This module knows no framework and imports none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import ResdslError
+
+INPUT_SIZE = (3, 224, 224)  # torchvision's and timm's default, where a model does not say
+
+
+class ImportError_(ResdslError):  # noqa: N801 - not the builtin ImportError
+    """A source that cannot be imported: unknown, failing, or with no resdsl form."""
+
+
+def refuse(message: str, hint: str | None = None, code: str = "RDS432") -> ImportError_:
+    return ImportError_(message, hint=hint, code=code)
+
+
+@dataclass(eq=False)
+class Op:
+    """One call of the source network, as a resdsl op (``kind``) with resdsl's arguments."""
+
+    kind: str  # a row of the op table, or input
+    args: dict
+    path: str  # the module's path ("layer1.0.conv1"); a function's is its scope's
+    scope: str  # the innermost module the call happens in
+    inputs: list[Op] = field(default_factory=list)
+    shape: tuple = ()  # its output, without the batch dimension
+    weights: bool = False  # it owns parameters or buffers, so its name is a state_dict key
+
+    def __repr__(self) -> str:  # for messages
+        return f"{self.path or '<top>'} ({self.kind})"
+
+
+def pair(value) -> tuple[int, int]:
+    """A size as resdsl's pair: ``3`` or ``(3, 3)`` as ``(3, 3)``."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def one(value, what: str, path: str) -> int:
+    """A stride or dilation, which resdsl takes equal in both directions."""
+    h, w = pair(value)
+    if h != w:
+        raise refuse(f"{path}: a {what} of {h}x{w} has no resdsl form (it takes one {what})")
+    return h
+
+
+def needs(module: str, extra: str):
+    """Import ``module`` for a reader, or refuse with the install that gives it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise refuse(
+            f"resdsl import needs {module.partition('.')[0]}: {exc}",
+            f"pip install {extra}",
+            code="RDS434",
+        ) from None

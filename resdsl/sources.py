@@ -1,0 +1,283 @@
+"""The sources `resdsl import` reads: a PyTorch module (torchvision's, timm's, a user's factory)
+or an ONNX file, each with its weights, its class names and a forward pass for the proof.
+
+A source gives its graph of ops through its target's read table (:func:`resdsl.targets.torch.trace`,
+:func:`resdsl.targets.onnx.read_graph`); what it is made of beyond that (its containers' members,
+its modules' class names) it answers itself. The frameworks are imported only when a source is
+loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import did_you_mean
+from .ops import buffer_names
+from .reading import INPUT_SIZE, Op, refuse
+
+
+@dataclass
+class Source:
+    """A model to import: a PyTorch module, or (:class:`OnnxSource`) an ONNX graph."""
+
+    model: object  # the nn.Module, in eval mode; None for an ONNX graph
+    name: str  # the network's name in the spec
+    origin: str  # what the user asked for, for the spec's header
+    input_shape: tuple[int, int, int] = INPUT_SIZE
+
+    def ops(self) -> list[Op]:
+        from .targets.torch import trace
+
+        return trace(self.model, self.input_shape)
+
+    def kind(self, path: str) -> str:
+        """The class of the module at ``path``, which names a block's definition."""
+        return type(self.model.get_submodule(path)).__name__
+
+    def members(self, path: str) -> list[str] | None:
+        """The names of the container at ``path``'s members, in order; None if it has none."""
+        try:
+            return [n for n, _ in self.model.get_submodule(path).named_children()]
+        except AttributeError:
+            return None
+
+    def state(self) -> dict:
+        return self.model.state_dict()
+
+    def forward(self, x):
+        return self.model(x)
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def load(source: str) -> Source:
+    """The model a SOURCE names: ``torchvision:NAME``, ``timm:NAME``,
+    ``module:package.module:factory`` or a path to an .onnx file."""
+    if source.endswith(".onnx"):
+        return load_onnx(source)
+    _torch()
+    kind, _, rest = source.partition(":")
+    if kind == "torchvision":
+        return _torchvision(rest, source)
+    if kind == "timm":
+        return _timm(rest, source)
+    if kind == "module":
+        module_name, _, factory = rest.partition(":")
+        if not module_name or not factory:
+            raise refuse(
+                f"`{source}` names no factory",
+                "write module:PACKAGE.MODULE:FACTORY, e.g. module:mynets:build",
+                code="RDS430",
+            )
+        return _factory(module_name, factory, source)
+    raise refuse(
+        f"`{source}` is not a source resdsl imports",
+        "give torchvision:NAME, timm:NAME, module:PACKAGE.MODULE:FACTORY or FILE.onnx",
+        code="RDS430",
+    )
+
+
+def _torch():
+    try:
+        import torch
+        import torch.fx  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - torch is the import's one requirement
+        raise refuse(
+            f"resdsl import needs PyTorch: {exc}", "pip install 'resdsl[torch]'", code="RDS434"
+        ) from None
+    return torch
+
+
+def _torchvision(name: str, source: str) -> Source:
+    try:
+        import torchvision
+    except ImportError:
+        raise refuse(
+            "torchvision is not installed", "pip install torchvision", code="RDS434"
+        ) from None
+    names = sorted(torchvision.models.list_models(module=torchvision.models))
+    if name not in names:
+        raise refuse(
+            f"torchvision has no classification model `{name}`",
+            did_you_mean(name, names) or "see torchvision.models.list_models()",
+            code="RDS430",
+        )
+    model = _build(lambda: torchvision.models.get_model(name, weights=None), source)
+    return Source(model, spec_name(name), source)
+
+
+def _timm(name: str, source: str) -> Source:
+    try:
+        import timm
+    except ImportError:
+        raise refuse("timm is not installed", "pip install timm", code="RDS434") from None
+    names = timm.list_models()
+    if name not in names:
+        raise refuse(
+            f"timm has no model `{name}`",
+            did_you_mean(name, names) or "see timm.list_models()",
+            code="RDS430",
+        )
+    model = _build(lambda: timm.create_model(name, pretrained=False), source)
+    size = tuple(getattr(model, "pretrained_cfg", {}).get("input_size", INPUT_SIZE))
+    return Source(model, spec_name(name), source, size if len(size) == 3 else INPUT_SIZE)
+
+
+def _factory(module_name: str, factory: str, source: str) -> Source:
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # as `python -m` finds the user's own modules
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - the user's code: any failure is reported
+        raise refuse(
+            f"cannot import {module_name}: {type(exc).__name__}: {exc}",
+            "the module must be importable from here (check the name and PYTHONPATH)",
+            code="RDS431",
+        ) from None
+    function = getattr(module, factory, None)
+    if not callable(function):
+        public = [n for n in dir(module) if not n.startswith("_")]
+        raise refuse(
+            f"{module_name} has no function `{factory}`",
+            did_you_mean(factory, public) or "give a function that returns an nn.Module",
+            code="RDS431",
+        )
+    model = _build(function, source)
+    return Source(
+        model,
+        spec_name(factory if factory not in ("build", "model") else module_name.rpartition(".")[2]),
+        source,
+    )
+
+
+def _build(function, source: str):
+    torch = _torch()
+    try:
+        model = function()
+    except Exception as exc:  # noqa: BLE001 - the user's code: any failure is reported
+        raise refuse(
+            f"{source}: building the model raised {type(exc).__name__}: {exc}",
+            code="RDS431",
+        ) from None
+    if not isinstance(model, torch.nn.Module):
+        raise refuse(f"{source} returned {type(model).__name__}, not an nn.Module", code="RDS431")
+    return model.eval()
+
+
+def spec_name(name: str) -> str:
+    name = re.sub(r"\W", "_", name.split(".")[0])
+    return name if name and not name[0].isdigit() else f"m_{name}"
+
+
+# ---------------------------------------------------------------- ONNX files
+
+
+class OnnxSource(Source):
+    def __init__(self, path: Path, model, arrays: dict):
+        shape = _input_shape(model)
+        super().__init__(None, spec_name(path.stem), str(path), shape)
+        self.path, self.graph, self.arrays = path, model.graph, arrays
+        self._ops: list[Op] | None = None
+
+    def ops(self) -> list[Op]:
+        if self._ops is None:
+            from .targets.onnx import read_graph
+
+            self._ops = read_graph(self.graph, self.arrays, self.input_shape)
+        return self._ops
+
+    def kind(self, path: str) -> str:
+        return "Unit"  # an ONNX graph keeps no class names
+
+    def members(self, path: str) -> list[str] | None:
+        """A container's members as its ops' names show them; numbers from 0 with the gaps an
+        identity leaves (an ONNX graph has no nn.Identity)."""
+        names = []
+        for op in self.ops():
+            if op.path.startswith(path + "."):
+                local = op.path[len(path) + 1 :].split(".")[0]
+                if local not in names:
+                    names.append(local)
+        if names and all(n.isdigit() for n in names):
+            return [str(i) for i in range(max(map(int, names)) + 1)]
+        return names or None
+
+    def state(self) -> dict:
+        import torch
+
+        return {k: torch.from_numpy(v.copy()) for k, v in self.arrays.items() if "." in k}
+
+    def forward(self, x):
+        try:
+            import onnxruntime
+        except ImportError:
+            return None
+        import numpy as np
+
+        try:
+            session = onnxruntime.InferenceSession(
+                str(self.path), providers=["CPUExecutionProvider"]
+            )
+            name = session.get_inputs()[0].name
+            # one image a run: a file exported at batch 1 takes no other
+            return np.concatenate(
+                [session.run(None, {name: x[i : i + 1].numpy()})[0] for i in range(len(x))]
+            )
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own refusal of the file
+            raise refuse(
+                f"onnxruntime cannot run {self.path}: {type(exc).__name__}: {exc}", code="RDS433"
+            ) from None
+
+    @property
+    def parameters(self) -> int:
+        return sum(
+            int(v.size)
+            for k, v in self.arrays.items()
+            if "." in k and k.rpartition(".")[2] not in buffer_names()
+        )
+
+
+def load_onnx(source: str) -> OnnxSource:
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise refuse(
+            "resdsl import FILE.onnx needs onnx", "pip install onnx", code="RDS434"
+        ) from None
+    path = Path(source)
+    try:
+        model = onnx.load(str(path))
+        model = onnx.shape_inference.infer_shapes(model)
+        arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    except Exception as exc:  # noqa: BLE001 - any unreadable file, or initialiser
+        raise refuse(
+            f"cannot read {source} as an ONNX model: {type(exc).__name__}: {exc}", code="RDS430"
+        ) from None
+    for node in model.graph.node:  # an exporter's alias of a shared tensor gives the name back
+        if node.op_type == "Identity" and node.input[0] in arrays:
+            arrays[node.output[0]] = arrays[node.input[0]]
+    return OnnxSource(path, model, arrays)
+
+
+def _input_shape(model) -> tuple[int, int, int]:
+    graph = model.graph
+    init = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in init]
+    if len(inputs) != 1:
+        raise refuse(f"an ONNX model with {len(inputs)} inputs: resdsl networks take one")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in _dims(inputs[0])]
+    if len(dims) != 4:
+        raise refuse(f"an ONNX input of {len(dims)} dimensions: resdsl networks read NCHW")
+    chw = tuple(dims[1:])
+    return chw if all(chw) else INPUT_SIZE
+
+
+def _dims(info):
+    return info.type.tensor_type.shape.dim
