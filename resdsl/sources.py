@@ -149,11 +149,18 @@ def _factory(module_name: str, factory: str, source: str) -> Source:
             code="RDS431",
         )
     model = _build(function, source)
-    return Source(
-        model,
-        spec_name(factory if factory not in ("build", "model") else module_name.rpartition(".")[2]),
-        source,
-    )
+    name = factory if factory not in ("build", "model") else module_name.rpartition(".")[2]
+    return Source(model, spec_name(name), source, _declared_shape(module))
+
+
+def _declared_shape(module) -> tuple[int, int, int]:
+    """The input's (C, H, W) that the factory's module declares as ``INPUT_SHAPE`` (resdsl's
+    model.py does), else torchvision's default."""
+    shape = getattr(module, "INPUT_SHAPE", None)
+    fits = isinstance(shape, tuple | list) and len(shape) == 3
+    if fits and all(type(d) is int and 0 < d <= 4096 for d in shape):
+        return tuple(shape)
+    return INPUT_SIZE
 
 
 def _build(function, source: str):

@@ -66,25 +66,66 @@ def _weighted(net) -> list[tuple[str, str, tuple]]:
     return [(n.name, n.op, n.shape) for n in net.nodes() if weighted(n.op)]
 
 
-@pytest.mark.parametrize("path, name", CASES, ids=[f"{p.relative_to(SPECS)}:{n}" for p, n in CASES])
-def test_onnx_reads_what_it_writes(path, name, tmp_path):
-    if not ALL and name not in IN_CI:
-        pytest.skip("RESDSL_ZOO=1 reads every spec back")
+def _written(path, name, tmp_path):
+    """The network of ``name``, and the PyTorch target's model of it with random BN terms and
+    statistics (and its weights saved as save_npz writes them)."""
     net = resdsl.check(resdsl.build(resdsl.link(resdsl.parse_file(path)), network=name))
-    generated = module_from(emit(net, "torch")["model.py"], f"readback_{name}")
+    source = emit(net, "torch")["model.py"]
+    (tmp_path / f"readback_{_unique(path, name)}.py").write_text(source, encoding="utf-8")
+    generated = module_from(source, f"readback_{name}")
     torch.manual_seed(0)
     model = calibrate_bn(torch, generated.build_model(), net.input_shape, batches=1, size=16)
     weights = tmp_path / "weights.npz"
     generated.save_npz(model, weights)
+    return net, weights
+
+
+def _unique(path, name) -> str:
+    """A module name of its own for each case (specs/ and specs/zoo/ both have a resnet50), as
+    Python keeps each module it imported."""
+    return f"{path.parent.name}_{name}"
+
+
+def _same_network(text: str, net, eval_only: bool):
+    back = resdsl.check(resdsl.build(resdsl.link(resdsl.parse(text, "back.rds"))))
+    assert back.input_shape == net.input_shape and back.classes == net.classes
+    assert _weighted(back) == _weighted(net)
+    assert _ops(back, eval_only) == _ops(net, eval_only)
+    return back
+
+
+@pytest.mark.parametrize("path, name", CASES, ids=[f"{p.relative_to(SPECS)}:{n}" for p, n in CASES])
+def test_torch_reads_what_it_writes(path, name, tmp_path, monkeypatch):
+    """model.py's model, its weights loaded, imported as a user's factory: the same network, its
+    weights loaded strictly and its logits equal (the import's proof, PyTorch against PyTorch).
+    model.py's INPUT_SHAPE gives the input's size."""
+    if not ALL and name not in IN_CI:
+        pytest.skip("RESDSL_ZOO=1 reads every spec back")
+    net, weights = _written(path, name, tmp_path)
+    unique = _unique(path, name)
+    (tmp_path / f"trained_{unique}.py").write_text(
+        f"from readback_{unique} import INPUT_SHAPE, build_model, load_npz  # noqa: F401\n\n\n"
+        f"def trained():\n    model = build_model()\n    load_npz(model, {str(weights)!r})\n"
+        "    return model\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = import_source(f"module:trained_{unique}:trained")
+    assert "strict load ok, logits equal" in result.report, result.report
+    _same_network(result.text, net, eval_only=False)
+
+
+@pytest.mark.parametrize("path, name", CASES, ids=[f"{p.relative_to(SPECS)}:{n}" for p, n in CASES])
+def test_onnx_reads_what_it_writes(path, name, tmp_path):
+    if not ALL and name not in IN_CI:
+        pytest.skip("RESDSL_ZOO=1 reads every spec back")
+    net, weights = _written(path, name, tmp_path)
     written = tmp_path / f"{name}.onnx"
     written.write_bytes(emit(net, "onnx", weights=weights)["model.onnx"])
     result = import_source(str(written), verify=name in IN_CI)
     if name in IN_CI:  # its proof: a strict load into PyTorch, and onnxruntime's logits
         assert "strict load ok, logits equal" in result.report, result.report
-    back = resdsl.check(resdsl.build(resdsl.link(resdsl.parse(result.text, f"{name}.rds"))))
-    assert back.input_shape == net.input_shape and back.classes == net.classes
-    assert _weighted(back) == _weighted(net)
-    assert _ops(back, eval_only=True) == _ops(net, eval_only=True)
+    back = _same_network(result.text, net, eval_only=True)
     with np.load(weights) as archive:  # the names were compared above; its identity is net's
         arrays = {k: archive[k] for k in archive.files if k != KEY}
     again = emit(back, "onnx", weights=arrays)["model.onnx"]
