@@ -348,6 +348,15 @@ def explain(code, list_all):
         ) from None
 
 
+CHECKPOINT = click.option(
+    "--checkpoint",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Trained weights for a PyTorch source: safetensors, or a state_dict file read with "
+    "torch.load(weights_only=True) (never unpickled).",
+)
+
+
 @main.command("import")
 @click.argument("source")
 @click.option(
@@ -359,19 +368,58 @@ def explain(code, list_all):
     show_default=True,
     help="Load the source's state_dict into the spec's PyTorch model and compare logits.",
 )
+@click.option(
+    "--weights",
+    metavar="W.npz",
+    type=click.Path(dir_okay=False),
+    help="Also write the source's weights here, as either target's save_npz writes them.",
+)
+@CHECKPOINT
 @reports_errors
-def import_cmd(source, out, verify):
+def import_cmd(source, out, verify, weights, checkpoint):
     """Write SOURCE as a spec: torchvision:NAME, timm:NAME, module:PACKAGE.MODULE:FACTORY or
     FILE.onnx. Nothing is downloaded; the proof's result goes to stderr."""
     from .importer import import_source
 
-    result = import_source(source, verify=verify)
+    if weights and not verify:
+        raise click.UsageError("--weights needs the proof: leave out --no-verify")
+    result = import_source(source, verify=verify, checkpoint=checkpoint)
+    if weights:
+        from .targets.weights import npz
+
+        write({Path(weights).name: npz(result.net, result.weights())}, Path(weights).parent)
     if out:
         write_text(out, result.text)
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(result.text, nl=False)
+    if weights:
+        click.echo(f"wrote {weights}", err=True)
     click.echo(result.report, err=True)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--target", type=Targets(), required=True, help="The framework to port to.")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="The folder for the spec, weights.npz and the target's files.",
+)
+@CHECKPOINT
+@reports_errors
+def port(source, target, out, checkpoint):
+    """Carry SOURCE, with its weights, to another framework: the spec, weights.npz and the
+    target's files, proved by the target's own logits against the source's (within 1e-4)."""
+    from .port import port as port_source
+
+    check_output(out)
+    ported = port_source(source, target, checkpoint=checkpoint)
+    for path in write(ported.files, out):
+        click.echo(f"wrote {path}", err=True)
+    click.echo(ported.report, err=True)
 
 
 @main.command()

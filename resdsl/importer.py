@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import ops
 from .errors import ResdslError
 from .linker import prelude as prelude_module
 from .parser import parse
-from .reading import Op, needs, refuse
+from .proof import network_of, torch_proof
+from .reading import Op, refuse
 from .sources import Source, load
 from .structure import Block, Gate, blocks
 from .syntax import BlockDef, ShortcutDef, bare
@@ -631,11 +631,30 @@ def _as(like, value):
 class Imported:
     text: str  # the spec
     report: str  # "imported resnet50: 25,557,032 parameters, strict load ok, logits equal ..."
+    net: object = None  # the spec's network, checked (None where it was not verified)
+    source: Source | None = None
+
+    def weights(self) -> dict:
+        """The source's weights under the network's names, as the npz layout holds them."""
+        from .targets.weights import checked, tensors
+
+        net = self.net if self.net is not None else network_of(self.text, self.source)
+        state = self.source.state()
+        wanted = {name: _array(state[name]) for name in tensors(net) if name in state}
+        return checked(net, wanted, where=f"{self.source.origin}'s weights")
 
 
-def import_source(source: str, verify: bool = True) -> Imported:
-    """``resdsl import SOURCE``: the spec, and with ``verify`` the round trip's result."""
-    loaded = load(source)
+def _array(value):
+    import numpy as np
+
+    detach = getattr(value, "detach", None)
+    return np.asarray(detach().cpu().numpy() if detach else value)
+
+
+def import_source(source: str, verify: bool = True, checkpoint: str | None = None) -> Imported:
+    """``resdsl import SOURCE``: the spec, and with ``verify`` the round trip's result.
+    ``checkpoint`` is a file of trained weights for a PyTorch source."""
+    loaded = load(source, checkpoint)
     try:
         text = write_spec(loaded)
     except ResdslError:
@@ -646,63 +665,6 @@ def import_source(source: str, verify: bool = True) -> Imported:
             "its structure is one resdsl import does not know; please report it",
         ) from None
     if not verify:
-        return Imported(text, f"imported {loaded.name} (not verified: --no-verify)")
-    return Imported(text, check_round_trip(text, loaded))
-
-
-def check_round_trip(text: str, source: Source) -> str:
-    """Compile ``text`` for PyTorch, load the source's state_dict strictly, compare logits."""
-    import importlib.util
-    import tempfile
-
-    torch = needs("torch", "'resdsl[torch]'")
-    from . import build, check, link, parse
-    from .emit import emit
-
-    try:
-        net = check(build(link(parse(text, f"{source.name}.rds"))))
-    except ResdslError as exc:
-        raise refuse(
-            f"the spec written for {source.origin} does not check: {exc.message}",
-            "this is a bug in resdsl import; please report it with the source",
-            code="RDS433",
-        ) from None
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.py"
-        path.write_text(emit(net, "torch")["model.py"], encoding="utf-8")
-        spec = importlib.util.spec_from_file_location(f"resdsl_import_{source.name}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        model = module.build_model().eval()
-    state = source.state()
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise refuse(
-            f"{source.origin}'s state_dict does not load into the imported spec's model: "
-            f"{str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc}",
-            code="RDS433",
-        ) from None
-    params = source.parameters
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(2, *source.input_shape, generator=generator)
-    with torch.no_grad():
-        expected = source.forward(x)
-        got = model(x)
-    if expected is None:  # an ONNX file without onnxruntime to run it
-        return (
-            f"imported {source.name}: {params:,} parameters, strict load ok, logits not "
-            "compared (onnxruntime is not installed)"
-        )
-    expected = torch.as_tensor(expected).reshape(got.shape)
-    diff = (got - expected).abs().max().item()
-    scale = max(1.0, expected.abs().max().item())
-    if not diff <= 1e-4 * scale:
-        raise refuse(
-            f"the imported spec's logits differ from {source.origin}'s by {diff:.3g}",
-            code="RDS433",
-        )
-    return (
-        f"imported {source.name}: {params:,} parameters, strict load ok, "
-        f"logits equal (max {diff:.1g})"
-    )
+        return Imported(text, f"imported {loaded.name} (not verified: --no-verify)", None, loaded)
+    net = network_of(text, loaded)
+    return Imported(text, torch_proof(net, loaded), net, loaded)

@@ -56,11 +56,23 @@ class Source:
         return sum(p.numel() for p in self.model.parameters())
 
 
-def load(source: str) -> Source:
+def load(source: str, checkpoint: str | None = None) -> Source:
     """The model a SOURCE names: ``torchvision:NAME``, ``timm:NAME``,
     ``module:package.module:factory`` or a path to an .onnx file."""
     if source.endswith(".onnx"):
+        if checkpoint is not None:
+            raise refuse(
+                "an ONNX file brings its own weights: --checkpoint is for PyTorch sources",
+                code="RDS430",
+            )
         return load_onnx(source)
+    loaded = _load_torch(source)
+    if checkpoint is not None:
+        load_checkpoint(loaded.model, checkpoint, source)
+    return loaded
+
+
+def _load_torch(source: str) -> Source:
     _torch()
     kind, _, rest = source.partition(":")
     if kind == "torchvision":
@@ -81,6 +93,61 @@ def load(source: str) -> Source:
         "give torchvision:NAME, timm:NAME, module:PACKAGE.MODULE:FACTORY or FILE.onnx",
         code="RDS430",
     )
+
+
+CHECKPOINT_LIMIT = 8 << 30  # bytes: larger than any ResNet's float32 weights several times over
+
+
+def load_checkpoint(model, path: str, source: str) -> None:
+    """Load a file of trained weights into ``model``, strictly: safetensors, or a PyTorch file
+    read with ``torch.load(weights_only=True)`` (never unpickled), its state_dict at the top or
+    under ``state_dict`` or ``model``, with DistributedDataParallel's ``module.`` prefix dropped."""
+    import os
+    import stat
+
+    torch = _torch()
+
+    def bad(reason: str, hint: str | None = None):
+        return refuse(f"cannot load the checkpoint {path}: {reason}", hint, code="RDS435")
+
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise bad(exc.strerror or "it cannot be read") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise bad("not a regular file")
+    if info.st_size > CHECKPOINT_LIMIT:
+        raise bad(f"{info.st_size:,} bytes, over the limit of {CHECKPOINT_LIMIT:,}")
+    try:
+        if str(path).endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except ImportError:
+        raise bad("reading .safetensors needs safetensors", "pip install safetensors") from None
+    except Exception as exc:  # noqa: BLE001 - any damaged file, or one that needs unpickling
+        raise bad(
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            "give a safetensors file or a state_dict saved with torch.save; resdsl never "
+            "unpickles a checkpoint",
+        ) from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise bad("it holds no state_dict of tensors")
+    if state and all(str(k).startswith("module.") for k in state):
+        state = {k[len("module.") :]: v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise bad(
+            f"it is not {source}'s: {lines[1] if len(lines) > 1 else lines[0]}",
+            "a checkpoint loads into the model it was saved from, by its names and shapes",
+        ) from None
 
 
 def _torch():

@@ -16,16 +16,14 @@ onnx (with numpy) is the `onnx` extra, imported only when this target runs.
 from __future__ import annotations
 
 import json
-import os
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..emit import TargetError, register, source_file
-from ..identity import KEY, identity, identity_problem
+from ..identity import KEY, identity
 from ..ir import Network, Node
 from ..ops import OPS, OpProblem, average_counts, binomial, blur_padding
 from ..reading import Op, refuse
+from .weights import checked, fresh
 
 TARGET = "onnx"
 OPSET = 17
@@ -45,107 +43,8 @@ def files(net: Network, weights=None) -> dict[str, bytes]:
     except ImportError:
         message, hint = "the onnx target needs the onnx package", "pip install 'resdsl[onnx]'"
         raise TargetError(message, hint=hint, code="RDS406") from None
-    wanted = parameters(net)
-    arrays = _fresh(wanted) if weights is None else _checked(net, weights, wanted)
+    arrays = fresh(net, SEED) if weights is None else checked(net, weights)
     return {"model.onnx": _Graph(net, arrays).model().SerializeToString()}
-
-
-# ---------------------------------------------------------------- parameters: names, shapes, init
-
-
-def parameters(net: Network) -> dict[str, tuple[tuple, tuple]]:
-    """Every tensor the network's ops own (the op table's rows), in node order:
-    ``{name: (shape, (init, scale))}``."""
-    wanted = {}
-    for node in net.nodes():
-        if OPS[node.op].tensors:
-            shape = net.node(node.inputs[0]).shape
-            for suffix, dims, row in OPS[node.op].owned(node.arg, shape):
-                wanted[f"{node.name}.{suffix}"] = (dims, row.init(node.arg, shape))
-    return wanted
-
-
-def _fresh(wanted: dict) -> dict:
-    import numpy as np
-
-    rng = np.random.default_rng(SEED)
-    draw = {
-        "he": lambda scale, shape: rng.normal(0.0, scale, shape),
-        "uniform": lambda scale, shape: rng.uniform(-scale, scale, shape),
-        "fill": lambda value, shape: np.full(shape, value),
-    }
-    return {
-        n: draw[init](scale, shape).astype(np.float32)
-        for n, (shape, (init, scale)) in wanted.items()
-    }
-
-
-def _checked(net: Network, weights, wanted: dict) -> dict:
-    """The weights as float32 arrays, or a TargetError saying how they do not fit ``net``."""
-    import numpy as np
-
-    if isinstance(weights, str | os.PathLike):
-        where, given = str(weights), _read(Path(weights))
-    else:
-        where, given = "weights", dict(weights)
-
-    def bad(message: str):
-        hint = "give the npz that save_npz writes for this network (either target's model.py)"
-        return TargetError(f"{where}: {message}", hint=hint, code="RDS405")
-
-    held = given.pop(KEY, None)
-    problem = identity_problem(None if held is None else str(held), identity(net), "weights")
-    if problem:
-        raise bad(f"these are the {problem}")
-    missing = [name for name in wanted if name not in given]
-    unexpected = sorted(name for name in given if name not in wanted)
-    if missing or unexpected:
-        parts = [f"missing {_some(missing)}"] if missing else []
-        parts += [f"unexpected {_some(unexpected)}"] if unexpected else []
-        raise bad(f"the names do not match network `{net.name}`: {'; '.join(parts)}")
-    arrays = {}
-    for name, (shape, _) in wanted.items():
-        array = np.asarray(given[name])
-        if array.dtype.kind not in "fiu":
-            raise bad(f"{name} holds {array.dtype} values, not real numbers")
-        if array.shape != shape:
-            raise bad(f"{name} has shape {array.shape}; network `{net.name}` expects {shape}")
-        array = array.astype(np.float32)
-        if not np.isfinite(array).all():
-            count = int(array.size - np.isfinite(array).sum())
-            raise bad(f"{name} has {count} non-finite value{'s' * (count != 1)} (inf or nan)")
-        if name.endswith(".running_var") and (array < 0).any():
-            raise bad(f"{name} has negative variances")
-        arrays[name] = array
-    return arrays
-
-
-def _read(path: Path) -> dict:
-    import numpy as np
-
-    def bad(reason: str):
-        hint = "give the .npz that save_npz writes (python train.py --export-weights W.npz)"
-        return TargetError(f"cannot read the weights {path}: {reason}", hint=hint, code="RDS404")
-
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise bad(getattr(exc, "strerror", None) or "not an .npz file") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise bad("one .npy array, not an .npz of named arrays")
-    with archive:
-        arrays = {}
-        for name in archive.files:
-            try:
-                arrays[name] = archive[name]
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-                raise bad(f"array {name!r} cannot be read ({exc})") from None
-        return arrays
-
-
-def _some(names: list[str]) -> str:
-    shown = ", ".join(names[:5])
-    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 # ---------------------------------------------------------------- the graph

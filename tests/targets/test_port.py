@@ -1,0 +1,140 @@
+"""`resdsl port` and `resdsl import --weights`: a trained network and its weights carried to
+another framework, proved against the source itself.
+
+The source is timm's or torchvision's architecture with random BN terms and statistics, saved as
+a checkpoint file the way a user has one (safetensors, or torch.save of a state_dict). The
+truth is the source model's own logits, computed here by timm or torchvision.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from resdsl.identity import KEY
+
+from helpers import module_from, run
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+safetensors_torch = pytest.importorskip("safetensors.torch")
+
+from test_zoo import randomise  # noqa: E402
+
+
+def trained(name: str, folder, library=timm):
+    """``name``'s architecture with random BN statistics, and a checkpoint file of it."""
+    torch.manual_seed(0)
+    if library is timm:
+        model = timm.create_model(name, pretrained=False).eval()
+    else:
+        model = library.models.get_model(name, weights=None).eval()
+    randomise(model)
+    path = folder / f"{name}.safetensors"
+    safetensors_torch.save_file(model.state_dict(), str(path))
+    return model, path
+
+
+def logits(model, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("target", ["onnx", "tf"])
+def test_resnet50d_ports_with_its_checkpoint(target, tmp_path):
+    """The issue's acceptance: timm's resnet50d to TensorFlow and to ONNX, logits within 1e-4 of
+    max(1, |logit|), its checkpoint loaded through --checkpoint."""
+    model, checkpoint = trained("resnet50d", tmp_path)
+    out = tmp_path / "out"
+    result = run(
+        "port", "timm:resnet50d", "--target", target, "-o", out, "--checkpoint", checkpoint
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "strict load ok, logits equal" in result.stderr
+    assert f"ported to {target}: logits equal to the source's" in result.stderr
+    assert {"resnet50d.rds", "weights.npz"} <= {p.name for p in out.iterdir()}
+    with np.load(out / "weights.npz") as npz:  # the checkpoint's tensors, under its own names
+        state = model.state_dict()
+        for name in ("conv1.0.weight", "layer4.2.bn3.running_var", "fc.bias"):
+            assert np.array_equal(npz[name], state[name].numpy()), name
+        assert KEY in npz.files
+    if target == "onnx":  # checked here against timm itself, in onnxruntime
+        onnxruntime = pytest.importorskip("onnxruntime")
+        session = onnxruntime.InferenceSession(
+            str(out / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
+        x = np.random.default_rng(3).standard_normal((2, 3, 224, 224)).astype(np.float32)
+        (got,) = session.run(None, {"input": x})
+        want = logits(model, x)
+        assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+    else:
+        assert {"model.py", "train.py"} <= {p.name for p in out.iterdir()}
+
+
+def test_import_writes_the_weights_that_load_npz_reads(tmp_path):
+    """`resdsl import --weights`: torchvision's resnet18 checkpoint, as the torch target's npz,
+    loaded by the generated model's load_npz, gives torchvision's logits."""
+    import torchvision
+
+    model, checkpoint = trained("resnet18", tmp_path, library=torchvision)
+    spec, weights = tmp_path / "r.rds", tmp_path / "w.npz"
+    result = run(
+        "import", "torchvision:resnet18", "-o", spec, "--weights", weights,
+        "--checkpoint", checkpoint,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert f"wrote {weights}" in result.stderr
+    compiled = run("compile", spec, "--target", "torch", "-o", tmp_path / "torch")
+    assert compiled.exit_code == 0, compiled.stderr
+    generated = module_from((tmp_path / "torch" / "model.py").read_text(), "ported_resnet18")
+    ours = generated.build_model().eval()
+    generated.load_npz(ours, str(weights))
+    x = np.random.default_rng(4).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    assert np.abs(logits(ours, x) - logits(model, x)).max() <= 1e-5
+
+
+def test_a_pickled_checkpoint_is_refused_not_unpickled(tmp_path):
+    path = tmp_path / "pickled.pt"
+    torch.save({"state_dict": {"fc.weight": torch.zeros(1)}, "note": object.__new__(Exotic)}, path)
+    result = run("import", "torchvision:resnet18", "--checkpoint", path)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "error[RDS435]: cannot load the checkpoint" in result.stderr
+    assert "never unpickles" in result.stderr
+
+
+class Exotic:
+    """A class torch.load(weights_only=True) will not build."""
+
+
+def test_another_models_checkpoint_is_refused_by_name(tmp_path):
+    import torchvision
+
+    _, checkpoint = trained("resnet18", tmp_path, library=torchvision)
+    result = run("import", "timm:resnet34", "--checkpoint", checkpoint)
+    assert result.exit_code == 1
+    assert "error[RDS435]: cannot load the checkpoint" in result.stderr
+    assert "it is not timm:resnet34's" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_checkpoint_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "pipe.pt"
+    os.mkfifo(fifo)
+    result = run("import", "torchvision:resnet18", "--checkpoint", fifo)
+    assert result.exit_code == 1
+    assert "cannot load the checkpoint" in result.stderr and "not a regular file" in result.stderr
+
+
+def test_a_failed_port_writes_nothing(tmp_path):
+    result = run("port", "torchvision:resnet5", "--target", "onnx", "-o", tmp_path / "out")
+    assert result.exit_code == 1 and "error[RDS430]" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_onnx_file_takes_no_checkpoint(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"")
+    result = run("import", tmp_path / "m.onnx", "--checkpoint", tmp_path / "c.pt")
+    assert result.exit_code == 1 and "error[RDS430]" in result.stderr
+    assert "an ONNX file brings its own weights" in result.stderr
