@@ -61,7 +61,8 @@ def spell(kind: str, args: dict, exprs: dict | None = None, classes: int | None 
             continue
         text = exprs.get(arg.name)
         if text is None:
-            text = f"{value[0]}x{value[1]}" if arg.name == "kernel" else _value(value)
+            window = arg.name == "kernel" and isinstance(value, tuple)  # written 3x3, always
+            text = f"{value[0]}x{value[1]}" if window else _value(value)
         if arg.positional and not keyword and arg.type != "flag":
             words.append(text)
         else:
@@ -148,12 +149,15 @@ def _gate_slot(kind: str) -> ops.Arg | None:
 
 
 def _gate_key(gate: Gate) -> tuple:
+    if gate.inline:
+        (op,) = gate.ops
+        return ("layer", gate.join.kind, gate.child, op.kind, tuple(sorted(op.args)))
     namer = Namer()
     ops = tuple(
         (x.kind, namer.label(x, x.path[len(gate.path) + 1 :]), tuple(sorted(x.args)))
         for x in gate.ops
     )
-    return ("gate", gate.kind, ops)
+    return ("gate", gate.join.kind, gate.kind, ops)
 
 
 def _gate_values(gate: Gate) -> list:
@@ -205,13 +209,12 @@ def define(group: list[Block], name: str, gate_names: dict | None = None) -> Def
         for b in group:
             if "tap" not in b.body:
                 b.body.insert(at, "tap")
-    first_conv = next(
-        (i for i, x in enumerate(group[0].body) if not isinstance(x, str) and x.kind == "conv"),
+    first = next(  # the first conv or fc: its channels are the block's width
+        (i for i, x in enumerate(group[0].body) if isinstance(x, Op) and ops.OPS[x.kind].layer),
         None,
     )
-    width = (
-        {b.path: b.body[first_conv].args["out"] for b in group} if first_conv is not None else {}
-    )
+    out = _gate_slot(group[0].body[first].kind).name if first is not None else None
+    width = {b.path: b.body[first].args[out] for b in group} if first is not None else {}
     params: list[str] = ["width"] if width else []
     values = {b.path: ({"width": width[b.path]} if width else {}) for b in group}
     uses_stride = False
@@ -236,8 +239,12 @@ def define(group: list[Block], name: str, gate_names: dict | None = None) -> Def
                     for b, v in seen:
                         values[b.path][expr] = v
                 exprs.append(expr)
-            call = " ".join([gate_names[_gate_key(item)], *exprs])
-            lines.append(f"mul {{ {item.child}: {call} }}")
+            if item.inline:  # one layer: written as it stands, its channels as the blocks'
+                op, slot = item.ops[0], _gate_slot(item.ops[0].kind)
+                call = spell(op.kind, op.args, {slot.name: exprs[0]} if slot else {})
+            else:
+                call = " ".join([gate_names[_gate_key(item)], *exprs])
+            lines.append(f"{item.join.kind} {{ {item.child}: {call} }}")
             continue
         label = namer.label(item, item.path[len(group[0].path) + 1 :])
         exprs = {}
@@ -247,7 +254,7 @@ def define(group: list[Block], name: str, gate_names: dict | None = None) -> Def
             if (item.kind, arg) in STRIDES and all(v == b.stride for b, v in seen):
                 if any(v != 1 for _, v in seen):
                     expr, uses_stride = "stride", True
-            elif (item.kind, arg) in CHANNELS and width:
+            elif (item.kind, arg) in CHANNELS and width and not _at_defaults(item.kind, arg, seen):
                 expr = _relative(seen, width)
             if expr is None and len({repr(v) for _, v in seen}) > 1:
                 if all(v == _as(v, b.stride) for b, v in seen):  # a pool's kernel of its stride
@@ -271,6 +278,13 @@ def define(group: list[Block], name: str, gate_names: dict | None = None) -> Def
         for b in group:
             values[b.path]["stride"] = b.stride
     return Definition(name, params, lines, values)
+
+
+def _at_defaults(kind: str, arg: str, seen: list) -> bool:
+    """Whether every block leaves ``arg`` at its default (a conv's groups of 1), which no
+    expression over the width should stand for."""
+    default = next(a.default for a in ops.OPS[kind].args if a.name == arg)
+    return all(v == default for _, v in seen)
 
 
 def _tap_position(block: Block) -> int | None:
@@ -421,7 +435,7 @@ def _definitions(found: list[Block], network: str):
     gates: dict[tuple, list[Gate]] = {}
     for block in found:
         for item in block.body:
-            if isinstance(item, Gate):
+            if isinstance(item, Gate) and not item.inline:
                 gates.setdefault(_gate_key(item), []).append(item)
     for key, members in gates.items():
         d = define_gate(members, _free(_snake(members[0].kind), taken))

@@ -175,7 +175,7 @@ def _block(source, path, ops, members, inside, start, add, index) -> Block:
                 raise refuse(f"{item.path}: a gate off the block's line of ops")
             previous = item.join
             continue
-        if item.kind in ("mul", "cat") or len(item.inputs) != 1 or item.inputs[0] is not previous:
+        if item.kind in JOINS or len(item.inputs) != 1 or item.inputs[0] is not previous:
             raise refuse(
                 f"{item.path}: a {item.kind} off the block's one line of ops has no resdsl "
                 "form in an imported block yet"
@@ -212,21 +212,32 @@ class Gate:
     child: str  # "se"
     kind: str  # its module's class, which names its definition
     ops: list  # the path's ops, in order
-    main: Op  # what it reads, and what the join multiplies
-    join: Op
+    main: Op  # what it reads, and what the join multiplies or extends
+    join: Op  # the mul or concat
+
+    @property
+    def inline(self) -> bool:
+        """Whether it is one layer, written in its join as it stands: ``concat { side: conv 4
+        1x1 }``; else a block of its own is called there."""
+        return len(self.ops) == 1 and self.ops[0].path == self.path
+
+
+# the joins of a side path back to the tensor it left: whether their order is fixed (concat
+# appends the side path's channels; a mul's operands may come either way)
+JOINS = {"mul": False, "concat": True}
 
 
 def _gates(source: Source, path: str, body: list, inside: set, start: Op) -> list:
     """The body with each gate's ops and its join made one :class:`Gate`."""
     out, taken = [], set()
     for item in body:
-        if isinstance(item, str) or item.kind != "mul":
+        if isinstance(item, str) or item.kind not in JOINS:
             out.append(item)
             continue
         a, b = item.inputs
-        main, end = (a, b) if a in _ancestors(b, inside, start) else (b, a)
+        main, end = (a, b) if a in _ancestors(b, inside, start) or JOINS[item.kind] else (b, a)
         if main not in _ancestors(end, inside, start) and main is not start:
-            raise refuse(f"{item.scope}: a mul of two paths that do not start together")
+            raise refuse(f"{item.scope}: a {item.kind} of two paths that do not start together")
         before = {id(x) for x in _ancestors(main, inside, start)}
         order = {id(x): n for n, x in enumerate(body)}
         ops = sorted(

@@ -424,7 +424,13 @@ def _function_reads() -> dict:
     def adaptive(node):
         return [("avgpool", {"kernel": None})] if pair(node.args[1]) == (1, 1) else None
 
-    table = {"mean": mean, functional.adaptive_avg_pool2d: adaptive}
+    def cat(node):  # torch.cat([x, side], 1): a side path's channels after the tensor's
+        tensors, dim = node.args[0], node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        if dim != 1 or not isinstance(tensors, (list, tuple)) or len(tensors) != 2:
+            return None
+        return [("concat", {"side": int(tensors[1].meta["tensor_meta"].shape[1])})]
+
+    table = {"mean": mean, functional.adaptive_avg_pool2d: adaptive, torch.cat: cat}
     for kind, targets in {
         "add": (operator.add, operator.iadd, torch.add, "add", "add_"),
         "mul": (operator.mul, operator.imul, torch.mul, "mul", "mul_"),
@@ -434,6 +440,9 @@ def _function_reads() -> dict:
         table |= {target: of(kind) for target in targets}
     for target in (torch.flatten, "flatten", "view", "reshape", "squeeze"):
         table[target] = lambda node: []
+    # x[:, :, None, None]: an fc's (N, out) as maps again (this target's, before a map's op)
+    unflatten = (slice(None), slice(None), None, None)
+    table[operator.getitem] = lambda node: [] if node.args[1:] == (unflatten,) else None
     return table
 
 
