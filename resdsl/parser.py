@@ -73,6 +73,34 @@ class WholeWords:
         return stream
 
 
+def leading_words(rule: str) -> tuple[str, ...]:
+    """The keywords that begin ``rule``'s statements, in the grammar's order: following rules
+    that stand for others (``_item``'s definitions), e.g. ``net_stmt``'s ``input, classes, ...``."""
+    parser = grammar()
+    terminals = {t.name: t for t in parser.terminals}
+    words: list[str] = []
+
+    def first(name: str, seen: frozenset) -> None:
+        if name in terminals:
+            pattern = terminals[name].pattern
+            word = pattern.value if pattern.type == "str" else ""
+            if word.isidentifier() and word not in words:
+                words.append(word)
+            return
+        for r in parser.rules:
+            if r.origin.name == name and r.expansion and name not in seen:
+                first(r.expansion[0].name, seen | {name})
+
+    first(rule, frozenset())
+    return tuple(words)
+
+
+def alternatives(terminal: str) -> tuple[str, ...]:
+    """The words a terminal of the form ``\\b(a|b|c)\\b`` matches (a shortcut's cases)."""
+    (pattern,) = [t.pattern.value for t in grammar().terminals if t.name == terminal]
+    return tuple(re.findall(r"\w+", pattern.replace("\\b", " ")))
+
+
 @functools.cache
 def grammar() -> Lark:
     """The resdsl parser, built once per process; lark's LALR tables are cached on disk (lark's

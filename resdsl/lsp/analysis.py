@@ -21,12 +21,13 @@ from ..elaborate import without_gc
 from ..errors import Related, ResdslError, Span
 from ..linker import Program, concrete, defaulted, link
 from ..lints import lints
-from ..parser import parse, parse_file
+from ..parser import alternatives, leading_words, parse, parse_file
 from ..resolve import resolve
 
-NETWORK_WORDS = ("input", "classes", "shortcut", "drop_path", "stem", "stage", "head")
-TOP_WORDS = ("import", "block", "shortcut", "network", "train")
-CASES = ("keep", "change", "always", "channels", "stride")  # a shortcut definition's cases
+# the keywords completion offers, as the grammar has them
+NETWORK_WORDS = leading_words("net_stmt")  # input, classes, drop_path, shortcut, stem, ...
+TOP_WORDS = leading_words("_item")  # import, block, shortcut, network, train
+CASES = alternatives("CASE")  # a shortcut definition's cases: keep, change, always, ...
 SHOWN = 8  # ops listed one by one in a hover before the rest are summed
 DEBOUNCE = 0.25  # seconds without an edit before a document's diagnostics are published
 HOVER_WAIT = 0.08  # seconds a hover waits for a running analysis before it answers from the last
