@@ -19,7 +19,7 @@ from .recipe import DATASETS
 def check(net: Network) -> Network:
     """Return ``net`` if it is sound; otherwise raise every problem found."""
     enabled = gc.isenabled()
-    gc.disable()  # the IR holds no cycles; see resdsl.elaborate.without_gc
+    gc.disable()  # the IR holds no cycles; see resdsl.ir.without_gc
     try:
         errors = lint(net) + shapes(net) + sizes(net) + output(net) + train(net)
     finally:

@@ -15,9 +15,7 @@ branches on an op's name.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import networkx as nx
@@ -41,9 +39,11 @@ from .ir import (
     add_node,
     add_nodes,
     as_expr,
+    without_gc,
 )
 from .linker import Program, choose
-from .names import ATTRIBUTE_RESERVED, Namespace, module_suffix
+from .names import ATTRIBUTE_RESERVED, Namespace, module_suffix, stage_paths
+from .replay import Copies
 from .shortcuts import Joins
 from .trace import Trace, Tracing
 from .values import Env, Symbol, Values, show, unknown_kind
@@ -81,23 +81,6 @@ def build(program: Program, network: str | None = None, shortcut: str | None = N
             return net
         # stochastic depth rises linearly over the stages' blocks: count them, then build again
         return _Elaborator(program, shortcut, (first.drop_rate, first.stage_blocks)).network(inst)
-
-
-@contextlib.contextmanager
-def without_gc():
-    """Pause the cyclic garbage collector while a large graph is made or walked.
-
-    Building allocates many objects and frees few, so the collector's full passes would otherwise
-    run over the whole growing graph again and again: time per layer grew 1.6x from 1,202 to
-    12,002 layers with them. The IR holds no reference cycles, so nothing is left for it to free.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # ---------------------------------------------------------------- scopes and traces
@@ -148,18 +131,6 @@ class _Scope:
         return self.prefix + local, " › ".join((*self.path, f"{kind} {suffix}".strip())), local
 
 
-@dataclass
-class _Made:
-    """What one block instance made: its nodes and block instances, with the names they had."""
-
-    prefix: str  # its nodes' name prefix, "layer1.0."
-    path: str  # their human paths' prefix, "stage 1 › block 1 › "
-    block: str  # its instance's name, "layer1.0"
-    input: str  # the node it read
-    nodes: list[Node]
-    blocks: list[BlockInstance]  # nested instances first, then its own
-
-
 class _Elaborator(Values, Tracing, Joins):
     def __init__(self, program: Program, shortcut: str | None, depth=None):
         self.program = program
@@ -181,7 +152,7 @@ class _Elaborator(Values, Tracing, Joins):
         self.order: list[str] = []  # node names in the order they were made
         self.aside: set[str] = set()  # the nodes of side paths (`mul { ... }`)
         self.count = 0  # nodes made
-        self.replays: dict[tuple, _Made] = {}  # block instances that equal ones are copied from
+        self.copies = Copies()  # block instances that equal ones are copied from
         self.classes = 0
 
     # ------------------------------------------------------------ network
@@ -245,7 +216,11 @@ class _Elaborator(Values, Tracing, Joins):
             )
         self.classes = self._int(settings["classes"].value, env, "classes", minimum=1)
         # the train section before the build: a recipe's mistake never waits for a large network
-        train = self._train(item, family)
+        try:  # the network's own train section, over its family's
+            train = recipe.inherit(self.program.trains, item, family)
+        except ResdslError as exc:
+            train = None
+            self.errors.extend(getattr(exc, "errors", [exc]))
         outline = SimpleNamespace(train=train, name=item.name, classes=self.classes)
         self.errors += train_errors(outline, input_shape=shape)
         raise_all(self.errors)
@@ -279,7 +254,8 @@ class _Elaborator(Values, Tracing, Joins):
         # stem and head share the top-level names; the stages' containers are layer1, layer2, ...
         # or the module paths their sections give
         top = Namespace(ATTRIBUTE_RESERVED)
-        containers = self._containers([s for s in sections if s.kind == "stage"])
+        containers, problems = stage_paths([s for s in sections if s.kind == "stage"])
+        self.errors += problems
         raise_all(self.errors)  # the nodes' names are made from them
         for name in [*containers, "input"]:
             top.reserve(name.partition(".")[0])
@@ -326,46 +302,6 @@ class _Elaborator(Values, Tracing, Joins):
             shortcuts=dict(self.paths_by_name),
             aside=frozenset(self.aside),
         )
-
-    def _containers(self, stages: list[ast.Section]) -> list[str]:
-        """Each stage's container: its module path, or layer1, layer2, ... as torchvision's.
-
-        A path's parts are attribute names (numbers below its first part, as nn.Sequential's);
-        no path is another's or inside another's, so each names a module of its own.
-        """
-        paths = [s.name or f"layer{n}" for n, s in enumerate(stages, 1)]
-        for section in stages:
-            parts = section.name.split(".") if section.name else []
-            bad = next((p for p in parts if p in ATTRIBUTE_RESERVED or p.startswith("_")), None)
-            if bad is not None:
-                problem = f"`{bad}` cannot name a stage's module: the generated code needs it"
-                if bad.startswith("_"):
-                    problem = f"`{bad}` cannot name a stage's module: it is private in Python"
-                self.errors.append(
-                    SpecError(
-                        problem,
-                        section.name_span,
-                        "a module path is attribute names and numbers, e.g. `stages.0.blocks`",
-                        code="RDS117",
-                    )
-                )
-        for later in range(len(stages)):
-            for first in range(later):
-                a, b = paths[first] + ".", paths[later] + "."
-                if not (a.startswith(b) or b.startswith(a)):
-                    continue
-                at = later if stages[later].name else first  # the one the spec named
-                self.errors.append(
-                    SpecError(
-                        f"the stage's module `{paths[at]}` clashes with the stage module "
-                        f"`{paths[first + later - at]}`",
-                        stages[at].name_span,
-                        "each stage needs a module of its own, e.g. stages.0.blocks, "
-                        "stages.1.blocks, ...",
-                        code="RDS116",
-                    )
-                )
-        return paths
 
     def _rate(self, setting: ast.Setting, env: dict) -> float:
         value = self._eval(setting.value, env)
@@ -723,88 +659,36 @@ class _Elaborator(Values, Tracing, Joins):
             self._remember(replay_key, scope, block_input, first_node, blocks_before)
 
     # ------------------------------------------------------------ equal blocks, made once
-    # A run of equal blocks (`basic 16 x 200`) makes the same nodes again and again under other
-    # names: the first instance is elaborated, and its copies are made from its nodes, renamed.
-    # The key holds everything the elaboration reads: the definition, its bound values, the
-    # input's shape, the policy, the section and stage, and the call sites (the spans of ops
-    # that the prelude's blocks make). Only an outermost block with no errors is remembered,
-    # and none where stochastic depth gives each block its own rate.
+    # (resdsl.replay): the elaborator asks for a key, adds a copy's nodes and blocks, and
+    # remembers what a first instance made.
 
     def _replay_key(self, kind, values, scope, parent, policy, call):
         if parent.trace is not None or self.depth is not None:
             return None
         shape = self.graph.nodes[self.current]["node"].shape
-        key = (kind, tuple(values.items()), shape, policy, scope.section, scope.stage)
-        key += (tuple(self.sites), call.span, parent.block)
-        try:
-            hash(key)
-        except TypeError:
-            return None
-        return key
+        section, stage, sites = scope.section, scope.stage, self.sites
+        return Copies.key(kind, values, shape, policy, section, stage, sites, call, parent.block)
 
     def _remember(self, key, scope, block_input: str, first_node: int, blocks_before: int):
-        names = self.order[first_node:]
-        prefix, path = scope.prefix, " › ".join(scope.path) + " › "
-        inside = set(names) | {b.name for b in self.blocks[blocks_before:]}
-        if not all(n.startswith(prefix) or n == scope.block for n in inside):
-            return  # a name outside the block's own: not a copy that renaming can make
-        nodes = [self.graph.nodes[n]["node"] for n in names]
-        if not all(node.path.startswith(path) for node in nodes):
-            return
-        self.replays[key] = _Made(
-            prefix, path, scope.block, block_input, nodes, self.blocks[blocks_before:]
-        )
+        nodes = [self.graph.nodes[n]["node"] for n in self.order[first_node:]]
+        path = " › ".join(scope.path) + " › "
+        blocks = self.blocks[blocks_before:]
+        self.copies.remember(key, scope.prefix, path, scope.block, block_input, nodes, blocks)
 
     def _replay(self, key, scope: _Scope, parent: _Scope, local: str) -> bool:
-        made = self.replays.get(key)
-        if made is None or self.count + len(made.nodes) >= MAX_OPS:
+        size = self.copies.size(key)
+        if size is None or self.count + size >= MAX_OPS:
             return False  # the limit's error comes from the elaboration itself
-        prefix, path, start = scope.prefix, " › ".join(scope.path) + " › ", self.current
-        cut, cut_path = len(made.prefix), len(made.path)
-
-        def rename(name):
-            if name is None:
-                return None
-            if name == made.input:
-                return start
-            if name == made.block:
-                return scope.block
-            return prefix + name[cut:] if name.startswith(made.prefix) else name
-
-        copies = []
-        for node in made.nodes:
-            copy = Node(
-                prefix + node.name[cut:],
-                node.op,
-                node.args,
-                tuple(rename(i) for i in node.inputs),
-                node.shape,
-                node.span,
-                path + node.path[cut_path:],
-                rename(node.block),
-                node.role,
-                node.section,
-                node.stage,
-                node.local,
-                node.problem,
-            )
-            copies.append(copy)
-            if node.name in self.aside:
-                self.aside.add(copy.name)
-        add_nodes(self.graph, copies)
-        self.order.extend(copy.name for copy in copies)
-        self.count += len(made.nodes)
-        self.current = rename(made.blocks[-1].output)
-        for block in made.blocks:
-            outer = block.name == made.block
-            instance = replace(
-                block,
-                name=rename(block.name),
-                input=rename(block.input),
-                output=rename(block.output),
-                parent=block.parent if outer else rename(block.parent),
-                local=local if outer else block.local,
-            )
+        path = " › ".join(scope.path) + " › "
+        copy = self.copies.copy(key, scope.prefix, path, scope.block, self.current, local)
+        for original, node in zip(self.copies.originals(key), copy.nodes, strict=True):
+            if original.name in self.aside:
+                self.aside.add(node.name)
+        add_nodes(self.graph, copy.nodes)
+        self.order.extend(node.name for node in copy.nodes)
+        self.count += size
+        self.current = copy.output
+        for instance in copy.blocks:
             self.blocks.append(instance)
             self.by_name[instance.name] = instance
         if scope.section == "stage" and parent.block is None:
@@ -914,17 +798,3 @@ class _Elaborator(Values, Tracing, Joins):
 
     # ------------------------------------------------------------ values
     # ------------------------------------------------------------ training
-    def _train(self, item, family) -> recipe.TrainConfig | None:
-        """The network's own train section, over its family's, statement by statement."""
-        own = self.program.trains.get(item.name)
-        inherited = self.program.trains.get(family.name) if family is not item else None
-        if own is None and inherited is None:
-            return None
-        try:
-            stmts = recipe.statements(inherited) if inherited else {}
-            if own is not None:
-                stmts.update(recipe.statements(own))
-            return recipe.interpret(item.name, stmts, (own or inherited).span)
-        except ResdslError as exc:
-            self.errors.extend(getattr(exc, "errors", [exc]))
-            return None

@@ -109,3 +109,47 @@ def class_name(name: str) -> str:
             out += "_"
         out += spelled
     return out or "Net"
+
+
+def stage_paths(stages: list) -> tuple[list[str], list]:
+    """Each stage's container (its module path, or layer1, layer2, ... as torchvision's), and the
+    errors of paths that cannot be one (a stage section's ``name`` and ``name_span``).
+
+    A path's parts are attribute names (numbers below its first part, as nn.Sequential's);
+    no path is another's or inside another's, so each names a module of its own.
+    """
+    from .errors import SpecError
+
+    paths, errors = [s.name or f"layer{n}" for n, s in enumerate(stages, 1)], []
+    for section in stages:
+        parts = section.name.split(".") if section.name else []
+        bad = next((p for p in parts if p in ATTRIBUTE_RESERVED or p.startswith("_")), None)
+        if bad is not None:
+            problem = f"`{bad}` cannot name a stage's module: the generated code needs it"
+            if bad.startswith("_"):
+                problem = f"`{bad}` cannot name a stage's module: it is private in Python"
+            errors.append(
+                SpecError(
+                    problem,
+                    section.name_span,
+                    "a module path is attribute names and numbers, e.g. `stages.0.blocks`",
+                    code="RDS117",
+                )
+            )
+    for later in range(len(stages)):
+        for first in range(later):
+            a, b = paths[first] + ".", paths[later] + "."
+            if not (a.startswith(b) or b.startswith(a)):
+                continue
+            at = later if stages[later].name else first  # the one the spec named
+            errors.append(
+                SpecError(
+                    f"the stage's module `{paths[at]}` clashes with the stage module "
+                    f"`{paths[first + later - at]}`",
+                    stages[at].name_span,
+                    "each stage needs a module of its own, e.g. stages.0.blocks, "
+                    "stages.1.blocks, ...",
+                    code="RDS116",
+                )
+            )
+    return paths, errors

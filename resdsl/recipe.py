@@ -532,3 +532,16 @@ def _show(value: ast.Value) -> str:
     if value.kind == "percent":
         return f"{value.value:g}%"
     return str(value.value)
+
+
+def inherit(trains: dict, item, family) -> TrainConfig | None:
+    """A network's own train section over its family's, statement by statement; None where it
+    has neither. ``trains`` are the linked program's, by network or family name."""
+    own = trains.get(item.name)
+    inherited = trains.get(family.name) if family is not item else None
+    if own is None and inherited is None:
+        return None
+    stmts = statements(inherited) if inherited else {}
+    if own is not None:
+        stmts.update(statements(own))
+    return interpret(item.name, stmts, (own or inherited).span)

@@ -17,8 +17,8 @@ import resdsl
 from .. import diagnostics
 from .. import syntax as ast
 from ..api import defaults_note
-from ..elaborate import without_gc
 from ..errors import Related, ResdslError, Span
+from ..ir import without_gc
 from ..linker import Program, concrete, defaulted, link
 from ..lints import lints
 from ..parser import alternatives, leading_words, parse, parse_file

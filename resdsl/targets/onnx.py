@@ -223,9 +223,15 @@ def _avgpool(g: _Graph, node: Node, x: list[str]) -> None:
         (kh, kw), (ph, pw), s = node.arg["kernel"], node.arg["pad"], node.arg["stride"]
         pads = g.ints(f"{node.name}.pads", [0, 0, ph, pw, 0, 0, ph + eh, pw + ew])
         padded = g.add("Pad", x + [pads], f"{node.name}.pad")
-        # the pool reads no padding of its own and its windows fit exactly, so its ceil_mode and
-        # count_include_pad change nothing: they say which pool this is, for a reader
-        options = {"ceil_mode": node.arg["ceil"], "count_include_pad": node.arg["include_pad"]}
+        # the pool reads no padding of its own, so its count_include_pad changes nothing, nor
+        # does ceil_mode where its windows fit the padded input exactly: they say which pool
+        # this is, for a reader
+        _, h, w = g.net.node(node.inputs[0]).shape
+        fits = (h + 2 * ph + eh - kh) % s == 0 and (w + 2 * pw + ew - kw) % s == 0
+        options = {
+            "ceil_mode": node.arg["ceil"] * fits,
+            "count_include_pad": node.arg["include_pad"],
+        }
         pooled = g.add(
             "AveragePool", [padded], f"{node.name}.pool", kernel_shape=[kh, kw], strides=[s, s],
             **options,
@@ -597,18 +603,21 @@ def _rescaled_pool(g: Graph, pooled: str, scale) -> Read | None:
     _, _, ph, pw, _, _, bottom, right = _ints(pads)
     a = _attrs(pool)
     args = {"kernel": tuple(_ints(a["kernel_shape"])), "stride": _ints(a["strides"])[0]}
-    args |= {"pad": (ph, pw), "ceil": a.get("ceil_mode", 0)}
-    args |= {"include_pad": a.get("count_include_pad", 0)}
-    try:  # the pool's own options name it; the padding and the scale must be theirs
-        (eh, rows), (ew, cols) = average_counts(args, x.shape)
-    except OpProblem:
-        return None
-    want = args["kernel"][0] * args["kernel"][1] / np.outer(rows, cols)
-    if (bottom, right) != (ph + eh, pw + ew) or np.shape(scale)[-2:] != want.shape:
-        return None
-    if not np.allclose(scale, want, atol=1e-6):
-        return None
-    return Read("avgpool", args, [pad.input[0]], absorbs=(pooled, pool.input[0]))
+    args |= {"pad": (ph, pw), "include_pad": a.get("count_include_pad", 0)}
+    # ceil mode where the pool says so; else the padding and the scale tell (floor first: where
+    # the pool could not say so, its windows not fitting, the two may agree)
+    for ceil in (1,) if a.get("ceil_mode", 0) else (0, 1):
+        try:
+            (eh, rows), (ew, cols) = average_counts({**args, "ceil": ceil}, x.shape)
+        except OpProblem:
+            continue
+        want = args["kernel"][0] * args["kernel"][1] / np.outer(rows, cols)
+        if (bottom, right) != (ph + eh, pw + ew) or np.shape(scale)[-2:] != want.shape:
+            continue
+        if np.allclose(scale, want, atol=1e-6):
+            args["ceil"] = ceil
+            return Read("avgpool", args, [pad.input[0]], absorbs=(pooled, pool.input[0]))
+    return None
 
 
 def _read_pool(kind: str):
