@@ -6,6 +6,8 @@ concrete network a file defines, linking the file once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from .check import check
 from .elaborate import build
 from .errors import Related, ResdslError, raise_all, unique
@@ -18,6 +20,41 @@ from .resolve import resolve
 def load(path, network: str | None = None, shortcut: str | None = None):
     """Parse, build and check a spec file: the IR of a sound network, or a ResdslError."""
     return check(build(link(parse_file(path)), network=network, shortcut=shortcut))
+
+
+@dataclass
+class Checked:
+    """What checking a module finds: its networks that check, by name, its errors (names of
+    every definition, then each network's), its warnings, and the families built at their
+    defaults."""
+
+    networks: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    defaults: list = field(default_factory=list)
+
+
+def check_module(
+    module, program, network: str | None = None, shortcut: str | None = None, build_all=True
+) -> Checked:
+    """Check a parsed and linked module without raising: every definition's names, the
+    warnings, and (where ``build_all``) each concrete network, or just ``network``, and each
+    family whose parameters all have defaults, built at them (its errors noted so)."""
+    out = Checked(defaults=[] if network else defaulted(module))
+    out.errors = resolve(program, module)
+    out.warnings = lints(program, module, shortcut)
+    names = [network] if network else concrete(module) + out.defaults
+    for name in names if build_all else ():
+        try:
+            out.networks[name] = check(build(program, network=name, shortcut=shortcut))
+        except ResdslError as exc:
+            found = getattr(exc, "errors", [exc])
+            if name in out.defaults:  # say which values the family was checked at
+                note = defaults_note(program.networks[name])
+                for error in found:
+                    error.related = (*error.related, note)
+            out.errors.extend(found)
+    return out
 
 
 def check_spec(
@@ -36,26 +73,13 @@ def check_spec(
     where ``defaults`` is, the names of the families checked at their defaults.
     """
     module = parse_file(path)
-    program = link(module)
-    at_defaults = [] if network else defaulted(module)
+    checked = check_module(module, link(module), network, shortcut)
     if defaults is not None:
-        defaults += at_defaults
-    names = [network] if network else concrete(module) + at_defaults
-    checked, errors = [], resolve(program, module)
+        defaults += checked.defaults
     if warnings is not None:
-        warnings += lints(program, module, shortcut)
-    for name in names:
-        try:
-            checked.append(check(build(program, network=name, shortcut=shortcut)))
-        except ResdslError as exc:
-            found = getattr(exc, "errors", [exc])
-            if name in at_defaults:  # say which values the family was checked at
-                note = defaults_note(program.networks[name])
-                for error in found:
-                    error.related = (*error.related, note)
-            errors.extend(found)
-    raise_all(unique(errors))
-    return checked
+        warnings += checked.warnings
+    raise_all(unique(checked.errors))
+    return list(checked.networks.values())
 
 
 def defaults_note(family) -> Related:

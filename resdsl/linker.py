@@ -18,7 +18,6 @@ from . import syntax as ast
 from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all
 from .parser import parse_file
 from .resources import PACKAGE
-from .shortcuts import duplicate_case
 
 PRELUDE = PACKAGE / "prelude.rds"
 MAX_IMPORT_DEPTH = 32
@@ -245,3 +244,29 @@ def choose(program: Program, name: str | None) -> ast.NetworkDef | ast.NetworkIn
         "choose one with --network",
         code="RDS111",
     )
+
+
+def duplicate_case(item: ast.ShortcutDef) -> list[SpecError]:
+    """A shortcut definition's cases: each at most once, and ``always`` alone."""
+    errors, seen = [], {}
+    for case in item.cases:
+        clash = seen.get(case.name)
+        if clash is None and seen and (case.name == "always" or "always" in seen):
+            clash = next(iter(seen.values()))
+        if clash is not None:
+            message = (
+                f"shortcut `{item.name}` gives its `{case.name}` case twice"
+                if clash.name == case.name
+                else f"shortcut `{item.name}` gives `always` beside its other cases"
+            )
+            errors.append(
+                SpecError(
+                    message,
+                    case.name_span,
+                    "`always` is every case: give it alone, or give the others",
+                    related=[Related(clash.name_span, "given first here")],
+                    code="RDS114",
+                )
+            )
+        seen.setdefault(case.name, case)
+    return errors

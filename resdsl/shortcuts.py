@@ -151,29 +151,3 @@ class Joins:
         template = self._path_template(definition, case, sub.trace)
         args = tuple((p, values[p]) for p in template.params)
         return Shortcut("path", definition.name, case.name, template.name, args, case.from_tap)
-
-
-def duplicate_case(item: ast.ShortcutDef) -> list[SpecError]:
-    """A shortcut definition's cases: each at most once, and ``always`` alone."""
-    errors, seen = [], {}
-    for case in item.cases:
-        clash = seen.get(case.name)
-        if clash is None and seen and (case.name == "always" or "always" in seen):
-            clash = next(iter(seen.values()))
-        if clash is not None:
-            message = (
-                f"shortcut `{item.name}` gives its `{case.name}` case twice"
-                if clash.name == case.name
-                else f"shortcut `{item.name}` gives `always` beside its other cases"
-            )
-            errors.append(
-                SpecError(
-                    message,
-                    case.name_span,
-                    "`always` is every case: give it alone, or give the others",
-                    related=[Related(clash.name_span, "given first here")],
-                    code="RDS114",
-                )
-            )
-        seen.setdefault(case.name, case)
-    return errors

@@ -16,13 +16,11 @@ import resdsl
 
 from .. import diagnostics
 from .. import syntax as ast
-from ..api import defaults_note
+from ..api import check_module
 from ..errors import Related, ResdslError, Span
 from ..ir import without_gc
-from ..linker import Program, concrete, defaulted, link
-from ..lints import lints
+from ..linker import Program, concrete, link
 from ..parser import alternatives, leading_words, parse, parse_file
-from ..resolve import resolve
 
 # the keywords completion offers, as the grammar has them
 NETWORK_WORDS = leading_words("net_stmt")  # input, classes, drop_path, shortcut, stem, ...
@@ -174,22 +172,11 @@ def _analyse(text: str, path: str, previous: Analysis | None) -> Analysis:
             seen.add(key)
             result.errors.append(error)
 
-    for error in [
-        *errors,
-        *resolve(result.program, result.module),
-        *lints(result.program, result.module),
-    ]:  # every definition, used or not, and the warnings
-        report(error)
-    families = defaulted(result.module)
-    for name in [*concrete(result.module), *families] if not errors else ():
-        try:
-            net = resdsl.check(resdsl.build(result.program, network=name))
-        except ResdslError as exc:
-            for error in diagnostics.flatten(exc):
-                if name in families:
-                    error.related = (*error.related, defaults_note(result.program.networks[name]))
-                report(error)
-            continue
+    checked = check_module(result.module, result.program, build_all=not errors)
+    for error in [*errors, *checked.errors, *checked.warnings]:
+        for each in diagnostics.flatten(error):
+            report(each)
+    for name, net in checked.networks.items():
         result.networks[name] = _built(net)
     if not concrete(result.module) and not errors:  # a library: its workspace's instances
         found, problems = _workspace_instances(result)
