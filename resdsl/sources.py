@@ -95,6 +95,7 @@ def _load_torch(source: str) -> Source:
     )
 
 
+ONNX_LIMIT = 2 << 30  # bytes: protobuf's own limit for one message
 CHECKPOINT_LIMIT = 8 << 30  # bytes: larger than any ResNet's float32 weights several times over
 
 
@@ -102,22 +103,14 @@ def load_checkpoint(model, path: str, source: str) -> None:
     """Load a file of trained weights into ``model``, strictly: safetensors, or a PyTorch file
     read with ``torch.load(weights_only=True)`` (never unpickled), its state_dict at the top or
     under ``state_dict`` or ``model``, with DistributedDataParallel's ``module.`` prefix dropped."""
-    import os
-    import stat
-
     torch = _torch()
 
     def bad(reason: str, hint: str | None = None):
         return refuse(f"cannot load the checkpoint {path}: {reason}", hint, code="RDS435")
 
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        raise bad(exc.strerror or "it cannot be read") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise bad("not a regular file")
-    if info.st_size > CHECKPOINT_LIMIT:
-        raise bad(f"{info.st_size:,} bytes, over the limit of {CHECKPOINT_LIMIT:,}")
+    problem = _unreadable(path, CHECKPOINT_LIMIT)
+    if problem:
+        raise bad(problem)
     try:
         if str(path).endswith(".safetensors"):
             from safetensors.torch import load_file
@@ -148,6 +141,23 @@ def load_checkpoint(model, path: str, source: str) -> None:
             f"it is not {source}'s: {lines[1] if len(lines) > 1 else lines[0]}",
             "a checkpoint loads into the model it was saved from, by its names and shapes",
         ) from None
+
+
+def _unreadable(path, limit: int) -> str | None:
+    """Why a file cannot be read whole, before a byte is read: missing, not a regular file (a
+    FIFO would block, a device never end) or over ``limit`` bytes; None where it can."""
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return exc.strerror or "it cannot be read"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_size > limit:
+        return f"{info.st_size:,} bytes, over the limit of {limit:,}"
+    return None
 
 
 def _torch():
@@ -326,6 +336,9 @@ def load_onnx(source: str) -> OnnxSource:
             "resdsl import FILE.onnx needs onnx", "pip install onnx", code="RDS434"
         ) from None
     path = Path(source)
+    problem = _unreadable(path, ONNX_LIMIT)
+    if problem:
+        raise refuse(f"cannot read {source} as an ONNX model: {problem}", code="RDS430")
     try:
         model = onnx.load(str(path))
         model = onnx.shape_inference.infer_shapes(model)

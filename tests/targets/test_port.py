@@ -138,3 +138,23 @@ def test_an_onnx_file_takes_no_checkpoint(tmp_path):
     result = run("import", tmp_path / "m.onnx", "--checkpoint", tmp_path / "c.pt")
     assert result.exit_code == 1 and "error[RDS430]" in result.stderr
     assert "an ONNX file brings its own weights" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_an_onnx_source_that_never_ends_is_refused_before_it_is_read(tmp_path):
+    """A FIFO would block a reader, a link to /dev/zero feed it forever: both are refused by
+    what they are, before a byte is read."""
+    pytest.importorskip("onnx")
+    os.mkfifo(tmp_path / "pipe.onnx")
+    (tmp_path / "zero.onnx").symlink_to("/dev/zero")
+    for name in ("pipe.onnx", "zero.onnx"):
+        result = run("import", tmp_path / name)
+        assert result.exit_code == 1, name
+        assert (
+            "error[RDS430]: cannot read" in result.stderr and "not a regular file" in result.stderr
+        )
+
+
+def test_weights_need_the_proof():
+    result = run("import", "torchvision:resnet18", "--weights", "w.npz", "--no-verify")
+    assert result.exit_code == 2 and "--weights needs the proof" in result.stderr
