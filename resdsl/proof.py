@@ -10,6 +10,7 @@ as the generated model.py runs for a user.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from .reading import needs, refuse
 from .sources import Source
 
 TOLERANCE = 1e-4  # of max(1, |logit|)
+TF_TIMEOUT = 900  # seconds for the TensorFlow proof's process: building, loading, one batch
 
 
 def network_of(text: str, source: Source):
@@ -147,10 +149,15 @@ def tf_proof(folder: Path, weights: Path, source: Source, want, x) -> float:
             str(inputs),
             str(outputs),
         ]
-        env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=900, env={**_environ(), **env}
-        )
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=TF_TIMEOUT, env=env
+            )
+        except subprocess.TimeoutExpired:
+            raise refuse(
+                f"the TensorFlow model did not give its logits in {TF_TIMEOUT} s", code="RDS433"
+            ) from None
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise refuse(
@@ -160,9 +167,3 @@ def tf_proof(folder: Path, weights: Path, source: Source, want, x) -> float:
             )
         got = np.load(outputs)
     return compare(got, want, source, "TensorFlow")
-
-
-def _environ() -> dict:
-    import os
-
-    return dict(os.environ)
