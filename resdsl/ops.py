@@ -101,14 +101,16 @@ class OpDef:
 
     def params(self, args: dict, shapes: list[Shape]) -> int:
         """Its trainable parameters on inputs of ``shapes``."""
-        owned = self.owned(args, shapes[0]) if shapes else []
-        return sum(math.prod(s) for _, s, t in owned if t.trainable)
+        return self._count(args, shapes, trainable=True)
 
     def buffers(self, args: dict, shapes: list[Shape]) -> int:
         """The state it keeps that training does not descend on (BN's running statistics, what
         Keras counts as non-trainable)."""
+        return self._count(args, shapes, trainable=False)
+
+    def _count(self, args: dict, shapes: list[Shape], trainable: bool) -> int:
         owned = self.owned(args, shapes[0]) if shapes else []
-        return sum(math.prod(s) for _, s, t in owned if not t.trainable)
+        return sum(math.prod(s) for _, s, t in owned if t.trainable == trainable)
 
 
 def weighted(op: str) -> bool:

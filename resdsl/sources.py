@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import did_you_mean
 from .ops import buffer_names
-from .reading import INPUT_SIZE, Op, refuse
+from .reading import INPUT_SIZE, Op, needs, refuse
 
 
 @dataclass
@@ -161,14 +161,9 @@ def _unreadable(path, limit: int) -> str | None:
 
 
 def _torch():
-    try:
-        import torch
-        import torch.fx  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - torch is the import's one requirement
-        raise refuse(
-            f"resdsl import needs PyTorch: {exc}", "pip install 'resdsl[torch]'", code="RDS434"
-        ) from None
-    return torch
+    """torch, with torch.fx, which reading a module needs; or the refusal that says so."""
+    needs("torch.fx", "'resdsl[torch]'")
+    return needs("torch", "'resdsl[torch]'")
 
 
 def _torchvision(name: str, source: str) -> Source:

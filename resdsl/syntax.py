@@ -233,11 +233,11 @@ class Module:
 
 
 def bare(node) -> object:
-    """What a tree says, without where it was written: its fields as nested tuples, spans left
-    out, so that two trees written apart compare equal where they mean the same."""
+    """What a tree says, without where it was written: its fields as nested tuples, spans and
+    sources left out, so that two trees written apart compare equal where they mean the same."""
     if isinstance(node, tuple):
         return tuple(bare(item) for item in node)
-    if not is_dataclass(node):
+    if not is_dataclass(node) or isinstance(node, Span | Source):
         return node
-    kept = (f.name for f in fields(node) if f.name != "span" and not f.name.endswith("_span"))
+    kept = (f.name for f in fields(node) if not f.name.endswith("span") and f.name != "source")
     return (type(node).__name__, *(bare(getattr(node, name)) for name in kept))

@@ -21,6 +21,7 @@ from ..errors import Related, ResdslError, Span
 from ..ir import without_gc
 from ..linker import Program, concrete, link
 from ..parser import alternatives, leading_words, parse, parse_file
+from ..syntax import bare
 
 # the keywords completion offers, as the grammar has them
 NETWORK_WORDS = leading_words("net_stmt")  # input, classes, drop_path, shortcut, stem, ...
@@ -144,7 +145,7 @@ def _analyse(text: str, path: str, previous: Analysis | None) -> Analysis:
         return result
     errors: list[ResdslError] = []
     result.program = link(result.module, errors)
-    result.meaning = (_strip(result.module), _versions(result.program))
+    result.meaning = (bare(result.module), _versions(result.program))
     if (
         previous is not None
         and previous.meaning == result.meaning
@@ -185,19 +186,6 @@ def _analyse(text: str, path: str, previous: Analysis | None) -> Analysis:
         for error in problems:
             report(error)
     return result
-
-
-def _strip(value):
-    """An AST without its positions: what it means."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, Span):
-        return (type(value).__name__,) + tuple(
-            _strip(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if not f.name.endswith("span") and f.name != "source"
-        )
-    if isinstance(value, tuple):
-        return tuple(_strip(v) for v in value)
-    return value
 
 
 def _moves(old, new, out=None) -> dict:

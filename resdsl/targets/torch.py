@@ -353,6 +353,8 @@ def _unless_zero(kind: str, attr: str):
     return lambda m, path: [(kind, {"p": float(getattr(m, attr))})] if getattr(m, attr) else []
 
 
+_read_fc = _simple("fc", out=("out_features", int), bias=("bias", lambda b: int(b is not None)))
+
 READ = {
     "Conv2d": _read_conv,
     "StdConv2d": _read_std_conv,  # timm's and this target's
@@ -377,10 +379,8 @@ READ = {
     "MaxPool2d": _read_maxpool,
     "AvgPool2d": _read_avgpool,
     "AdaptiveAvgPool2d": _read_adaptive,
-    "Linear": _simple("fc", out=("out_features", int), bias=("bias", lambda b: int(b is not None))),
-    "FlatLinear": _simple(
-        "fc", out=("out_features", int), bias=("bias", lambda b: int(b is not None))
-    ),
+    "Linear": _read_fc,
+    "FlatLinear": _read_fc,  # this target's, inside a section
     "Subsample": _simple("subsample", stride=("stride", int)),
     "ZeroPad": _simple("zeropad", channels=("channels", int)),
     "Identity": lambda m, path: [],
