@@ -377,8 +377,9 @@ CHECKPOINT = click.option(
 @CHECKPOINT
 @reports_errors
 def import_cmd(source, out, verify, weights, checkpoint):
-    """Write SOURCE as a spec: torchvision:NAME, timm:NAME, module:PACKAGE.MODULE:FACTORY or
-    FILE.onnx. Nothing is downloaded; the proof's result goes to stderr."""
+    """Write SOURCE as a spec: torchvision:NAME, timm:NAME, module:PACKAGE.MODULE:FACTORY,
+    FILE.onnx, keras:NAME, keras:PACKAGE.MODULE:FACTORY or FILE.keras. Nothing is downloaded; the
+    proof's result goes to stderr."""
     from .importer import import_source
 
     if weights and not verify:

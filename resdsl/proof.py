@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .errors import ResdslError
 from .reading import needs, refuse
+from .reading import sample as inputs_of
 from .sources import Source
 
 TOLERANCE = 1e-4  # of max(1, |logit|)
@@ -40,9 +41,7 @@ def network_of(text: str, source: Source):
 
 def sample(source: Source):
     """The proofs' input: 2 images of the source's size, standard normal, from seed 0."""
-    import numpy as np
-
-    return np.random.default_rng(0).standard_normal((2, *source.input_shape)).astype(np.float32)
+    return inputs_of(source.input_shape)
 
 
 def expected(source: Source, x):

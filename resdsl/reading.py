@@ -53,6 +53,13 @@ def one(value, what: str, path: str) -> int:
     return h
 
 
+def sample(input_shape):
+    """The proofs' input: 2 images of ``input_shape`` (C, H, W), standard normal, from seed 0."""
+    import numpy as np
+
+    return np.random.default_rng(0).standard_normal((2, *input_shape)).astype(np.float32)
+
+
 def needs(module: str, extra: str):
     """Import ``module`` for a reader, or refuse with the install that gives it."""
     import importlib

@@ -58,7 +58,15 @@ class Source:
 
 def load(source: str, checkpoint: str | None = None) -> Source:
     """The model a SOURCE names: ``torchvision:NAME``, ``timm:NAME``,
-    ``module:package.module:factory`` or a path to an .onnx file."""
+    ``module:package.module:factory``, a path to an .onnx file, or a Keras model:
+    ``keras:NAME`` (keras.applications'), ``keras:package.module:factory`` or a .keras file."""
+    if source.startswith("keras:") or source.endswith(".keras"):
+        if checkpoint is not None:
+            raise refuse(
+                "a Keras model brings its own weights: --checkpoint is for PyTorch sources",
+                code="RDS430",
+            )
+        return load_keras(source)
     if source.endswith(".onnx"):
         if checkpoint is not None:
             raise refuse(
@@ -90,7 +98,8 @@ def _load_torch(source: str) -> Source:
         return _factory(module_name, factory, source)
     raise refuse(
         f"`{source}` is not a source resdsl imports",
-        "give torchvision:NAME, timm:NAME, module:PACKAGE.MODULE:FACTORY or FILE.onnx",
+        "give torchvision:NAME, timm:NAME, module:PACKAGE.MODULE:FACTORY, FILE.onnx, "
+        "keras:NAME, keras:PACKAGE.MODULE:FACTORY or FILE.keras",
         code="RDS430",
     )
 
@@ -202,24 +211,7 @@ def _timm(name: str, source: str) -> Source:
 
 
 def _factory(module_name: str, factory: str, source: str) -> Source:
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))  # as `python -m` finds the user's own modules
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - the user's code: any failure is reported
-        raise refuse(
-            f"cannot import {module_name}: {type(exc).__name__}: {exc}",
-            "the module must be importable from here (check the name and PYTHONPATH)",
-            code="RDS431",
-        ) from None
-    function = getattr(module, factory, None)
-    if not callable(function):
-        public = [n for n in dir(module) if not n.startswith("_")]
-        raise refuse(
-            f"{module_name} has no function `{factory}`",
-            did_you_mean(factory, public) or "give a function that returns an nn.Module",
-            code="RDS431",
-        )
+    module, function = _user_function(module_name, factory, "an nn.Module")
     model = _build(function, source)
     name = factory if factory not in ("build", "model") else module_name.rpartition(".")[2]
     return Source(model, spec_name(name), source, _declared_shape(module))
@@ -236,17 +228,24 @@ def _declared_shape(module) -> tuple[int, int, int]:
 
 
 def _build(function, source: str):
-    torch = _torch()
+    return _called(function, source, _torch().nn.Module, "an nn.Module").eval()
+
+
+def _called(function, source: str, kind: type, what: str):
+    """What a user's factory returns, where it is a ``kind``; its failure (an exception, or an
+    exit it asks for) reported, never a traceback or an exit of resdsl's."""
     try:
         model = function()
-    except Exception as exc:  # noqa: BLE001 - the user's code: any failure is reported
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the user's code: any failure is reported
         raise refuse(
-            f"{source}: building the model raised {type(exc).__name__}: {exc}",
+            f"{source}: building the model raised {type(exc).__name__}: {_first(exc)}",
             code="RDS431",
         ) from None
-    if not isinstance(model, torch.nn.Module):
-        raise refuse(f"{source} returned {type(model).__name__}, not an nn.Module", code="RDS431")
-    return model.eval()
+    if not isinstance(model, kind):
+        raise refuse(f"{source} returned {type(model).__name__}, not {what}", code="RDS431")
+    return model
 
 
 def spec_name(name: str) -> str:
@@ -257,7 +256,27 @@ def spec_name(name: str) -> str:
 # ---------------------------------------------------------------- ONNX files
 
 
-class OnnxSource(Source):
+class GraphSource(Source):
+    """A source read as a graph of named layers, without modules: an ONNX graph, a Keras model."""
+
+    def kind(self, path: str) -> str:
+        return "Unit"  # a graph keeps no class names for its blocks
+
+    def members(self, path: str) -> list[str] | None:
+        """A container's members as its ops' names show them; numbers from 0 with the gaps an
+        identity leaves (a graph has no nn.Identity)."""
+        names = []
+        for op in self.ops():
+            if op.path.startswith(path + "."):
+                local = op.path[len(path) + 1 :].split(".")[0]
+                if local not in names:
+                    names.append(local)
+        if names and all(n.isdigit() for n in names):
+            return [str(i) for i in range(max(map(int, names)) + 1)]
+        return names or None
+
+
+class OnnxSource(GraphSource):
     def __init__(self, path: Path, model, arrays: dict):
         shape = _input_shape(model)
         super().__init__(None, spec_name(path.stem), str(path), shape)
@@ -270,22 +289,6 @@ class OnnxSource(Source):
 
             self._ops = read_graph(self.graph, self.arrays, self.input_shape)
         return self._ops
-
-    def kind(self, path: str) -> str:
-        return "Unit"  # an ONNX graph keeps no class names
-
-    def members(self, path: str) -> list[str] | None:
-        """A container's members as its ops' names show them; numbers from 0 with the gaps an
-        identity leaves (an ONNX graph has no nn.Identity)."""
-        names = []
-        for op in self.ops():
-            if op.path.startswith(path + "."):
-                local = op.path[len(path) + 1 :].split(".")[0]
-                if local not in names:
-                    names.append(local)
-        if names and all(n.isdigit() for n in names):
-            return [str(i) for i in range(max(map(int, names)) + 1)]
-        return names or None
 
     def state(self) -> dict:
         import torch
@@ -363,3 +366,226 @@ def _input_shape(model) -> tuple[int, int, int]:
 
 def _dims(info):
     return info.type.tensor_type.shape.dim
+
+
+# ---------------------------------------------------------------- Keras models
+#
+# TensorFlow and PyTorch do not share a process, so a Keras model is read in a process of its
+# own: it is built or loaded there, read through the TensorFlow target's read table
+# (:func:`resdsl.targets.tf.read_model`), and run on the proofs' input; what comes back is the
+# graph of ops, the weights in the npz layout's names and PyTorch's layout, and the logits.
+
+KERAS_LIMIT = 8 << 30  # bytes of a .keras file, as a checkpoint's
+KERAS_TIMEOUT = 900  # seconds to start TensorFlow, build the model, read it and run it once
+
+_KERAS_CHILD = "import sys; from resdsl.sources import keras_child; keras_child(*sys.argv[1:])"
+
+
+class KerasSource(GraphSource):
+    def __init__(self, origin: str, found: dict, arrays: dict, logits):
+        super().__init__(None, found["name"], origin, tuple(found["input_shape"]))
+        self.arrays, self.logits, self.count = arrays, logits, found["parameters"]
+        self._ops = _ops_from(found["ops"])
+
+    def ops(self) -> list[Op]:
+        return self._ops
+
+    def state(self) -> dict:
+        import torch
+
+        return {k: torch.from_numpy(v.copy()) for k, v in self.arrays.items()}
+
+    def forward(self, x):
+        """The logits on the proofs' input, which the model's own process computed."""
+        import numpy as np
+
+        x = np.asarray(x)
+        from .reading import sample
+
+        if x.shape != (2, *self.input_shape) or not np.array_equal(x, sample(self.input_shape)):
+            raise refuse(f"{self.origin} was run on the proofs' input only", code="RDS433")
+        return self.logits
+
+    @property
+    def parameters(self) -> int:
+        return self.count
+
+
+def load_keras(source: str) -> KerasSource:
+    """The Keras model ``source`` names, read in a process of its own."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-c", _KERAS_CHILD, source, folder]
+        paths = [str(Path.cwd()), *(p for p in sys.path if p)]  # the user's modules, as here
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join(paths)}
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=KERAS_TIMEOUT, env=env
+            )
+        except subprocess.TimeoutExpired:
+            raise refuse(f"reading {source} took over {KERAS_TIMEOUT} s", code="RDS431") from None
+        out = Path(folder)
+        if (out / "error.json").exists():
+            error = json.loads((out / "error.json").read_text(encoding="utf-8"))
+            raise refuse(error["message"], error["hint"], code=error["code"])
+        if done.returncode != 0 or not (out / "graph.json").exists():
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise refuse(f"reading {source} failed: {tail[0]}", code="RDS431")
+        found = json.loads((out / "graph.json").read_text(encoding="utf-8"))
+        with np.load(out / "weights.npz") as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        logits = np.load(out / "logits.npy")
+    return KerasSource(source, found, arrays, logits)
+
+
+def _ops_from(rows: list[dict]) -> list[Op]:
+    ops: list[Op] = []
+    for row in rows:
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in row["args"].items()}
+        inputs = [ops[i] for i in row["inputs"]]
+        shape = tuple(row["shape"])
+        ops.append(Op(row["kind"], args, row["path"], row["scope"], inputs, shape, row["weights"]))
+    return ops
+
+
+def keras_child(source: str, folder: str) -> None:
+    """In the model's own process: build or load it, read it, run it; write what was found into
+    ``folder`` (graph.json, weights.npz, logits.npy), or error.json with the refusal."""
+    import json
+
+    import numpy as np
+
+    from .errors import ResdslError
+    from .reading import sample
+
+    out = Path(folder)
+    try:
+        model, name = _keras_model(source)
+        from .targets.tf import read_model
+
+        ops, arrays = read_model(model)
+        x = sample(ops[0].shape)
+        try:
+            logits = np.asarray(model(x.transpose(0, 2, 3, 1), training=False))
+        except Exception as exc:  # noqa: BLE001 - the user's model: any failure is reported
+            raise refuse(
+                f"{source} does not run: {type(exc).__name__}: {_first(exc)}", code="RDS431"
+            ) from None
+    except ResdslError as exc:
+        error = {"message": exc.message, "hint": exc.hint, "code": exc.code}
+        (out / "error.json").write_text(json.dumps(error), encoding="utf-8")
+        return
+    index = {id(op): i for i, op in enumerate(ops)}
+    rows = [
+        {
+            "kind": op.kind,
+            "args": op.args,
+            "path": op.path,
+            "scope": op.scope,
+            "inputs": [index[id(x)] for x in op.inputs],
+            "shape": [int(d) for d in op.shape],
+            "weights": op.weights,
+        }
+        for op in ops
+    ]
+    found = {
+        "name": name,
+        "input_shape": list(ops[0].shape),
+        "parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "ops": rows,
+    }
+    np.savez(out / "weights.npz", **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
+    np.save(out / "logits.npy", logits.reshape(len(x), -1))
+    (out / "graph.json").write_text(json.dumps(found), encoding="utf-8")
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _keras_model(source: str):
+    """The model and its spec's name: keras.applications' NAME built with random weights and
+    logits out, a user's factory called, or a .keras file loaded (safe_mode: no code runs)."""
+    keras = needs("keras", "'resdsl[tf]'")
+    if source.endswith(".keras") and not source.startswith("keras:"):
+        problem = _unreadable(source, KERAS_LIMIT)
+        if problem:
+            raise refuse(f"cannot read {source} as a Keras model: {problem}", code="RDS430")
+        try:
+            model = keras.saving.load_model(source, compile=False, safe_mode=True)
+        except Exception as exc:  # noqa: BLE001 - any damaged file, or an unknown layer
+            raise refuse(
+                f"cannot read {source} as a Keras model: {type(exc).__name__}: {_first(exc)}",
+                "a model with layers of its own loads where they are registered: give "
+                "keras:PACKAGE.MODULE:FACTORY for the module that defines them",
+                code="RDS430",
+            ) from None
+        if not isinstance(model, keras.Model):
+            raise refuse(f"{source} holds {type(model).__name__}, not a keras.Model", code="RDS430")
+        return model, _keras_name(model, Path(source).stem)
+    rest = source[len("keras:") :]
+    module_name, _, factory = rest.partition(":")
+    if factory:
+        _, function = _user_function(module_name, factory, "a keras.Model")
+        name = factory if factory not in ("build", "model", "build_model") else module_name
+        model = _called(function, source, keras.Model, "a keras.Model")
+        return model, _keras_name(model, name.rpartition(".")[2])
+    names = sorted(
+        n
+        for n in dir(keras.applications)
+        if n[:1].isupper() and callable(getattr(keras.applications, n))
+    )
+    if rest not in names:
+        raise refuse(
+            f"keras.applications has no model `{rest}`",
+            did_you_mean(rest, names) or "see dir(keras.applications)",
+            code="RDS430",
+        )
+    build = getattr(keras.applications, rest)
+    model = _called(
+        lambda: build(weights=None, classifier_activation=None), source, keras.Model, "a model"
+    )
+    return model, spec_name(rest)
+
+
+def _keras_name(model, otherwise: str) -> str:
+    """The spec's name: the model's own (resdsl's model.py gives the network's), unless Keras
+    made it up (``functional_3``)."""
+    own = str(getattr(model, "name", "") or "")
+    made_up = re.fullmatch(r"(functional|sequential|model)(_\d+)?", own)
+    return spec_name(own if own and not made_up else otherwise)
+
+
+def _user_function(module_name: str, factory: str, returns: str):
+    """A user's module and its function ``factory``, which should return ``returns``."""
+    module = _user_module(module_name)
+    function = getattr(module, factory, None)
+    if not callable(function):
+        public = [n for n in dir(module) if not n.startswith("_")]
+        raise refuse(
+            f"{module_name} has no function `{factory}`",
+            did_you_mean(factory, public) or f"give a function that returns {returns}",
+            code="RDS431",
+        )
+    return module, function
+
+
+def _user_module(module_name: str):
+    """A user's module, imported as `python -m` finds it (the current folder first)."""
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - the user's code: any failure is reported
+        raise refuse(
+            f"cannot import {module_name}: {type(exc).__name__}: {exc}",
+            "the module must be importable from here (check the name and PYTHONPATH)",
+            code="RDS431",
+        ) from None

@@ -203,3 +203,14 @@ def run_until_sigterm(folder: Path, run_dir: Path) -> dict:
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]  # stopped, after its checkpoint
     (stop,) = [r for r in records(run_dir, "event") if r["event"] == "stop"]
     return stop
+
+
+def skip_without_tensorflow():
+    """Skip where TensorFlow is not installed, without importing it: it shares no process with
+    PyTorch, so Keras models are read and run in processes of their own."""
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed")

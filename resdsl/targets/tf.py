@@ -9,8 +9,12 @@ pools, BN epsilon 1e-5 and momentum 0.9 (PyTorch's 0.1), and the same initialisa
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+
 from ..emit import register, where
 from ..ir import IN_CHANNELS, BlockInstance, BlockTemplate, Network, Shortcut, as_expr, params_of
+from ..reading import Op, one, pair, refuse
 from .layout import Call, lay_out, literal
 from .python import Body, OpView, Tensor, Writer, py
 
@@ -116,6 +120,13 @@ class KerasWriter(Writer):
         self.path_params = {
             t.name: {p: PATH_PARAMS[p] for p in t.params} for t in net.shortcuts.values()
         }
+
+    def frames(self) -> int:
+        """Keras builds a functional model by walking its graph recursively, a frame or two a
+        layer (explicit paddings included): seen, 675 IR nodes build under Python's default
+        limit of 1,000 and 4,210 do not."""
+        nodes = len(self.net.nodes())
+        return 2 * nodes + 1000 if nodes > 800 else 0
 
     def block_name(self, template: BlockTemplate) -> str:
         name = template.kind if template.kind.endswith("block") else f"{template.kind}_block"
@@ -244,3 +255,444 @@ def _exprs(op):
 @register(KerasWriter.TARGET)
 def files(net: Network) -> dict[str, str]:
     return KerasWriter(net).files()
+
+
+# ---------------------------------------------------------------- reading: Keras layers back to ops
+#
+# Beside TRANSFORMS, how each Keras layer this target writes, and the kinds keras.applications
+# uses, reads back as the op table's ops. The table's keys are Keras' registered names ("Conv2D",
+# this target's own "resdsl>Pad"); a reader takes the layer and the graph read so far and gives a
+# Read, or a layer name where the layer only passes its input on (Flatten, a linear Activation).
+# It runs where Keras is imported: in a process of its own (see resdsl.sources.KerasSource),
+# since TensorFlow and PyTorch do not share one.
+
+
+@dataclass
+class Read:
+    kind: str
+    args: dict
+    arrays: dict = field(default_factory=dict)  # its tensors in PyTorch's layout, by suffix
+    inputs: list[Op] | None = None  # where not the layer's own inputs (a padding taken in)
+    absorbs: Op | None = None  # an earlier op it is made of (the padding before a conv)
+    then: tuple = ()  # a fused activation: (kind, args) after it, in the same layer
+
+
+class KerasGraph:
+    """A Keras model read in layer order: each layer's name, the op holding its value, and how
+    many layers read it."""
+
+    def __init__(self, model):
+        self.model = model
+        self.made: dict[str, Op] = {}
+        self.readers: dict[str, int] = {}
+        for layer in model.layers:
+            for name in inbound(layer):
+                self.readers[name] = self.readers.get(name, 0) + 1
+
+    def inputs(self, layer) -> list[Op]:
+        return [self.made[name] for name in inbound(layer)]
+
+    def padding(self, layer, value: float) -> tuple[Op, tuple[int, int]] | None:
+        """The padding op a window layer takes in as its own, and its size: this layer's one
+        input, a pad of ``value`` read by nothing else."""
+        (name,) = inbound(layer)
+        pad = self.made[name]
+        if pad.kind == "pad" and pad.args["value"] == value and self.readers.get(name) == 1:
+            return pad, pad.args["size"]
+        return None
+
+
+def inbound(layer) -> list[str]:
+    """The names of the layers whose outputs ``layer`` reads."""
+    nodes = layer._inbound_nodes
+    return [t._keras_history[0].name for t in nodes[0].input_tensors] if nodes else []
+
+
+def _config(layer) -> dict:
+    return layer.get_config()
+
+
+def _same(layer, kernel, stride: int, dilation: int) -> tuple[int, int]:
+    """Keras' "same" padding as resdsl's symmetric one, where it is symmetric."""
+    _, h, w, _ = layer.input.shape
+    pads = []
+    for n, k in zip((h, w), kernel, strict=True):
+        span = dilation * (k - 1) + 1
+        total = max((-(-n // stride) - 1) * stride + span - n, 0)
+        if total % 2:
+            raise refuse(
+                f'{layer.name}: "same" padding of {total} over {n} is asymmetric, which has no '
+                "resdsl form",
+                'pad explicitly (ZeroPadding2D) and use "valid", as PyTorch pads',
+            )
+        pads.append(total // 2)
+    return tuple(pads)
+
+
+def _window(g: KerasGraph, layer, kernel, stride: int, dilation: int, value: float):
+    """A window layer's padding (its "same", or a padding it takes in) and what it reads."""
+    c = _config(layer)
+    if c.get("data_format", "channels_last") != "channels_last":
+        raise refuse(f"{layer.name}: resdsl reads Keras models on NHWC (channels_last) input")
+    if c.get("padding", "valid") == "same":
+        return _same(layer, kernel, stride, dilation), None
+    taken = g.padding(layer, value)
+    return (taken[1], taken[0]) if taken else ((0, 0), None)
+
+
+def _activation(layer) -> tuple:
+    """A conv's or dense's fused activation, as an op after it."""
+    name = _config(layer).get("activation", "linear")
+    if name == "linear":
+        return ()
+    if name not in ACTIVATIONS or ACTIVATIONS[name] is None:
+        raise refuse(f"{layer.name}: a fused activation `{name}` has no resdsl form")
+    return ((ACTIVATIONS[name], {}),)
+
+
+def _read_conv(g: KerasGraph, layer) -> Read:
+    c = _config(layer)
+    kernel = pair(c["kernel_size"])
+    stride = one(c.get("step", c["strides"]), "stride", layer.name)
+    dilation = one(c.get("dilation_rate", 1), "dilation", layer.name)
+    if c.get("step") and one(c["strides"], "stride", layer.name) != 1:
+        raise refuse(f"{layer.name}: a TorchConv2D with both a step and strides")
+    pad, taken = _window(g, layer, kernel, stride, dilation, 0.0)
+    depthwise = "depth_multiplier" in c
+    channels = layer.input.shape[-1]
+    args = {
+        "out": channels * c["depth_multiplier"] if depthwise else c["filters"],
+        "kernel": kernel,
+        "stride": stride,
+        "pad": pad,
+        "groups": channels if depthwise else c.get("groups", 1),
+        "bias": int(c["use_bias"]),
+        "dilation": dilation,
+        "ws": float(c.get("eps", 0.0)),
+    }
+    kernel_array = layer.kernel.numpy()
+    if depthwise:  # (kh, kw, in, multiplier): output i * multiplier + m of input i
+        kh, kw = kernel
+        weight = kernel_array.reshape(kh, kw, -1).transpose(2, 0, 1)[:, None]
+    else:
+        weight = kernel_array.transpose(3, 2, 0, 1)
+    arrays = {"weight": weight} | ({"bias": layer.bias.numpy()} if c["use_bias"] else {})
+    inputs = taken.inputs if taken else None
+    return Read("conv", args, arrays, inputs, taken, _activation(layer))
+
+
+def _read_bn(g: KerasGraph, layer) -> Read:
+    c = _config(layer)
+    if c.get("axis") not in (-1, 3, [3], [-1]) or not (c["center"] and c["scale"]):
+        raise refuse(
+            f"{layer.name}: a BatchNormalization over other than the channels, or "
+            "without its scale and offset, has no resdsl form"
+        )
+    arrays = {
+        "weight": layer.gamma.numpy(),
+        "bias": layer.beta.numpy(),
+        "running_mean": layer.moving_mean.numpy(),
+        "running_var": layer.moving_variance.numpy(),
+    }
+    return Read("bn", {"eps": _real(c["epsilon"])}, arrays)
+
+
+def _read_gn(g: KerasGraph, layer) -> Read:
+    c = _config(layer)
+    if abs(c["epsilon"] - 1e-5) > 1e-12 or not (c["center"] and c["scale"]):
+        raise refuse(f"{layer.name}: a group norm is resdsl's with eps 1e-5 and its weights")
+    return Read(
+        "gn", {"groups": c["groups"]}, {"weight": layer.gamma.numpy(), "bias": layer.beta.numpy()}
+    )
+
+
+def _read_max(g: KerasGraph, layer) -> Read:
+    c = _config(layer)
+    kernel = pair(c["pool_size"])
+    stride = one(c["strides"] or kernel, "stride", layer.name)
+    pad, taken = _window(g, layer, kernel, stride, 1, float("-inf"))
+    args = {"kernel": kernel, "stride": stride, "pad": pad}
+    return Read("maxpool", args, inputs=taken and taken.inputs, absorbs=taken)
+
+
+def _read_avg(g: KerasGraph, layer) -> Read:
+    c = _config(layer)
+    if "ceil" in c:  # this target's AvgPool: PyTorch's options, its padding its own
+        kernel, stride = pair(c["kernel_size"]), int(c["stride"])
+        args = {"kernel": kernel, "stride": stride, "pad": pair(c["padding"])}
+        return Read(
+            "avgpool", args | {"ceil": int(c["ceil"]), "include_pad": int(c["include_pad"])}
+        )
+    kernel = pair(c["pool_size"])
+    stride = one(c["strides"] or kernel, "stride", layer.name)
+    pad, taken = _window(g, layer, kernel, stride, 1, 0.0)
+    same = c.get("padding") == "same"  # Keras' "same" counts only the input in each window
+    args = {"kernel": kernel, "stride": stride, "pad": pad, "include_pad": int(not same)}
+    return Read("avgpool", args, inputs=taken and taken.inputs, absorbs=taken)
+
+
+def _read_global(g: KerasGraph, layer) -> Read:
+    return Read("avgpool", {"kernel": None})
+
+
+def _read_padding(g: KerasGraph, layer) -> Read:
+    c = _config(layer)
+    if c.get("data_format", "channels_last") != "channels_last":
+        raise refuse(f"{layer.name}: resdsl reads Keras models on NHWC (channels_last) input")
+    padding, value = c["padding"], float(c.get("value", 0.0))
+    if isinstance(padding, int):
+        size = (padding, padding)
+    elif all(isinstance(p, int) for p in padding):
+        size = tuple(padding)
+    else:
+        (top, bottom), (left, right) = padding
+        if top != bottom or left != right:
+            raise refuse(f"{layer.name}: an asymmetric padding has no resdsl form")
+        size = (top, left)
+    return Read("pad", {"size": size, "value": value})
+
+
+def _read_dense(g: KerasGraph, layer) -> Read:
+    c = _config(layer)
+    if len(layer.input.shape) != 2:
+        raise refuse(
+            f"{layer.name}: a Dense on a {len(layer.input.shape) - 1}-d input "
+            "(resdsl's fc reads a vector)"
+        )
+    kernel = layer.kernel.numpy()
+    (before,) = inbound(layer)
+    flat = g.model.get_layer(before)
+    if type(flat).__name__ == "Flatten" and len(flat.input.shape) == 4:
+        _, h, w, channels = flat.input.shape  # NHWC's order of a map's values, to NCHW's
+        kernel = (
+            kernel.reshape(h, w, channels, -1).transpose(2, 0, 1, 3).reshape(h * w * channels, -1)
+        )
+    arrays = {"weight": kernel.T} | ({"bias": layer.bias.numpy()} if c["use_bias"] else {})
+    return Read(
+        "fc", {"out": c["units"], "bias": int(c["use_bias"])}, arrays, then=_activation(layer)
+    )
+
+
+def _read_activation(g: KerasGraph, layer) -> Read | str:
+    name = _config(layer)["activation"]
+    if name == "linear":
+        return inbound(layer)[0]
+    if ACTIVATIONS.get(name) is None:
+        raise refuse(f"{layer.name}: Keras' activation `{name}` has no resdsl form")
+    return Read(ACTIVATIONS[name], {})
+
+
+def _read_relu(g: KerasGraph, layer) -> Read:
+    c = _config(layer)
+    if c.get("max_value") is not None or c.get("threshold", 0.0):
+        raise refuse(f"{layer.name}: a ReLU with a ceiling or a threshold has no resdsl form")
+    slope = float(c.get("negative_slope", 0.0))
+    return Read("leakyrelu", {"slope": _real(slope)}) if slope else Read("relu", {})
+
+
+def _read_join(kind: str):
+    def read(g: KerasGraph, layer) -> Read:
+        inputs = g.inputs(layer)
+        if len(inputs) != 2:
+            raise refuse(
+                f"{layer.name}: a {type(layer).__name__} of {len(inputs)} tensors "
+                "(resdsl's joins take two)"
+            )
+        if kind == "concat":
+            if _config(layer).get("axis", -1) not in (-1, 3):
+                raise refuse(f"{layer.name}: a Concatenate of other than the channels")
+            return Read(kind, {"side": inputs[1].shape[0]})
+        return Read(kind, {})
+
+    return read
+
+
+def _read_reshape(g: KerasGraph, layer) -> str:
+    """An fc's output as a 1x1 map (this target's unflatten): the tensor it reads."""
+    if tuple(layer.output.shape[1:3]) != (1, 1):
+        raise refuse(
+            f"{layer.name}: a Reshape to {tuple(layer.output.shape[1:])} has no resdsl form"
+        )
+    return inbound(layer)[0]
+
+
+def _read_dropout(kind: str, attr: str):
+    def read(g: KerasGraph, layer) -> Read | str:
+        p = float(_config(layer)[attr])
+        return Read(kind, {"p": _real(p)}) if p else inbound(layer)[0]
+
+    return read
+
+
+def _read_channel_conv(g: KerasGraph, layer) -> Read:
+    weight = layer.kernel.numpy().transpose(2, 1, 0)  # (kernel, 1, 1) as Conv1d's (1, 1, kernel)
+    return Read("channel_conv", {"kernel": int(_config(layer)["kernel"])}, {"weight": weight})
+
+
+def _arguments(kind: str, **read):
+    """A layer that is one op, its arguments its configuration's: ``{arg: (key, cast)}``."""
+    return lambda g, layer: Read(
+        kind, {arg: cast(_config(layer)[key]) for arg, (key, cast) in read.items()}
+    )
+
+
+# Keras' activation names as ops (None: Keras has it, resdsl does not)
+ACTIVATIONS = {
+    "relu": "relu",
+    "sigmoid": "sigmoid",
+    "hard_sigmoid": "hardsigmoid",  # Keras 3's: relu6(x + 3) / 6, PyTorch's Hardsigmoid
+    "silu": "silu",
+    "swish": "silu",
+    "softmax": None,
+    "tanh": None,
+    "gelu": None,
+    "relu6": None,
+    "hard_silu": None,
+    "elu": None,
+}
+
+READ = {
+    "Conv2D": _read_conv,
+    "DepthwiseConv2D": _read_conv,
+    "resdsl>TorchConv2D": _read_conv,  # this target's: a stride beside a dilation, or ws
+    "BatchNormalization": _read_bn,
+    "GroupNormalization": _read_gn,
+    "resdsl>ChannelConv": _read_channel_conv,
+    "resdsl>BlurPool": _arguments("blurpool", stride=("stride", int), size=("size", int)),
+    "ZeroPadding2D": _read_padding,
+    "resdsl>Pad": _read_padding,
+    "ReLU": _read_relu,
+    "Activation": _read_activation,
+    "LeakyReLU": _arguments("leakyrelu", slope=("negative_slope", lambda v: _real(v))),
+    "MaxPooling2D": _read_max,
+    "AveragePooling2D": _read_avg,
+    "resdsl>AvgPool": _read_avg,
+    "GlobalAveragePooling2D": _read_global,
+    "Dense": _read_dense,
+    "Add": _read_join("add"),
+    "Multiply": _read_join("mul"),
+    "Concatenate": _read_join("concat"),
+    "Dropout": _read_dropout("dropout", "rate"),
+    "resdsl>DropPath": _read_dropout("droppath", "rate"),
+    "resdsl>Subsample": _arguments("subsample", stride=("stride", int)),
+    "resdsl>ZeroPad": _arguments("zeropad", channels=("channels", int)),
+    "Flatten": lambda g, layer: inbound(layer)[0],
+    "Reshape": _read_reshape,
+}
+
+
+def _real(value) -> float:
+    """A float32 as the shortest decimal that is that float32 (0.001, not 0.0010000000475)."""
+    import numpy as np
+
+    return float(str(np.float32(value)))
+
+
+# ---------------------------------------------------------------- reading: names as module paths
+#
+# A Keras model's layers have flat names. This target writes the IR's names (layer1.0.conv1),
+# which are module paths as they stand; keras.applications' ResNets write `conv2_block1_1_conv`,
+# read here as `conv2.0.conv1` (a stage, its blocks numbered from 0, a block's layers), with the
+# shortcut's `0_conv` and `0_bn` as `downsample.0` and `.1`. Their weights go under the same paths.
+
+BLOCK_NAME = re.compile(r"(?P<stage>[A-Za-z]\w*?\d+)_block(?P<n>\d+)_(?P<local>\w+)")
+SHORTCUT_LOCALS = {"0_conv": "downsample.0", "0_bn": "downsample.1"}
+
+
+def path_of(name: str) -> str:
+    """A layer's module path: its name where it is one, else as :data:`BLOCK_NAME` reads it."""
+    found = BLOCK_NAME.fullmatch(name)
+    if found is None or "." in name:
+        return name
+    local = found["local"]
+    numbered = re.fullmatch(r"(\d+)_([A-Za-z]\w*)", local)
+    if local in SHORTCUT_LOCALS:
+        local = SHORTCUT_LOCALS[local]
+    elif numbered:
+        local = f"{numbered[2]}{numbered[1]}"
+    return f"{found['stage']}.{int(found['n']) - 1}.{local}"
+
+
+def _automatic(layer) -> bool:
+    """Whether the layer's name is one Keras made up (``max_pooling2d_3``)."""
+    snake = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(layer).__name__)  # as Keras' own rule
+    snake = re.sub(r"([a-z])([A-Z])", r"\1_\2", snake).lower()
+    return re.fullmatch(rf"{snake}(_\d+)?", layer.name) is not None
+
+
+def read_model(model) -> tuple[list[Op], dict]:
+    """The ops of a Keras model, in order, through :data:`READ`, and their tensors in PyTorch's
+    layout under their paths (the npz layout's names)."""
+    import keras
+
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise refuse(
+            f"a Keras model of {len(model.inputs)} inputs and {len(model.outputs)} "
+            "outputs: a network takes one and gives one"
+        )
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) != 3 or not all(shape):
+        raise refuse(f"a Keras input of shape {shape}: resdsl networks read H x W x C images")
+    h, w, c = shape
+    g = KerasGraph(model)
+    start = Op("input", {}, "", "", shape=(c, h, w))
+    g.made[model.inputs[0]._keras_history[0].name] = start
+    ops, arrays = [start], {}
+    for layer in model.layers:
+        kind = keras.saving.get_registered_name(type(layer))
+        if kind == "InputLayer":
+            continue
+        if len(layer._inbound_nodes) != 1:
+            raise refuse(
+                f"{layer.name}: a layer called {len(layer._inbound_nodes)} times "
+                "(each of resdsl's layers is called once)"
+            )
+        reader = READ.get(kind)
+        if reader is None:
+            raise refuse(f"{layer.name}: Keras' {kind} has no resdsl form")
+        found = reader(g, layer)
+        if isinstance(found, str):  # it passes its input on
+            g.made[layer.name] = g.made[found]
+            continue
+        if found.absorbs is not None:
+            ops.remove(found.absorbs)
+        path = path_of(layer.name)
+        if _automatic(layer):
+            path = _placed(g, layer, path)
+        steps = [(found.kind, found.args), *found.then]
+        inputs = found.inputs if found.inputs is not None else g.inputs(layer)
+        for i, (op_kind, args) in enumerate(steps):
+            weights = i == 0 and bool(found.arrays)
+            scope = path if weights else path.rpartition(".")[0]
+            op = Op(
+                op_kind,
+                args,
+                path,
+                scope,
+                inputs if i == 0 else [ops[-1]],
+                _chw(layer),
+                weights=weights,
+            )
+            ops.append(op)
+        arrays |= {f"{path}.{suffix}": a for suffix, a in found.arrays.items()}
+        g.made[layer.name] = ops[-1]
+    out = g.made.get(model.outputs[0]._keras_history[0].name)
+    if out is not ops[-1]:
+        raise refuse(f"the model's output is not its last op ({out!r})")
+    return ops, arrays
+
+
+def _placed(g: KerasGraph, layer, path: str) -> str:
+    """An unnamed layer's path: where it is the one layer between a block's input and its
+    addition (keras.applications' ResNet v2 shortcut, a 1x1 max pool), that block's shortcut."""
+    readers = [x for x in g.model.layers if layer.name in inbound(x)]
+    if len(readers) == 1 and type(readers[0]).__name__ == "Add":
+        block = path_of(readers[0].name).rpartition(".")[0]
+        if block:
+            return f"{block}.downsample.0"
+    return path
+
+
+def _chw(layer) -> tuple:
+    shape = tuple(layer.output.shape[1:])
+    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape

@@ -211,7 +211,7 @@ def factories(tmp_path, monkeypatch):
         ("module:mynets", "RDS430", "names no factory"),
         ("torchvision:resnet5", "RDS430", "did you mean `resnet50`?"),
         ("timm:resnet50x", "RDS430", "timm has no model `resnet50x`"),
-        ("keras:ResNet50", "RDS430", "is not a source resdsl imports"),
+        ("caffe:ResNet50", "RDS430", "is not a source resdsl imports"),
     ],
 )
 def test_refusals_name_the_module_and_what_has_no_form(factories, source, code, fragment):

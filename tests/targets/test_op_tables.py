@@ -1,12 +1,12 @@
-"""An op is one row of the op table, one write and one read entry per target, and a test that
-fails where one is missing: every op of the table has an example here (a new row without one
-fails the first test), is written by each target, and reads back through the target's read table
-as the same op with the same arguments.
+"""An op is one row of the op table, one write and one read entry per target, and a test that fails
+where one is missing: every op of the table has an example here (a new row without one fails the
+first test), is written by each target, and reads back through the target's read table as the same
+op with the same arguments.
 
-The truth is the example's own network, built by the compiler from the spec text; the read side
-is `resdsl import` of what a target wrote (model.py's build_model() as a factory, model.onnx as a
-file). ONNX files are inference graphs: a stochastic op (dropout, drop path) is the identity there
-and must be gone from what is read back.
+The truth is the example's own network, built by the compiler from the spec text; the read side is
+`resdsl import` of what a target wrote (model.py's build_model() as a factory, PyTorch's or Keras',
+and model.onnx as a file). ONNX files are inference graphs: a stochastic op (dropout, drop path) is
+the identity there and must be gone from what is read back.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from resdsl.ops import OPS
 from resdsl.targets import onnx as onnx_target
 from resdsl.targets.tf import KerasWriter
 from resdsl.targets.torch import TorchWriter
+
+from helpers import skip_without_tensorflow
 
 pytest.importorskip("torch")
 
@@ -90,11 +92,16 @@ def test_every_target_writes_every_op(op):
     assert any(n.op == op for n in network(op).nodes())  # the example uses it
 
 
-@pytest.mark.parametrize("target", ["torch", "onnx"])
+@pytest.mark.parametrize("target", ["torch", "onnx", "tf"])
 @pytest.mark.parametrize("op", sorted(OPS))
 def test_every_op_reads_back_as_itself(op, target, tmp_path, monkeypatch):
     net = network(op)
-    if target == "onnx":
+    if target == "tf":  # read in a process of its own: Keras and PyTorch do not share one
+        skip_without_tensorflow()
+        (tmp_path / f"keras_example_{op}.py").write_text(emit(net, "tf")["model.py"])
+        monkeypatch.syspath_prepend(str(tmp_path))
+        source = f"keras:keras_example_{op}:build_model"
+    elif target == "onnx":
         pytest.importorskip("onnx")
         pytest.importorskip("onnxruntime")
         path = tmp_path / "ex.onnx"

@@ -15,7 +15,7 @@ import pytest
 
 from resdsl.identity import KEY
 
-from helpers import module_from, run
+from helpers import module_from, run, skip_without_tensorflow
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
@@ -158,3 +158,144 @@ def test_an_onnx_source_that_never_ends_is_refused_before_it_is_read(tmp_path):
 def test_weights_need_the_proof():
     result = run("import", "torchvision:resnet18", "--weights", "w.npz", "--no-verify")
     assert result.exit_code == 2 and "--weights needs the proof" in result.stderr
+
+
+# ---------------------------------------------------------------- Keras as a source
+
+KERAS_NET = '''
+import sys
+
+import keras
+import numpy as np
+
+
+def trained():
+    """keras.applications' ResNet50V2, logits out, with random BN terms and statistics."""
+    model = keras.applications.ResNet50V2(weights=None, classifier_activation=None)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.gamma.assign(rng.uniform(0.5, 1.5, n))
+            layer.beta.assign(rng.normal(0.0, 0.1, n))
+            layer.moving_mean.assign(rng.normal(0.0, 0.1, n))
+            layer.moving_variance.assign(rng.uniform(0.5, 1.5, n))
+    return model
+
+
+if __name__ == "__main__":  # the truth: Keras' own logits on the test's input; the model saved
+    model = trained()
+    x = np.load(sys.argv[1])
+    np.save(sys.argv[2], np.asarray(model(x.transpose(0, 2, 3, 1), training=False)))
+    model.save(sys.argv[3])
+'''
+
+
+def test_keras_resnet50v2_ports_to_torch(tmp_path):
+    """The issue's acceptance: keras.applications' ResNet50V2 with random BN statistics, saved as
+    a .keras file, ported to PyTorch: the generated model.py, its weights.npz loaded, gives the
+    logits Keras itself gives, within 1e-4 of max(1, |logit|)."""
+    skip_without_tensorflow()
+    import subprocess
+    import sys
+
+    (tmp_path / "keras_net.py").write_text(KERAS_NET, encoding="utf-8")
+    x = np.random.default_rng(5).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    saved = tmp_path / "resnet50v2.keras"
+    done = subprocess.run(
+        [sys.executable, "keras_net.py", "x.npy", "want.npy", saved.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "out"
+    result = run("port", saved, "--target", "torch", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "imported resnet50v2: 25,568,360 parameters, strict load ok" in result.stderr
+    text = (out / "resnet50v2.rds").read_text()
+    assert "stage conv2 { unit 64 x 2; unit 64 stride=2 }" in text  # its stride, last
+    generated = module_from((out / "model.py").read_text(), "ported_keras_resnet50v2")
+    model = generated.build_model().eval()
+    generated.load_npz(model, str(out / "weights.npz"))
+    want, got = np.load(tmp_path / "want.npy"), logits(model, x)
+    assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+
+
+def test_keras_applications_are_sources_by_name():
+    """`keras:ResNet50`: v1's names (the shortcut's `_0_conv` and `_0_bn`) and its "same"
+    padding read, proved against Keras' logits; a name Keras lacks gets a did-you-mean."""
+    skip_without_tensorflow()
+    result = run("import", "keras:ResNet50")
+    assert result.exit_code == 0, result.stderr
+    assert "imported ResNet50: 25,583,592 parameters, strict load ok, logits equal" in result.stderr
+    assert "change { conv out 1x1 stride=stride bias=1; bn eps=1.001e-5 }" in result.stdout
+    assert "stage conv3 { unit 128 x 4; stride 2 }" in result.stdout
+    wrong = run("import", "keras:ResNet50v2")
+    assert wrong.exit_code == 1 and "error[RDS430]" in wrong.stderr
+    assert "did you mean `ResNet50V2`" in wrong.stderr
+
+
+KERAS_ODD = """
+import keras
+from keras import layers
+
+
+def _net(*middle):
+    inputs = keras.Input((16, 16, 3))
+    x = layers.Conv2D(8, 3, name="conv1")(inputs)
+    for layer in middle:
+        x = layer(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, layers.Dense(4, name="fc")(x))
+
+
+def normed():
+    return _net(layers.LayerNormalization(name="ln"))
+
+
+def strided_same():
+    return _net(layers.Conv2D(8, 3, strides=2, padding="same", name="conv2"))
+
+
+def tanh():
+    return _net(layers.Conv2D(8, 3, activation="tanh", name="conv2"))
+
+
+def broken():
+    raise RuntimeError("no model today")
+"""
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("keras:keras_odd:normed", "error[RDS432]: ln: Keras' LayerNormalization has no resdsl"),
+        ("keras:keras_odd:strided_same", 'conv2: "same" padding of 1 over 14 is asymmetric'),
+        ("keras:keras_odd:tanh", "conv2: a fused activation `tanh` has no resdsl form"),
+        ("keras:keras_odd:broken", "error[RDS431]: keras:keras_odd:broken: building the model"),
+        ("keras:keras_odd:nothing", "error[RDS431]: keras_odd has no function `nothing`"),
+    ],
+)
+def test_keras_models_without_a_resdsl_form_are_refused_by_layer(
+    source, message, tmp_path, monkeypatch
+):
+    skip_without_tensorflow()
+    (tmp_path / "keras_odd.py").write_text(KERAS_ODD, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # a user's module is found in the current folder
+    result = run("import", source)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
+def test_a_damaged_keras_file_is_refused(tmp_path):
+    skip_without_tensorflow()
+    (tmp_path / "junk.keras").write_bytes(b"PK\x03\x04 not a zip at all")
+    result = run("import", tmp_path / "junk.keras")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "error[RDS430]: cannot read" in result.stderr
+
+
+def test_a_keras_model_takes_no_checkpoint(tmp_path):
+    result = run("import", "keras:ResNet50", "--checkpoint", tmp_path / "c.pt")
+    assert result.exit_code == 1 and "a Keras model brings its own weights" in result.stderr
