@@ -193,6 +193,7 @@ class ModelView:
     identity_key: str  # the identity's name in a .npz, as a literal
     layers: int = 0  # the network's IR nodes
     frames: int = 0  # the recursion limit building it needs, where over Python's default
+    extras: dict = field(default_factory=dict)  # what only its target's template reads
 
 
 class Writer:
@@ -242,6 +243,7 @@ class Writer:
             identity_key=literal(IDENTITY_KEY),
             layers=len(self.net.nodes()),
             frames=self.frames(),
+            extras=self.extras(),
         )
         for part in (*view.blocks, *view.paths, view.net):
             part.init = self.lay_out(part.init, self.INDENT + part.indent)
@@ -252,6 +254,10 @@ class Writer:
     def frames(self) -> int:
         """The recursion limit building the model needs, where over Python's default; else 0."""
         return 0
+
+    def extras(self) -> dict:
+        """What only this target's template reads, as ``m.extras``."""
+        return {}
 
     def spell(self, view: OpView) -> Call:
         call = self.TRANSFORMS[view.op](view)

@@ -53,6 +53,41 @@ def _bn(v: OpView) -> Call:
     return Call("batch_norm", v.value, name=v.label, **kw)
 
 
+# Each weighted op's tensors (the op table's rows, by their PyTorch names) as Keras holds them:
+# the layer class that holds them, and each tensor's variable with the relation of its layout to
+# PyTorch's: "oihw" (a conv's kernel, HWIO in Keras), "fc" (a Dense kernel: transposed, and where
+# it reads a flattened map, NHWC's order of the values to NCHW's), "conv1d" (a channel conv's),
+# or "" (the same array). model.py's torch_layout and load_npz, and the reader below, follow it.
+VARIABLES = {
+    "conv": ("layers.Conv2D", {"weight": ("kernel", "oihw"), "bias": ("bias", "")}),
+    "bn": (
+        "layers.BatchNormalization",
+        {
+            "weight": ("gamma", ""),
+            "bias": ("beta", ""),
+            "running_mean": ("moving_mean", ""),
+            "running_var": ("moving_variance", ""),
+        },
+    ),
+    "gn": ("layers.GroupNormalization", {"weight": ("gamma", ""), "bias": ("beta", "")}),
+    "channel_conv": ("ChannelConv", {"weight": ("kernel", "conv1d")}),
+    "fc": ("layers.Dense", {"weight": ("kernel", "fc"), "bias": ("bias", "")}),
+}
+
+
+def to_torch(array, layout: str, flat=None):
+    """A Keras variable's array in PyTorch's layout (see :data:`VARIABLES`); ``flat`` is the
+    (C, H, W) an fc reads flattened."""
+    if layout == "oihw":
+        return array.transpose(3, 2, 0, 1)
+    if layout == "conv1d":
+        return array.transpose(2, 1, 0)
+    if layout == "fc":
+        c, h, w = flat if flat is not None else (array.shape[0], 1, 1)
+        return array.reshape(h, w, c, -1).transpose(3, 2, 0, 1).reshape(-1, c * h * w)
+    return array
+
+
 class KerasWriter(Writer):
     TARGET = "tf"
     TRANSFORMS = {
@@ -89,7 +124,7 @@ class KerasWriter(Writer):
          "DropPath", "drop_path", "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
          "Subsample", "ZeroPad", "subsample", "zeropad", "pad", "build_model", "torch_layout",
-         "_fc_to_torch", "_fc_from_torch", "save_npz", "load_npz", "responses"}
+         "VARIABLES", "variables", "to_torch", "from_torch", "save_npz", "load_npz", "responses"}
     )  # fmt: skip
     LOCALS = frozenset(
         {
@@ -120,6 +155,13 @@ class KerasWriter(Writer):
         self.path_params = {
             t.name: {p: PATH_PARAMS[p] for p in t.params} for t in net.shortcuts.values()
         }
+
+    def extras(self) -> dict:
+        """model.py's VARIABLES: the layer classes of the ops this network uses, with theirs."""
+        used = [op for op in VARIABLES if any(node.op == op for node in self.net.nodes())]
+        held = [(VARIABLES[op][0], list(VARIABLES[op][1].items())) for op in used]
+        layouts = {layout for _, variables in held for _, (_, layout) in variables}
+        return {"variables": held, "layouts": layouts}
 
     def frames(self) -> int:
         """Keras builds a functional model by walking its graph recursively, a frame or two a
@@ -370,13 +412,10 @@ def _read_conv(g: KerasGraph, layer) -> Read:
         "dilation": dilation,
         "ws": float(c.get("eps", 0.0)),
     }
-    kernel_array = layer.kernel.numpy()
+    arrays = _arrays("conv", layer)
     if depthwise:  # (kh, kw, in, multiplier): output i * multiplier + m of input i
         kh, kw = kernel
-        weight = kernel_array.reshape(kh, kw, -1).transpose(2, 0, 1)[:, None]
-    else:
-        weight = kernel_array.transpose(3, 2, 0, 1)
-    arrays = {"weight": weight} | ({"bias": layer.bias.numpy()} if c["use_bias"] else {})
+        arrays["weight"] = layer.kernel.numpy().reshape(kh, kw, -1).transpose(2, 0, 1)[:, None]
     inputs = taken.inputs if taken else None
     return Read("conv", args, arrays, inputs, taken, _activation(layer))
 
@@ -388,22 +427,14 @@ def _read_bn(g: KerasGraph, layer) -> Read:
             f"{layer.name}: a BatchNormalization over other than the channels, or "
             "without its scale and offset, has no resdsl form"
         )
-    arrays = {
-        "weight": layer.gamma.numpy(),
-        "bias": layer.beta.numpy(),
-        "running_mean": layer.moving_mean.numpy(),
-        "running_var": layer.moving_variance.numpy(),
-    }
-    return Read("bn", {"eps": _real(c["epsilon"])}, arrays)
+    return Read("bn", {"eps": _real(c["epsilon"])}, _arrays("bn", layer))
 
 
 def _read_gn(g: KerasGraph, layer) -> Read:
     c = _config(layer)
     if abs(c["epsilon"] - 1e-5) > 1e-12 or not (c["center"] and c["scale"]):
         raise refuse(f"{layer.name}: a group norm is resdsl's with eps 1e-5 and its weights")
-    return Read(
-        "gn", {"groups": c["groups"]}, {"weight": layer.gamma.numpy(), "bias": layer.beta.numpy()}
-    )
+    return Read("gn", {"groups": c["groups"]}, _arrays("gn", layer))
 
 
 def _read_max(g: KerasGraph, layer) -> Read:
@@ -459,18 +490,14 @@ def _read_dense(g: KerasGraph, layer) -> Read:
             f"{layer.name}: a Dense on a {len(layer.input.shape) - 1}-d input "
             "(resdsl's fc reads a vector)"
         )
-    kernel = layer.kernel.numpy()
     (before,) = inbound(layer)
     flat = g.model.get_layer(before)
+    shape = None
     if type(flat).__name__ == "Flatten" and len(flat.input.shape) == 4:
-        _, h, w, channels = flat.input.shape  # NHWC's order of a map's values, to NCHW's
-        kernel = (
-            kernel.reshape(h, w, channels, -1).transpose(2, 0, 1, 3).reshape(h * w * channels, -1)
-        )
-    arrays = {"weight": kernel.T} | ({"bias": layer.bias.numpy()} if c["use_bias"] else {})
-    return Read(
-        "fc", {"out": c["units"], "bias": int(c["use_bias"])}, arrays, then=_activation(layer)
-    )
+        _, h, w, channels = flat.input.shape  # the map it reads flattened, as C, H, W
+        shape = (channels, h, w)
+    args = {"out": c["units"], "bias": int(c["use_bias"])}
+    return Read("fc", args, _arrays("fc", layer, shape), then=_activation(layer))
 
 
 def _read_activation(g: KerasGraph, layer) -> Read | str:
@@ -525,8 +552,18 @@ def _read_dropout(kind: str, attr: str):
 
 
 def _read_channel_conv(g: KerasGraph, layer) -> Read:
-    weight = layer.kernel.numpy().transpose(2, 1, 0)  # (kernel, 1, 1) as Conv1d's (1, 1, kernel)
-    return Read("channel_conv", {"kernel": int(_config(layer)["kernel"])}, {"weight": weight})
+    kernel = int(_config(layer)["kernel"])
+    return Read("channel_conv", {"kernel": kernel}, _arrays("channel_conv", layer))
+
+
+def _arrays(op: str, layer, flat=None) -> dict:
+    """The layer's tensors of ``op`` in PyTorch's layout, by their names (:data:`VARIABLES`)."""
+    _, held = VARIABLES[op]
+    return {
+        name: to_torch(getattr(layer, attr).numpy(), layout, flat)
+        for name, (attr, layout) in held.items()
+        if getattr(layer, attr, None) is not None
+    }
 
 
 def _arguments(kind: str, **read):

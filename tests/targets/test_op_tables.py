@@ -20,7 +20,7 @@ from resdsl.emit import emit
 from resdsl.importer import import_source
 from resdsl.ops import OPS
 from resdsl.targets import onnx as onnx_target
-from resdsl.targets.tf import KerasWriter
+from resdsl.targets.tf import VARIABLES, KerasWriter
 from resdsl.targets.torch import TorchWriter
 
 from helpers import skip_without_tensorflow
@@ -90,6 +90,15 @@ def test_every_target_writes_every_op(op):
     if OPS[op].inputs == 1:
         assert op in TorchWriter.TRANSFORMS and op in KerasWriter.TRANSFORMS
     assert any(n.op == op for n in network(op).nodes())  # the example uses it
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_keras_holds_every_tensor_of_a_row(op):
+    """Keras' variables of each op's tensors (model.py's VARIABLES, the reader's layouts): one
+    for each tensor the op's row owns, and none for an op that owns none."""
+    names = {t.name for t in OPS[op].tensors}
+    held = set(VARIABLES[op][1]) if op in VARIABLES else set()
+    assert held == names
 
 
 @pytest.mark.parametrize("target", ["torch", "onnx", "tf"])

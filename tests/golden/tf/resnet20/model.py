@@ -225,34 +225,66 @@ def build_model(zero_init_residual=False):
     return keras.Model(inputs, x, name="resnet20")
 
 
-def _fc_to_torch(kernel, shape):
-    c, h, w = shape
-    return kernel.reshape(h, w, c, -1).transpose(3, 2, 0, 1).reshape(-1, c * h * w)
+# each weighted layer's tensors: its PyTorch name, its Keras variable, and how their layouts
+# relate ("oihw": a conv's kernel, HWIO here; "fc": a Dense kernel, transposed and, after a
+# flatten, in NHWC's order; "conv1d": a channel conv's; "": the same array)
+VARIABLES = {
+    layers.Conv2D: (
+        ("weight", "kernel", "oihw"),
+        ("bias", "bias", ""),
+    ),
+    layers.BatchNormalization: (
+        ("weight", "gamma", ""),
+        ("bias", "beta", ""),
+        ("running_mean", "moving_mean", ""),
+        ("running_var", "moving_variance", ""),
+    ),
+    layers.Dense: (
+        ("weight", "kernel", "fc"),
+        ("bias", "bias", ""),
+    ),
+}
 
 
-def _fc_from_torch(weight, shape):
-    c, h, w = shape
-    return weight.reshape(-1, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, -1)
+def variables(layer):
+    """The layer's tensors as (IR name, Keras variable, layout); none for a layer without."""
+    for kind, held in VARIABLES.items():
+        if isinstance(layer, kind):
+            return [
+                (f"{layer.name}.{name}", getattr(layer, attr), layout)
+                for name, attr, layout in held
+                if getattr(layer, attr, None) is not None  # a bias where the layer has one
+            ]
+    return []
+
+
+def to_torch(array, layout, name):
+    """A Keras variable's array in PyTorch's layout."""
+    if layout == "oihw":
+        return array.transpose(3, 2, 0, 1)
+    if layout == "fc":
+        c, h, w = FC_INPUTS[name]
+        return array.reshape(h, w, c, -1).transpose(3, 2, 0, 1).reshape(-1, c * h * w)
+    return array
+
+
+def from_torch(array, layout, name):
+    """A PyTorch-layout array as the Keras variable holds it."""
+    if layout == "oihw":
+        return array.transpose(2, 3, 1, 0)
+    if layout == "fc":
+        c, h, w = FC_INPUTS[name]
+        return array.reshape(-1, c, h, w).transpose(2, 3, 1, 0).reshape(h * w * c, -1)
+    return array
 
 
 def torch_layout(model):
     """Every weight and BN statistic under its IR name, in PyTorch's layout (OIHW)."""
-    arrays = {}
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            arrays[f"{layer.name}.weight"] = layer.kernel.numpy().transpose(3, 2, 0, 1)
-        elif isinstance(layer, layers.Dense):
-            arrays[f"{layer.name}.weight"] = _fc_to_torch(
-                layer.kernel.numpy(), FC_INPUTS[layer.name]
-            )
-        elif isinstance(layer, layers.BatchNormalization):
-            arrays[f"{layer.name}.weight"] = layer.gamma.numpy()
-            arrays[f"{layer.name}.bias"] = layer.beta.numpy()
-            arrays[f"{layer.name}.running_mean"] = layer.moving_mean.numpy()
-            arrays[f"{layer.name}.running_var"] = layer.moving_variance.numpy()
-        if isinstance(layer, (layers.Conv2D, layers.Dense)) and layer.use_bias:
-            arrays[f"{layer.name}.bias"] = layer.bias.numpy()
-    return arrays
+    return {
+        name: to_torch(variable.numpy(), layout, layer.name)
+        for layer in model.layers
+        for name, variable, layout in variables(layer)
+    }
 
 
 class WeightsMismatch(ValueError):
@@ -331,30 +363,19 @@ def save_npz(model, path):
 def load_npz(model, path):
     """Load weights written by save_npz (by either resdsl target); names must match exactly."""
     arrays = read_npz(path)
-    layout = torch_layout(model)
-    missing = sorted(set(layout) - set(arrays))
-    unexpected = sorted(set(arrays) - set(layout))
+    expected = torch_layout(model)
+    missing = sorted(set(expected) - set(arrays))
+    unexpected = sorted(set(arrays) - set(expected))
     if missing or unexpected:
         raise WeightsMismatch(
             f"{path}: weights do not match the model "
             f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
     for name, array in arrays.items():
-        if array.shape != layout[name].shape:
+        if array.shape != expected[name].shape:
             raise WeightsMismatch(
-                f"{path}: {name} has shape {array.shape}, the model expects {layout[name].shape}"
+                f"{path}: {name} has shape {array.shape}, the model expects {expected[name].shape}"
             )
     for layer in model.layers:
-        name = layer.name
-        if isinstance(layer, layers.Conv2D):
-            layer.kernel.assign(arrays[f"{name}.weight"].transpose(2, 3, 1, 0))
-        elif isinstance(layer, layers.Dense):
-            weight = arrays[f"{name}.weight"]
-            layer.kernel.assign(_fc_from_torch(weight, FC_INPUTS[name]))
-        elif isinstance(layer, layers.BatchNormalization):
-            layer.gamma.assign(arrays[f"{name}.weight"])
-            layer.beta.assign(arrays[f"{name}.bias"])
-            layer.moving_mean.assign(arrays[f"{name}.running_mean"])
-            layer.moving_variance.assign(arrays[f"{name}.running_var"])
-        if isinstance(layer, (layers.Conv2D, layers.Dense)) and layer.use_bias:
-            layer.bias.assign(arrays[f"{name}.bias"])
+        for name, variable, layout in variables(layer):
+            variable.assign(from_torch(arrays[name], layout, layer.name))
