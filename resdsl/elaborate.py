@@ -42,7 +42,7 @@ from .ir import (
     without_gc,
 )
 from .linker import Program, choose
-from .names import ATTRIBUTE_RESERVED, Namespace, module_suffix, stage_paths
+from .names import ATTRIBUTE_RESERVED, Namespace, module_suffix, private, stage_paths
 from .replay import Copies
 from .shortcuts import Joins
 from .trace import Trace, Tracing
@@ -375,15 +375,12 @@ class _Elaborator(Values, Tracing, Joins):
 
     def _group(self, group: ast.Group, env: dict, scope: _Scope, policy: str) -> None:
         """A named container in the stem or head: its layers numbered inside it."""
-        if scope.names.taken(group.name):
-            self.errors.append(
-                SpecError(
-                    f"the name `{group.name}` is taken here",
-                    group.name_span,
-                    "groups of a section need names of their own",
-                    code="RDS116",
-                )
-            )
+        private_ = private(group.name, "a group")
+        if private_ or scope.names.taken(group.name):
+            problem = private_ or f"the name `{group.name}` is taken here"
+            hint = None if private_ else "groups of a section need names of their own"
+            code = "RDS117" if private_ else "RDS116"
+            self.errors.append(SpecError(problem, group.name_span, hint, code=code))
             return
         scope.names.reserve(group.name)
         members: list[Entry] = []
@@ -466,7 +463,8 @@ class _Elaborator(Values, Tracing, Joins):
             self._layer(kind, stmt, env, scope)
             return
         name, path, local = scope.name(kind, stmt.label)
-        label = f"block {int(local) + 1}" if scope.names.numbered else path.split(" › ")[-1]
+        numbered = scope.names.numbered and local.isdigit()  # a group's member may be labelled
+        label = f"block {int(local) + 1}" if numbered else path.split(" › ")[-1]
         sub = scope.child(local, label, block=name, role="branch")
         self._block(kind, stmt, env, sub, scope, policy, extra, local)
 
@@ -477,6 +475,8 @@ class _Elaborator(Values, Tracing, Joins):
         if scope.names.numbered and scope.section == "stage" and scope.block is None:
             problem = f"`{stmt.label}:` cannot name one of a stage's blocks"
             hint = "a stage's blocks are numbered 0, 1, ...; name the stage: `stage stages.0 {`"
+        elif private(stmt.label, "a layer or block"):
+            problem = private(stmt.label, "a layer or block")
         elif scope.names.taken(stmt.label):
             problem, code = f"the name `{stmt.label}` is taken here", "RDS116"
             hint = "labels name one layer or block each, among the names of its block or section"

@@ -97,13 +97,15 @@ class Namer:
         self.counts: dict[str, int] = {}
 
     def label(self, op: Op, local: str) -> str | None:
-        from .names import module_suffix
+        from .names import module_suffix, private
 
         n = self.counts.get(op.kind, 0) + 1
         auto = op.kind + module_suffix(n, op.kind in ops.OPS and ops.OPS[op.kind].numbered)
         if not op.weights or auto == local:
             self.counts[op.kind] = n
             return None
+        if private(local, "a layer"):
+            raise refuse(f"{op.path}: {private(local, 'a layer')}", code="RDS432")
         if not local.isidentifier():
             raise refuse(
                 f"{op.path}: resdsl cannot give a layer the name `{local}`",
@@ -366,7 +368,8 @@ def write_spec(source: Source) -> str:
     namer = Namer()
     stem = _section(ops[1:first], namer, reserved)
     head = _section(ops[last + 1 :], namer, reserved, classes=ops[-1].shape[0])
-    out = [f"# {source.name}, imported from {source.origin} by `resdsl import`.", ""]
+    origin = source.origin if source.origin.isprintable() else repr(source.origin)  # one line
+    out = [f"# {source.name}, imported from {origin} by `resdsl import`.", ""]
     if shortcut_text:
         out += [shortcut_text, ""]
     for d in defs:
@@ -417,7 +420,8 @@ def _stages(found: list[Block]) -> list[tuple[str, list[Block]]]:
                 f"not {', '.join(numbers[:4])}"
             )
         if not container or any(
-            not p.isidentifier() and not p.isdigit() for p in container.split(".")
+            not p.isidentifier() and not p.isdigit() or p.startswith("_")
+            for p in container.split(".")
         ):
             raise refuse(f"{members[0].path}: a block must be a member of a stage's container")
     return stages
@@ -509,6 +513,10 @@ def _section(ops: list[Op], namer: Namer, reserved: set[str], classes=None) -> l
 
 def _group(root: str, members: list[Op], classes) -> str:
     """``group conv1 { ... }``: members named by their position, or labelled."""
+    from .names import private
+
+    if private(root, "a group") or not root.isidentifier():
+        raise refuse(f"{members[0].path}: resdsl cannot give a group the name `{root}`")
     words = []
     for position, op in enumerate(members):
         local = op.path[len(root) + 1 :]

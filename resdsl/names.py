@@ -111,6 +111,15 @@ def class_name(name: str) -> str:
     return out or "Net"
 
 
+def private(name: str, what: str) -> str | None:
+    """Why a name the user gives (a label, a group, a stage path's part) cannot name ``what``:
+    one that starts with `_` is private in Python, which keeps ``self.__g`` as ``_Net__g``, so
+    the targets' keys would not be the IR's. None where it can."""
+    if name.startswith("_"):
+        return f"`{name}` cannot name {what}: a name starting with `_` is private in Python"
+    return None
+
+
 def stage_paths(stages: list) -> tuple[list[str], list]:
     """Each stage's container (its module path, or layer1, layer2, ... as torchvision's), and the
     errors of paths that cannot be one (a stage section's ``name`` and ``name_span``).
@@ -125,9 +134,9 @@ def stage_paths(stages: list) -> tuple[list[str], list]:
         parts = section.name.split(".") if section.name else []
         bad = next((p for p in parts if p in ATTRIBUTE_RESERVED or p.startswith("_")), None)
         if bad is not None:
-            problem = f"`{bad}` cannot name a stage's module: the generated code needs it"
-            if bad.startswith("_"):
-                problem = f"`{bad}` cannot name a stage's module: it is private in Python"
+            problem = private(bad, "a stage's module") or (
+                f"`{bad}` cannot name a stage's module: the generated code needs it"
+            )
             errors.append(
                 SpecError(
                     problem,

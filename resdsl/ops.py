@@ -153,20 +153,21 @@ def _window(args: dict, shape: Shape, what: str) -> tuple[int, int]:
     if min(ph, pw) < 0:
         raise OpProblem(f"{what} padding {ph}x{pw} cannot be negative", code="RDS205")
     _, h, w = shape
-    if kh > h + 2 * ph or kw > w + 2 * pw:
+
+    def size(n: int, k: int, p: int) -> int:
+        if not args.get("ceil"):
+            return (n + 2 * p - k) // s + 1
+        out = -(-(n + 2 * p - k) // s) + 1  # a last window that overhangs the padding counts
+        return out - 1 if (out - 1) * s >= n + p else out
+
+    out = size(h, kh, ph), size(w, kw, pw)
+    if min(out) < 1:  # in ceil mode a kernel may be wider than the map, as in PyTorch
         raise OpProblem(
             f"{what} kernel {kh}x{kw} is larger than its padded input "
             f"{h + 2 * ph}x{w + 2 * pw} ({fmt(shape)} with padding {ph}x{pw})",
             code="RDS203",
         )
-    if not args.get("ceil"):
-        return (h + 2 * ph - kh) // s + 1, (w + 2 * pw - kw) // s + 1
-
-    def ceil(n: int, k: int, p: int) -> int:
-        out = -(-(n + 2 * p - k) // s) + 1
-        return out - 1 if (out - 1) * s >= n + p else out
-
-    return ceil(h, kh, ph), ceil(w, kw, pw)
+    return out
 
 
 def average_counts(args: dict, shape: Shape) -> tuple[tuple[int, list[int]], ...]:

@@ -224,3 +224,76 @@ def test_graph_and_plot_paths_that_cannot_be_written(tmp_path):
     (run_dir / "metrics.jsonl").write_text('{"kind": "train", "iter": 1}\n')
     (run_dir / "config.json").write_text("{not json")
     only_error(run("plot", run_dir, "-o", tmp_path / "p.png"), "RDS421")
+
+
+UNDERSCORED = {
+    "a stem label": ("stem { __x: conv 8 3x3 }", "__x", "a layer or block"),
+    "a block's label": ("stage { odd 8 }", "_p", "a layer or block"),
+    "a gate's path": ("stage { gated 8 }", "__se", "a layer or block"),
+    "a group": ("stem { group __g { conv 8 3x3 } }", "__g", "a group"),
+    "a group member": ("stem { group g { __init__: conv 8 3x3 } }", "__init__", "a layer or block"),
+    "a shortcut's layer": (
+        "shortcut hidden\n    stage { plain 8; plain 16 }",
+        "_q",
+        "a layer or block",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNDERSCORED))
+def test_a_name_starting_with_an_underscore_is_refused_where_it_is_written(case):
+    """Python keeps such attributes private (``self.__g`` is stored as ``_Net__g``), so no target's
+    keys would be the IR's: refused at the name, in the resolver, never an assertion in the lint."""
+    sections, name, what = UNDERSCORED[case]
+    text = (
+        textwrap.dedent(
+            """\
+        block gate(c) { avgpool; conv c 1x1 bias=1; sigmoid }
+        block odd(w) { conv w 3x3; _p: bn; relu }
+        block gated(w) { conv w 3x3; bn; mul { __se: gate w }; add }
+        block plain(w) { conv w 3x3; bn; add; relu }
+        shortcut hidden { change { _q: conv out 1x1 stride=stride; bn } }
+        """
+        )
+        + f"network n {{\n    input 3x16x16\n    classes 4\n    {sections}\n"
+        + "    head { avgpool; fc }\n}\n"
+    )
+    (error,) = errors_of(text, "n.rds")
+    assert error.code == "RDS117"
+    assert (
+        error.message
+        == f"`{name}` cannot name {what}: a name starting with `_` is private in Python"
+    )
+    line = text.splitlines()[error.span.line - 1]
+    assert line[error.span.column - 1 :].startswith(name)
+
+
+def test_a_labelled_block_in_a_group_keeps_its_label_in_every_target(tmp_path):
+    """``group stem { c: cbr 16 }``: the block is ``stem.c``, in the IR and in PyTorch's and
+    ONNX's keys alike (it was a traceback: a group's blocks were taken to be numbered)."""
+    torch = pytest.importorskip("torch")
+    onnx = pytest.importorskip("onnx")
+    text = textwrap.dedent(
+        """\
+        block cbr(out) { conv out 3x3; bn; relu }
+        network n {
+            input 3x16x16
+            classes 4
+            stem { group stem { conv 8 3x3; c: cbr 16 } }
+            head { avgpool; fc }
+        }
+        """
+    )
+    net = resdsl.check(resdsl.build(resdsl.link(resdsl.parse(text, "n.rds"))))
+    from resdsl.emit import emit
+    from resdsl.targets.weights import tensors
+
+    from helpers import module_from
+
+    wanted = list(tensors(net))
+    assert "stem.c.conv1.weight" in wanted
+    model = module_from(emit(net, "torch")["model.py"], "labelled_group").build_model()
+    assert [k for k in model.state_dict() if not k.endswith("num_batches_tracked")] == wanted
+    graph = onnx.load_from_string(emit(net, "onnx")["model.onnx"]).graph
+    assert [t.name for t in graph.initializer] == wanted
+    assert torch.is_tensor(model(torch.zeros(1, 3, 16, 16)))

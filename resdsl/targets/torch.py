@@ -205,9 +205,10 @@ class TorchWriter(Writer):
             out.init.append((f"self.{inst.name}", call))
             out.body.append(f"x = self.{inst.name}(x)")
             return
-        if self.keyed:  # in a group with labelled members: each block under its number
-            for i in range(int(inst.local), int(inst.local) + count):
-                out.init.append(self.member(str(i), call))
+        if self.keyed:  # in a group with labelled members: each block under its number or label
+            first = int(inst.local) if inst.local.isdigit() else None
+            for local in [inst.local] if first is None else map(str, range(first, first + count)):
+                out.init.append(self.member(local, call))
             return
         starred = f"*[{call} for _ in range({count})],"
         if count > 1 and len(starred) + 12 <= LINE:

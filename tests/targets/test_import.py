@@ -19,7 +19,7 @@ import resdsl
 from resdsl.emit import emit
 from resdsl.fmt import format_text
 
-from helpers import module_from, run
+from helpers import SPECS, module_from, run
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
@@ -169,6 +169,32 @@ def fails():
     raise ValueError("no such width")
 
 
+def exits():
+    import sys
+
+    sys.exit(3)
+
+
+def interrupts():
+    raise GeneratorExit("closed")
+
+
+class Hidden(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3)
+        self.add_module("_x", nn.Conv2d(8, 8, 3))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(self.pool(getattr(self, "_x")(self.conv1(x))).flatten(1))
+
+
+def private():
+    return Hidden()
+
+
 def not_a_module():
     return 42
 
@@ -206,6 +232,9 @@ def factories(tmp_path, monkeypatch):
         ("module:mynets:branchy", "RDS432", "torch.fx cannot trace the model"),
         ("module:mynets:fails", "RDS431", "raised ValueError: no such width"),
         ("module:mynets:not_a_module", "RDS431", "returned int, not an nn.Module"),
+        ("module:mynets:exits", "RDS431", "building the model raised SystemExit: 3"),
+        ("module:mynets:interrupts", "RDS431", "raised GeneratorExit: closed"),
+        ("module:mynets:private", "RDS432", "`_x` cannot name a layer: a name starting with `_`"),
         ("module:mynets:tinny", "RDS431", "did you mean `tiny`?"),
         ("module:mynetz:tiny", "RDS431", "cannot import mynetz"),
         ("module:mynets", "RDS430", "names no factory"),
@@ -288,3 +317,22 @@ def test_a_file_that_is_not_onnx_is_refused(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"\x00garbage")
     result = run("import", tmp_path / "bad.onnx")
     assert result.exit_code == 1 and "error[RDS430]: cannot read" in result.stderr
+
+
+def test_a_source_named_with_newlines_stays_in_its_comment(tmp_path):
+    """Imported text is data: an ONNX file whose name holds a newline and spec text is named in
+    the header comment as a quoted string, and adds no statement to the spec."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from resdsl.importer import import_source
+
+    net = resdsl.check(resdsl.build(resdsl.link(resdsl.parse_file(SPECS / "resnet20.rds"))))
+    path = tmp_path / "r\nnetwork evil { input 1x1x1 }\n.onnx"
+    path.write_bytes(emit(net, "onnx")["model.onnx"])
+    result = import_source(str(path))
+    assert "strict load ok, logits equal" in result.report
+    header = result.text.splitlines()[0]
+    assert header.startswith("# ") and "\\n" in header
+    assert [line for line in result.text.splitlines() if line.startswith("network")] == [
+        f"network {result.source.name} {{"
+    ]

@@ -717,6 +717,27 @@ CASES = {
             head  { norm: bn; relu; group head { global_pool: avgpool; fc: conv 4 1x1 bias=1 } }
         }
     """,
+    # PyTorch's ceil mode: a kernel wider than its map still gives one window (ResNet-D's
+    # shortcut pool on a 1x1 map), which check refused
+    "ceil_pool_wider_than_its_map": """
+        network n {
+            input 3x1x3
+            classes 4
+            stem  { conv 6 1x1; avgpool 2x2 stride=2 ceil=1 include_pad=0 }
+            stage { basic 6 }
+            head  { avgpool 3x3 stride=2 pad=1 ceil=1; fc }
+        }
+    """,
+    # a labelled block call in a group: `stem.c`, not a number
+    "labelled_block_in_a_group": """
+        block cbr(out) { conv out 3x3; bn; relu }
+        network n {
+            input 3x8x8
+            classes 4
+            stem  { group stem { conv 6 3x3; c: cbr 8; cbr 8 } }
+            head  { avgpool; fc }
+        }
+    """,
 }
 
 
