@@ -12,6 +12,7 @@ import tarfile
 import textwrap
 import time
 import types
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,15 @@ def skip_without_tensorflow():
 
     if importlib.util.find_spec("tensorflow") is None:
         pytest.skip("tensorflow is not installed")
+
+
+def npz_bomb(path, name: str = "fc.weight", shape=(100_000, 100_000)) -> Path:
+    """An npz whose one array's header claims ``shape`` (40 GB of float32) over 16 bytes of
+    data: a reader that trusts the header before holding it to the network allocates, or
+    fails at the data rather than at the header."""
+    path = Path(path)
+    with zipfile.ZipFile(path, "w") as archive, archive.open(f"{name}.npy", "w") as f:
+        header = {"descr": "<f4", "fortran_order": False, "shape": tuple(shape)}
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(bytes(16))
+    return path

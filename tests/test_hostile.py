@@ -14,7 +14,7 @@ import pytest
 
 import resdsl
 
-from helpers import GENERATED, SPECS, errors_of, run
+from helpers import GENERATED, SPECS, errors_of, npz_bomb, run
 
 CIFAR = SPECS / "cifar.rds"
 
@@ -297,3 +297,49 @@ def test_a_labelled_block_in_a_group_keeps_its_label_in_every_target(tmp_path):
     graph = onnx.load_from_string(emit(net, "onnx")["model.onnx"]).graph
     assert [t.name for t in graph.initializer] == wanted
     assert torch.is_tensor(model(torch.zeros(1, 3, 16, 16)))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_weights_file_is_held_to_the_network_before_it_is_read(tmp_path):
+    """`compile --target onnx --weights`: a FIFO is refused, not waited on; an array whose
+    header claims 40 GB is refused by its header, before a byte of its data is read."""
+    os.mkfifo(tmp_path / "pipe.npz")
+    npz_bomb(tmp_path / "bomb.npz")
+    spec = SPECS / "resnet20.rds"
+    out = tmp_path / "out"
+    fifo = only_error(
+        run("compile", spec, "--target", "onnx", "--weights", tmp_path / "pipe.npz", "-o", out),
+        "RDS404",
+    )
+    assert "pipe.npz: not a regular file" in fifo
+    bomb = only_error(
+        run("compile", spec, "--target", "onnx", "--weights", tmp_path / "bomb.npz", "-o", out),
+        "RDS404",
+    )
+    assert "fc.weight holds float32 of shape (100000, 100000); the network expects (10, 64)" in bomb
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("target, framework", [("torch", "torch"), ("tf", "tensorflow")])
+def test_load_npz_holds_a_file_to_the_model_before_reading_it(target, framework, tmp_path):
+    """model.py's load_npz (which train.py --init-weights calls), in both targets: a FIFO is
+    refused, not waited on; an array whose header claims 40 GB is refused by its header, before
+    its data is read; a name the model does not hold is refused so too."""
+    from resdsl.emit import emit
+
+    from helpers import module_from
+
+    pytest.importorskip(framework)
+    source = emit(resdsl.load(SPECS / "resnet20.rds"), target)["model.py"]
+    model = module_from(source, f"{target}_npz_bomb")
+    net = model.build_model()
+    os.mkfifo(tmp_path / "pipe.npz")
+    with pytest.raises(model.WeightsMismatch, match="pipe.npz is not a regular file"):
+        model.load_npz(net, str(tmp_path / "pipe.npz"))
+    bomb = npz_bomb(tmp_path / "bomb.npz")
+    with pytest.raises(model.WeightsMismatch, match=r"fc.weight holds float32 of shape \(100000"):
+        model.load_npz(net, str(bomb))
+    other = npz_bomb(tmp_path / "other.npz", "fc.kernel", (10, 64))
+    with pytest.raises(model.WeightsMismatch, match="fc.kernel is not a weight of this model"):
+        model.load_npz(net, str(other))

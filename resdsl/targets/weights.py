@@ -53,7 +53,8 @@ def checked(net: Network, weights, where: str | None = None) -> dict:
     import numpy as np
 
     if isinstance(weights, str | os.PathLike):
-        where, given = str(weights), read(Path(weights))
+        shapes = {name: shape for name, (shape, _) in tensors(net).items()}
+        where, given = str(weights), read(Path(weights), shapes)
     else:
         where, given = where or "weights", dict(weights)
 
@@ -89,15 +90,26 @@ def checked(net: Network, weights, where: str | None = None) -> dict:
     return arrays
 
 
-def read(path: Path) -> dict:
-    """The named arrays of an npz file, never unpickled."""
+def read(path: Path, shapes: dict | None = None) -> dict:
+    """The named arrays of an npz file, never unpickled. Where ``shapes`` ({name: shape}) is
+    given, each array's header is held to it before any array is read: a file of a few
+    kilobytes cannot unpack into gigabytes."""
     import numpy as np
 
     def bad(reason: str):
         hint = "give the .npz that save_npz writes (python train.py --export-weights W.npz)"
         return TargetError(f"cannot read the weights {path}: {reason}", hint=hint, code="RDS404")
 
+    if not path.is_file():  # a FIFO would block, a device never end
+        raise bad("not a regular file" if path.exists() else "no such file")
     try:
+        if shapes is not None:
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    with archive.open(info) as f:
+                        problem = _header_problem(f, info.filename.removesuffix(".npy"), shapes)
+                    if problem:
+                        raise bad(problem)
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise bad(getattr(exc, "strerror", None) or "not an .npz file") from None
@@ -111,6 +123,31 @@ def read(path: Path) -> dict:
             except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
                 raise bad(f"array {name!r} cannot be read ({exc})") from None
         return arrays
+
+
+def _header_problem(f, name: str, shapes: dict) -> str | None:
+    """What is wrong with one array of an npz, read from its header alone: a name the network
+    does not hold, another shape, a dtype that is no real number; the identity is one short
+    string."""
+    import numpy as np
+
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        return f"{name} is an .npy of version {version}"
+    header = np.lib.format
+    read = header.read_array_header_1_0 if version == (1, 0) else header.read_array_header_2_0
+    shape, _, dtype = read(f)
+    if name == KEY:
+        return (
+            None
+            if shape == () and dtype.kind == "U" and dtype.itemsize <= 1 << 16
+            else ("its identity is not one short string")
+        )
+    if name not in shapes:
+        return f"{name} is not a tensor of the network"
+    if tuple(shape) != tuple(shapes[name]) or dtype.kind not in "fiu":
+        return f"{name} holds {dtype} of shape {tuple(shape)}; the network expects {shapes[name]}"
+    return None
 
 
 def npz(net: Network, weights) -> bytes:

@@ -12,6 +12,7 @@ BN epsilon 1e-5 and momentum 0.9 (PyTorch's 0.1). This file imports only keras a
 
 import json
 import math
+import os
 import zipfile
 
 import keras
@@ -350,12 +351,22 @@ def write_npz(path, arrays):
         np.savez(f, **arrays, **{"resdsl:identity": np.array(json.dumps(IDENTITY))})
 
 
-def read_npz(path):
+def read_npz(path, shapes):
     """The named arrays of a .npz written by either target's save_npz, once its identity
-    (where it holds one: older files do not) is found to be this network's."""
+    (where it holds one: older files do not) is found to be this network's. Each array's
+    header is held to ``shapes`` ({name: shape}, the model's) before any array is read, so a
+    small file cannot unpack into more than the network holds."""
+    if not os.path.isfile(path):  # a FIFO would block, a device never end
+        raise WeightsMismatch(f"{path} is not a regular file of weights")
     try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as f:
+                    _check_header(path, info.filename.removesuffix(".npy"), f, shapes)
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
+    except WeightsMismatch:
+        raise
     except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
         problem = f"{path} is not an .npz of weights ({exc!r:.80})"
         raise WeightsMismatch(problem) from None
@@ -366,6 +377,28 @@ def read_npz(path):
     return arrays
 
 
+def _check_header(path, name, f, shapes):
+    """One array's header against the model: its name, shape and a real dtype; the identity
+    is one short string."""
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        raise WeightsMismatch(f"{path}: {name} is an .npy of version {version}")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else (
+        np.lib.format.read_array_header_2_0
+    )
+    shape, _, dtype = read(f)
+    if name == "resdsl:identity":
+        if shape != () or dtype.kind != "U" or dtype.itemsize > 1 << 16:
+            raise WeightsMismatch(f"{path}: its identity is not one short string")
+    elif name not in shapes:
+        raise WeightsMismatch(f"{path}: {name} is not a weight of this model")
+    elif tuple(shape) != tuple(shapes[name]) or dtype.kind not in "fiu":
+        raise WeightsMismatch(
+            f"{path}: {name} holds {dtype} of shape {tuple(shape)}, "
+            f"the model expects {tuple(shapes[name])}"
+        )
+
+
 def save_npz(model, path):
     """Write the weights as the PyTorch target does: IR names, PyTorch layout."""
     write_npz(path, torch_layout(model))
@@ -373,8 +406,8 @@ def save_npz(model, path):
 
 def load_npz(model, path):
     """Load weights written by save_npz (by either resdsl target); names must match exactly."""
-    arrays = read_npz(path)
     expected = torch_layout(model)
+    arrays = read_npz(path, {name: array.shape for name, array in expected.items()})
     missing = sorted(set(expected) - set(arrays))
     unexpected = sorted(set(arrays) - set(expected))
     if missing or unexpected:
