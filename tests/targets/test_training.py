@@ -693,6 +693,19 @@ def test_cifar10_loader_reads_the_official_format(resnet20, tmp_path, packed):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["amp"] is True
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A PNG of ``width`` x ``height`` pixels by its header, with no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_imagenet_folder_loader(target, tmp_path):
     """An ImageFolder tree of JPEGs (train/<class>/, val/<class>/), scaled and cropped to 224."""
@@ -727,6 +740,16 @@ def test_imagenet_folder_loader(target, tmp_path):
         assert f"error: {cls / name} {told}" in result.stderr, result.stderr[-2000:]
         no_traceback(result)
         (cls / name).unlink()
+    # a few hundred bytes whose header claims 12000x12000 pixels: refused by its header
+    (cls / "vast.png").write_bytes(png_header(12000, 12000))
+    result = train(
+        code, *flags, "--data-dir", tmp_path / "data", "--out", tmp_path / "r3", check=False
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    told = f"error: {cls / 'vast.png'} holds 12000x12000 pixels: too many for an image"
+    assert told in result.stderr, result.stderr[-2000:]
+    no_traceback(result)
+    (cls / "vast.png").unlink()
     missing = train(
         code, "--data", "imagenet", "--data-dir", tmp_path / "none", "--out", tmp_path / "r2",
         check=False,

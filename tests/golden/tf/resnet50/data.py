@@ -125,6 +125,7 @@ def fit_input(x):
 
 
 IMAGE_BYTES = 2**26  # 64 MiB: ImageNet's largest file is under 16 MiB
+IMAGE_PIXELS = 2**26  # 67 million: ImageNet's largest image has under 8 million
 
 
 def image_folders(args):
@@ -194,6 +195,12 @@ class ImageFiles:
         if size > IMAGE_BYTES:
             raise DataError(f"{path} holds {size:,} bytes: too many for an image")
 
+    def pixels(self, path, width, height):
+        """Refuse an image whose header claims more than IMAGE_PIXELS, before decoding it: a
+        file of a few kilobytes can decode into gigabytes."""
+        if width * height > IMAGE_PIXELS:
+            raise DataError(f"{path} holds {width}x{height} pixels: too many for an image")
+
     def images(self, items, u):
         """Images loaded in --workers threads; u is None to evaluate (centred crops)."""
         rows = u if u is not None else [None] * len(items)
@@ -249,6 +256,24 @@ class ArrayData(Arrays):
         return x, y
 
 
+def image_size(blob):
+    """A JPEG's or PNG's width and height, read from its header before it is decoded; None
+    where it is neither."""
+    if blob[:8] == b"\x89PNG\r\n\x1a\n" and len(blob) >= 24:  # IHDR: width, height
+        return int.from_bytes(blob[16:20], "big"), int.from_bytes(blob[20:24], "big")
+    at = 2 if blob[:2] == b"\xff\xd8" else len(blob)
+    while at + 9 <= len(blob) and blob[at] == 0xFF:  # JPEG's segments, to its frame header
+        marker = blob[at + 1]
+        if marker == 0xFF:  # a fill byte
+            at += 1
+        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(blob[at + 5 : at + 7], "big")
+            return int.from_bytes(blob[at + 7 : at + 9], "big"), height
+        else:
+            at += 2 + int.from_bytes(blob[at + 2 : at + 4], "big")
+    return None
+
+
 class ImageFolderData(ImageFiles):
     """An ImageFolder tree, decoded by tf.image in --workers threads."""
 
@@ -263,6 +288,10 @@ class ImageFolderData(ImageFiles):
         self.check(path)
         try:
             blob = tf.io.read_file(path)
+            size = image_size(blob.numpy())
+            if size is None:
+                raise DataError(f"{path} cannot be read as an image: no JPEG or PNG header")
+            self.pixels(path, *size)
             image = tf.io.decode_image(blob, 3, expand_animations=False)
         except tf.errors.OpError as exc:
             problem = f"{path} cannot be read as an image: {exc.message}"

@@ -126,6 +126,7 @@ def fit_input(x):
 
 
 IMAGE_BYTES = 2**26  # 64 MiB: ImageNet's largest file is under 16 MiB
+IMAGE_PIXELS = 2**26  # 67 million: ImageNet's largest image has under 8 million
 
 
 def image_folders(args):
@@ -194,6 +195,12 @@ class ImageFiles:
             raise DataError(f"{path} cannot be read: {exc.strerror}") from None
         if size > IMAGE_BYTES:
             raise DataError(f"{path} holds {size:,} bytes: too many for an image")
+
+    def pixels(self, path, width, height):
+        """Refuse an image whose header claims more than IMAGE_PIXELS, before decoding it: a
+        file of a few kilobytes can decode into gigabytes."""
+        if width * height > IMAGE_PIXELS:
+            raise DataError(f"{path} holds {width}x{height} pixels: too many for an image")
 
     def images(self, items, u):
         """Images loaded in --workers threads; u is None to evaluate (centred crops)."""
@@ -267,10 +274,13 @@ class ImageFolderData(ImageFiles):
         """One image as CxHxW in [0, 1]: scaled and cropped at random to train, else centred."""
         self.check(path)
         try:
-            with self.image.open(path) as image:
+            with self.image.open(path) as image:  # the header only, so far
+                self.pixels(path, *image.size)
                 image = image.convert("RGB")
                 size, box, mirror, contrast = self.placement(*image.size, u)
                 image = image.resize(size).crop(box)
+        except DataError:
+            raise
         except Exception as exc:  # noqa: BLE001 (not an image: whatever Pillow raises)
             raise DataError(f"{path} cannot be read as an image: {exc}") from None
         x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)
