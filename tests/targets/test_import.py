@@ -336,3 +336,15 @@ def test_a_source_named_with_newlines_stays_in_its_comment(tmp_path):
     assert [line for line in result.text.splitlines() if line.startswith("network")] == [
         f"network {result.source.name} {{"
     ]
+
+
+def test_an_onnx_initialiser_whose_dims_disagree_with_its_data(tmp_path):
+    """Its dims say 1000x3x3x3, its data holds 432 floats: refused as an unreadable file."""
+    onnx = pytest.importorskip("onnx")
+    net = resdsl.check(resdsl.build(resdsl.link(resdsl.parse_file(SPECS / "resnet20.rds"))))
+    model = onnx.load_from_string(emit(net, "onnx")["model.onnx"])
+    model.graph.initializer[0].dims[0] = 1000
+    onnx.save(model, tmp_path / "bad.onnx")
+    result = run("import", tmp_path / "bad.onnx")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "error[RDS430]: cannot read" in result.stderr and "cannot reshape" in result.stderr

@@ -209,8 +209,9 @@ def first_run(code, run_dir):
 
 
 def test_damaged_checkpoints_fall_back_to_an_older_one(tiny, tmp_path):
-    """The newest three checkpoints are damaged three ways (garbage, truncated, empty): each is
-    reported and passed over, and the run resumes from the one good checkpoint."""
+    """The newest four checkpoints are damaged four ways (garbage, a FIFO, truncated, empty):
+    each is reported and passed over, unread where it is no regular file, and the run resumes
+    from the one good checkpoint."""
     code, target = tiny
     run_dir = tmp_path / "run"
     first_run(code, run_dir)
@@ -220,17 +221,20 @@ def test_damaged_checkpoints_fall_back_to_an_older_one(tiny, tmp_path):
     garbage, empty = (latest.with_name(f"ckpt-00000000{i}{latest.suffix}") for i in (7, 9))
     garbage.write_bytes(b"x" * 999)
     empty.write_bytes(b"")
+    fifo = latest.with_name(f"ckpt-000000008{latest.suffix}")
+    os.mkfifo(fifo)
     result = train(code, "--iters", 5, "--out", run_dir, "--resume")
-    for damaged in (empty, garbage, latest):
+    for damaged in (empty, garbage, latest, fifo):
         assert f"note: {damaged} cannot be read" in result.stdout, damaged.name
-    assert result.stdout.count("trying an older one") == 3
+    assert f"note: {fifo} cannot be read (OSError('not a regular file'))" in result.stdout
+    assert result.stdout.count("trying an older one") == 4
     resume = [r for r in records(run_dir, "event") if r["event"] == "resume"]
     assert resume[-1]["iter"] == 2  # from the good checkpoint
     assert [r["iter"] for r in records(run_dir, "train")][-1] == 5
     no_traceback(result)
     # set aside, so that the new checkpoints are the newest and a later resume takes them
     kept = [f"ckpt-00000000{i}{latest.suffix}" for i in (2, 5)]
-    aside = [f"{p.name}.damaged" for p in (latest, garbage, empty)]
+    aside = [f"{p.name}.damaged" for p in (latest, garbage, empty, fifo)]
     assert [p.name for p in ckpts(run_dir)] == sorted(kept + aside)
 
 
