@@ -18,8 +18,12 @@ from .resolve import resolve
 
 
 def load(path, network: str | None = None, shortcut: str | None = None):
-    """Parse, build and check a spec file: the IR of a sound network, or a ResdslError."""
-    return check(build(link(parse_file(path)), network=network, shortcut=shortcut))
+    """Parse, build and check a spec file: the IR of a sound network, or a ResdslError. Every
+    definition's names are resolved, used or not, as `resdsl check` resolves them."""
+    module = parse_file(path)
+    program = link(module)
+    raise_all(unique(resolve(program, module)))
+    return check(build(program, network=network, shortcut=shortcut))
 
 
 @dataclass

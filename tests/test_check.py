@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+import resdsl
+
 from helpers import BROKEN, SPECS, run
 
 # file, line, column, fragments the message must contain
@@ -448,3 +450,20 @@ def test_an_input_written_channels_last_is_warned_about(tmp_path):
     for sound in ("3x32x32", "1x28x28", "3x224x224"):
         (tmp_path / "n.rds").write_text(text.replace("32x32x3", sound))
         assert "warning" not in run("check", tmp_path / "n.rds").stderr
+
+
+def test_summary_and_load_refuse_what_check_refuses(tmp_path):
+    """An unused block that names an unknown parameter: `check` refuses the file, and so do
+    `summary` and the API's `load`, which are `check`'s first steps in a row."""
+    spec = tmp_path / "unused.rds"
+    spec.write_text(
+        "block unused(w) { conv q 3x3 }\n"
+        "network n {\n    input 3x8x8\n    classes 4\n    stem { conv 8 3x3 }\n"
+        "    head { avgpool; fc }\n}\n"
+    )
+    for command in ("check", "summary"):
+        result = run(command, spec)
+        assert result.exit_code == 1, command
+        assert "unused.rds:1:24: error[RDS102]: unknown parameter `q`" in result.stderr, command
+    with pytest.raises(resdsl.ResdslError, match="unknown parameter `q`"):
+        resdsl.load(spec)
