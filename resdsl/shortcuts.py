@@ -59,6 +59,29 @@ class Joins:
         )
         return None
 
+    def _no_tap(self, policy: str, case, scope, stmt) -> SpecError:
+        """A `from tap` case in a block without a `tap` before its `add`."""
+        related = [Related(case.span, "the case")] if not case.span.source.builtin else []
+        body = self.program.blocks[scope.kind].body
+        late = next((s for s in body if isinstance(s, ast.Tap)), None)
+        if late is not None:  # there is one, but it comes too late
+            return SpecError(
+                f"block `{scope.kind}`'s `tap` comes after its `add`, but shortcut `{policy}`'s "
+                f"`{case.name}` case starts from it",
+                late.span,
+                "move `tap` before `add`, where the shortcut should start",
+                related=related,
+                code="RDS118",
+            )
+        return SpecError(
+            f"shortcut `{policy}`'s `{case.name}` case starts `from tap`, but block "
+            f"`{scope.kind}` has no `tap`",
+            self._site(stmt.span),
+            "add `tap` to the block where the shortcut should start, e.g. after its first bn; relu",
+            related=related,
+            code="RDS118",
+        )
+
     def _shortcut(
         self, block_input: str, first_node: int, policy: str | None, scope, stmt: ast.Add
     ) -> Shortcut:
@@ -82,19 +105,7 @@ class Joins:
                 scope.role = "post"
                 return Shortcut("none", policy, case.name)
             if case is not None and case.from_tap and tap is None:
-                self.errors.append(
-                    SpecError(
-                        f"shortcut `{policy}`'s `{case.name}` case starts `from tap`, but block "
-                        f"`{scope.kind}` has no `tap`",
-                        self._site(stmt.span),
-                        "add `tap` to the block where the shortcut should start, e.g. after its "
-                        "first bn; relu",
-                        related=[Related(case.span, "the case")]
-                        if not case.span.source.builtin
-                        else [],
-                        code="RDS118",
-                    )
-                )
+                self.errors.append(self._no_tap(policy, case, scope, stmt))
             elif case is not None:
                 start = tap if case.from_tap else block_input
                 channels = (nodes[start]["node"].shape or in_shape)[0]

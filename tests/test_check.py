@@ -39,6 +39,7 @@ CASES = [
     ("unknown_parameter", 5, 24, ["unknown parameter `m`"]),
     ("unknown_train_option", 6, 26, ["unknown option `momentun` for `optimizer`"]),
     ("vanishing_maps", 9, 13, ["head › avgpool", "kernel 2x2 is larger than its padded input 1x1"]),
+    ("tap_after_add", 2, 69, ["block `pre`'s `tap` comes after its `add`"]),
     ("warmup_after_milestone", 6, 12, ["warmup (40000 iterations) must end before", "32000"]),
     ("wrong_classes", 5, 22, ["ends in 100x1x1", "10 classes"]),
     ("wrong_type", 4, 18, ["`conv` argument `out` must be an integer, got 3x3"]),
