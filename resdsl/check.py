@@ -66,7 +66,10 @@ def shapes(net: Network) -> list[ResdslError]:
     """Each op that cannot work on its input, as the elaborator found when it inferred shapes."""
     return [
         ShapeError(
-            f"{node.path}: {node.problem[0]}", node.span, node.problem[1], code=node.problem[2]
+            f"{node.path}: {node.problem[0]}",
+            node.problem[3] or node.span,
+            node.problem[1],
+            code=node.problem[2],
         )
         for node in net.nodes()
         if node.problem is not None

@@ -23,7 +23,7 @@ import networkx as nx
 from . import ops, recipe
 from . import syntax as ast
 from .check import train as train_errors
-from .errors import Related, ResdslError, Span, SpecError, did_you_mean, raise_all, unique
+from .errors import ResdslError, Span, SpecError, did_you_mean, raise_all, unique
 from .ir import (
     BlockInstance,
     BlockTemplate,
@@ -444,15 +444,6 @@ class _Elaborator(Values, Tracing, Joins):
                 "RDS129",
             )
 
-    def _at_argument(
-        self, expr: ast.Expr, env: dict, message: str, hint: str, code: str, note="repeated here"
-    ):
-        """An error at the argument that gave ``expr`` its value, with a note at ``expr``."""
-        origin = getattr(env, "spans", {}).get(expr.id) if isinstance(expr, ast.Name) else None
-        if origin is None:
-            return SpecError(message, self._site(expr.span), hint, code=code)
-        return SpecError(message, origin, hint, code=code, related=[Related(expr.span, note)])
-
     def _call(
         self, kind: str, stmt: ast.Call, env: dict, scope: _Scope, policy: str, extra: dict
     ) -> None:
@@ -559,7 +550,10 @@ class _Elaborator(Values, Tracing, Joins):
         symbolic = None
         if scope.trace is not None:
             symbolic = self._symbolic_args(kind, given, args, scope.symbols)
-        self._emit(kind, args, stmt.span, scope, symbolic=symbolic, label=stmt.label)
+        at = {
+            a: self._at_argument(e, env, "", None, "").span for a, (e, _, _) in given.items() if e
+        }
+        self._emit(kind, args, stmt.span, scope, symbolic=symbolic, label=stmt.label, at=at)
 
     def _block(
         self,
@@ -735,6 +729,7 @@ class _Elaborator(Values, Tracing, Joins):
         inputs=None,
         symbolic: dict | None = None,
         label: str | None = None,
+        at: dict | None = None,  # the spans of the arguments the statement gives
     ) -> str:
         """Make one node; record it in its section and in its block's trace. Returns its local."""
         if self.count >= MAX_OPS:
@@ -752,7 +747,7 @@ class _Elaborator(Values, Tracing, Joins):
             try:
                 shape = ops.infer(op, args, shapes)
             except ops.OpProblem as exc:
-                problem = (exc.message, exc.hint, exc.code)
+                problem = (exc.message, exc.hint, exc.code, (at or {}).get(exc.arg))
         node = Node(
             name,
             op,

@@ -150,7 +150,8 @@ class Node:
     section: str = "stem"  # input | stem | stage | head
     stage: int | None = None  # 1-based stage number for nodes in stages
     local: str = ""  # its name inside its parent (block instance, stage or network): "conv1"
-    problem: tuple[str, str | None, str] | None = None  # (message, hint, code): the op cannot work
+    # (message, hint, code, span): the op cannot work; the span is the argument at fault, if any
+    problem: tuple[str, str | None, str, object] | None = None
 
     @property
     def arg(self) -> dict[str, Any]:

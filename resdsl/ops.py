@@ -23,11 +23,12 @@ CLASSES = object()  # an argument's default that is the network's class count (f
 class OpProblem(Exception):
     """An op that cannot work on its input; the checker adds the span and the block path."""
 
-    def __init__(self, message: str, hint: str | None = None, *, code: str):
+    def __init__(self, message: str, hint: str | None = None, *, code: str, arg: str = ""):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.code = code  # registered in resdsl.diagnostics; the checker passes it on
+        self.arg = arg  # the argument whose value is at fault, where one is: the caret goes there
 
 
 @dataclass(frozen=True)
@@ -144,14 +145,16 @@ def _window(args: dict, shape: Shape, what: str) -> tuple[int, int]:
     (kh, kw), (ph, pw), s = args["kernel"], args["pad"], args["stride"]
     d = args.get("dilation", 1)
     if d < 1:
-        raise OpProblem(f"{what} dilation {d} must be at least 1", code="RDS205")
+        raise OpProblem(f"{what} dilation {d} must be at least 1", code="RDS205", arg="dilation")
     kh, kw = d * (kh - 1) + 1, d * (kw - 1) + 1
     if min(kh, kw) < 1:
-        raise OpProblem(f"{what} kernel {kh}x{kw} must be at least 1x1", code="RDS205")
+        raise OpProblem(
+            f"{what} kernel {kh}x{kw} must be at least 1x1", code="RDS205", arg="kernel"
+        )
     if s < 1:
-        raise OpProblem(f"{what} stride {s} must be at least 1", code="RDS205")
+        raise OpProblem(f"{what} stride {s} must be at least 1", code="RDS205", arg="stride")
     if min(ph, pw) < 0:
-        raise OpProblem(f"{what} padding {ph}x{pw} cannot be negative", code="RDS205")
+        raise OpProblem(f"{what} padding {ph}x{pw} cannot be negative", code="RDS205", arg="pad")
     _, h, w = shape
 
     def size(n: int, k: int, p: int) -> int:
@@ -190,14 +193,17 @@ def average_counts(args: dict, shape: Shape) -> tuple[tuple[int, list[int]], ...
 def _conv(args, shapes):
     (c, _, _), out, groups = shapes[0], args["out"], args["groups"]
     if out < 1:
-        raise OpProblem(f"conv needs at least 1 output channel, got {out}", code="RDS204")
+        raise OpProblem(
+            f"conv needs at least 1 output channel, got {out}", code="RDS204", arg="out"
+        )
     if not 0 <= args.get("ws", 0.0) < 1:
-        raise OpProblem(f"conv ws {args['ws']} must be in [0, 1)", code="RDS207")
+        raise OpProblem(f"conv ws {args['ws']} must be in [0, 1)", code="RDS207", arg="ws")
     if groups < 1 or c % groups or out % groups:
         raise OpProblem(
             f"conv groups={groups} must divide both its input channels ({c}) and its output "
             f"channels ({out})",
             code="RDS206",
+            arg="groups",
         )
     return (out, *_window(args, shapes[0], "conv"))
 
@@ -212,6 +218,7 @@ def _pool(what):
                 f"{what} padding {ph}x{pw} must be at most half its kernel {kh}x{kw}",
                 "PyTorch refuses larger pooling padding",
                 code="RDS205",
+                arg="pad",
             )
         return (shapes[0][0], *_window(args, shapes[0], what))
 
@@ -224,7 +231,7 @@ def _same(args, shapes):
 
 def _bn(args, shapes):
     if not 0 < args["eps"] < 1:
-        raise OpProblem(f"bn eps {args['eps']} must be in (0, 1)", code="RDS207")
+        raise OpProblem(f"bn eps {args['eps']} must be in (0, 1)", code="RDS207", arg="eps")
     return shapes[0]
 
 
@@ -235,6 +242,7 @@ def _gn(args, shapes):
             f"gn groups={g} must divide the channels ({c})",
             "group normalisation splits the channels into equal groups",
             code="RDS211",
+            arg="groups",
         )
     return shapes[0]
 
@@ -246,6 +254,7 @@ def _channel_conv(args, shapes):
             f"channel_conv kernel {k} must be odd and at least 1",
             "it pads (kernel - 1) // 2 channels on each side, so an odd kernel keeps the channels",
             code="RDS212",
+            arg="kernel",
         )
     return shapes[0]
 
@@ -264,7 +273,11 @@ def _blurpool(args, shapes):
     c, h, w = shapes[0]
     k, s = args["size"], args["stride"]
     if k < 2 or s < 1:
-        raise OpProblem(f"blurpool size {k} and stride {s} must be at least 2 and 1", code="RDS205")
+        raise OpProblem(
+            f"blurpool size {k} and stride {s} must be at least 2 and 1",
+            code="RDS205",
+            arg="size" if k < 2 else "stride",
+        )
     p = blur_padding(args)
     if p >= min(h, w):
         raise OpProblem(
@@ -278,26 +291,30 @@ def _blurpool(args, shapes):
 
 def _dropout(args, shapes):
     if not 0 <= args["p"] < 1:
-        raise OpProblem(f"dropout probability {args['p']} must be in [0, 1)", code="RDS207")
+        raise OpProblem(
+            f"dropout probability {args['p']} must be in [0, 1)", code="RDS207", arg="p"
+        )
     return shapes[0]
 
 
 def _droppath(args, shapes):
     if not 0 <= args["p"] < 1:
-        raise OpProblem(f"droppath probability {args['p']} must be in [0, 1)", code="RDS207")
+        raise OpProblem(
+            f"droppath probability {args['p']} must be in [0, 1)", code="RDS207", arg="p"
+        )
     return shapes[0]
 
 
 def _pad(args, shapes):
     (ph, pw), (c, h, w) = args["size"], shapes[0]
     if min(ph, pw) < 0:
-        raise OpProblem(f"pad {ph}x{pw} cannot be negative", code="RDS205")
+        raise OpProblem(f"pad {ph}x{pw} cannot be negative", code="RDS205", arg="size")
     return (c, h + 2 * ph, w + 2 * pw)
 
 
 def _fc(args, shapes):
     if args["out"] < 1:
-        raise OpProblem(f"fc needs at least 1 output, got {args['out']}", code="RDS204")
+        raise OpProblem(f"fc needs at least 1 output, got {args['out']}", code="RDS204", arg="out")
     return (args["out"], 1, 1)
 
 
@@ -338,7 +355,7 @@ def _subsample(args, shapes):
     c, h, w = shapes[0]
     s = args["stride"]
     if s < 1:
-        raise OpProblem(f"subsample stride {s} must be at least 1", code="RDS205")
+        raise OpProblem(f"subsample stride {s} must be at least 1", code="RDS205", arg="stride")
     return (c, -(-h // s), -(-w // s))
 
 

@@ -121,6 +121,15 @@ class Values:
             raise bad(f"{what} must be at least {minimum}, got {value}", expr, env, "RDS143")
         return value
 
+    def _at_argument(
+        self, expr: ast.Expr, env: dict, message: str, hint: str, code: str, note="repeated here"
+    ):
+        """An error at the argument that gave ``expr`` its value, with a note at ``expr``."""
+        origin = getattr(env, "spans", {}).get(expr.id) if isinstance(expr, ast.Name) else None
+        if origin is None:
+            return SpecError(message, self._site(expr.span), hint, code=code)
+        return SpecError(message, origin, hint, code=code, related=[Related(expr.span, note)])
+
     def _op_args(self, opdef: ops.OpDef, stmt: ast.Call, env: dict) -> dict:
         """Each argument as (its expression or None, its raw value, its typed value)."""
         positional = [a for a in opdef.args if a.positional]

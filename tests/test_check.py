@@ -43,7 +43,7 @@ CASES = [
     ("warmup_after_milestone", 6, 12, ["warmup (40000 iterations) must end before", "32000"]),
     ("wrong_classes", 5, 22, ["ends in 100x1x1", "10 classes"]),
     ("wrong_type", 4, 18, ["`conv` argument `out` must be an integer, got 3x3"]),
-    ("zero_width", 5, 13, ["stem › conv 1", "at least 1 output channel, got 0"]),
+    ("zero_width", 5, 18, ["stem › conv 1", "at least 1 output channel, got 0"]),
 ]
 
 HINTS = {
@@ -468,3 +468,31 @@ def test_summary_and_load_refuse_what_check_refuses(tmp_path):
         assert "unused.rds:1:24: error[RDS102]: unknown parameter `q`" in result.stderr, command
     with pytest.raises(resdsl.ResdslError, match="unknown parameter `q`"):
         resdsl.load(spec)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "conv 8 3x3 dilation=^0",
+        "gn ^5",
+        "blurpool size=^1",
+        "droppath ^1.0",
+        "conv 8 3x3 ws=^1",
+        "dilated ^0",  # a block's argument: at the call, where the value was written
+        "gated ^0",  # ... and through a gate's block
+    ],
+)
+def test_a_bad_value_is_marked_at_the_value(statement, tmp_path):
+    """The caret goes to the value at fault (at ^), not to the whole call; where a block's
+    parameter carries it, to the argument the user wrote at the call."""
+    spec = tmp_path / "v.rds"
+    line = f"    stem {{ conv 12 3x3; {statement} }}"
+    spec.write_text(
+        "block dilated(d) { conv 12 3x3 dilation=d pad=d }\n"
+        "block gated(d) { conv 12 3x3; mul { side: dilated d } }\n"
+        f"network n {{\n    input 3x16x16\n    classes 4\n{line.replace('^', '')}\n"
+        "    head { avgpool; fc }\n}\n"
+    )
+    result = run("check", spec)
+    assert result.exit_code == 1
+    assert f"{spec}:6:{line.index('^') + 1}: error[" in result.stderr, result.stderr
