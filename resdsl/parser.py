@@ -162,8 +162,23 @@ def parse(text: str, name: str = "<string>", *, builtin: bool = False) -> ast.Mo
 
 
 BOM = "\ufeff"
+# words that open a body of their own where the grammar allows them, and where that is
+MISPLACED = {
+    join: (
+        f"`{join}` is a block's statement: it cannot be in a section or a shortcut case",
+        f"write it in a block, `block b(w) {{ conv w 3x3; {join} {{ ... }} }}`, and call that",
+    )
+    for join in ("mul", "concat")
+} | {
+    "group": (
+        "`group` is a statement of the stem or head: it cannot be in a stage or a block",
+        "label a layer instead (`proj: conv 8 1x1`), or give a stage a module path "
+        "(`stage stages.0 { ... }`)",
+    )
+}
 _BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*$")
 _AFTER = re.compile(r"\s*([^\s;,(){}]+)")
+_STATEMENT = re.compile(r"(?:^|[;{}])\s*([A-Za-z_]\w*)[^;{}]*$")  # the words before a `{`
 
 
 def _token_hint(source: Source, line: int, column: int, exc: UnexpectedInput) -> str | None:
@@ -280,6 +295,12 @@ def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
             hint = f"{close} ({hint})" if close and hint else close or hint
         hint = _token_hint(source, line, column, exc) or hint
         related = _left_open(source, line) or _not_closed_before(source, line, column, token)
+        statement = _STATEMENT.search(source.line(line)[: column - 1]) if token == "{" else None
+        if statement is not None and statement.group(1) in MISPLACED:  # `mul {` in the stem
+            start, word = statement.start(1) + 1, statement.group(1)
+            span = Span(source, line, start, line, start + len(word))
+            problem, hint = MISPLACED[word]
+            return ParseError(problem, span, hint, code="RDS002", related=related)
         return ParseError(f"unexpected {what}", span, hint, code="RDS002", related=related)
     opened = [Related(brace, "this `{` is not closed") for brace in unclosed(source)]
     return ParseError(
