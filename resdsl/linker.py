@@ -78,14 +78,18 @@ def link(module: ast.Module, errors: list[ResdslError] | None = None) -> Program
                 errors.append(exc if exc.span else SpecError(exc.message, item.span, code=exc.code))
                 continue
             if module is None:
-                errors.append(
-                    SpecError(
-                        f'cannot import "{item.path}": no such file {path}',
-                        item.span,
-                        _nearby(path),
-                        code="RDS107",
-                    )
+                what = (
+                    "an empty path names no file"
+                    if not item.path
+                    else f"{path} is a folder, not a spec"
+                    if path.is_dir()
+                    else f"{path} is not a regular file"
+                    if path.exists()
+                    else f"no such file {path}"
                 )
+                hint = _nearby(path) if not path.exists() else None
+                message = f'cannot import "{item.path}": {what}'
+                errors.append(SpecError(message, item.span, hint, code="RDS107"))
                 continue
             visit(module, depth + 1)
         modules.append(mod)  # after its imports: a redefinition is reported where it is made

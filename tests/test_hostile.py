@@ -135,6 +135,24 @@ def test_imports_that_cannot_be_read(path, tmp_path):
     assert text.startswith(f"{spec}:1:8: error[RDS107]: cannot import")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize(
+    "path, told",
+    [
+        ("/dev/zero", "/dev/zero is not a regular file"),
+        ("pipe.rds", "pipe.rds is not a regular file"),
+        (".", "is a folder, not a spec"),
+        ("", "an empty path names no file"),
+    ],
+)
+def test_an_import_that_is_no_spec_file_says_what_it_is(path, told, tmp_path):
+    os.mkfifo(tmp_path / "pipe.rds")
+    spec = tmp_path / "s.rds"
+    spec.write_text(f'import "{path}"\n')
+    text = only_error(run("check", spec), "RDS107")
+    assert f'{spec}:1:8: error[RDS107]: cannot import "{path}": ' in text and told in text
+
+
 def test_imports_that_nest_without_end(tmp_path):
     for i in range(40):
         (tmp_path / f"f{i}.rds").write_text(f'import "f{i + 1}.rds"\n')
