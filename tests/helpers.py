@@ -217,13 +217,18 @@ def skip_without_tensorflow():
         pytest.skip("tensorflow is not installed")
 
 
-def npz_bomb(path, name: str = "fc.weight", shape=(100_000, 100_000)) -> Path:
-    """An npz whose one array's header claims ``shape`` (40 GB of float32) over 16 bytes of
-    data: a reader that trusts the header before holding it to the network allocates, or
-    fails at the data rather than at the header."""
+def npz_bomb(path, name: str = "fc.weight", shape=(100_000, 100_000), others=None) -> Path:
+    """An npz whose array ``name``'s header claims ``shape`` (40 GB of float32) over 16 bytes
+    of data, beside the arrays ``others``: a reader that trusts the header before holding it to
+    the network allocates, or fails at the data rather than at the header."""
     path = Path(path)
-    with zipfile.ZipFile(path, "w") as archive, archive.open(f"{name}.npy", "w") as f:
-        header = {"descr": "<f4", "fortran_order": False, "shape": tuple(shape)}
-        np.lib.format.write_array_header_1_0(f, header)
-        f.write(bytes(16))
+    with zipfile.ZipFile(path, "w") as archive:
+        for other, array in (others or {}).items():
+            if other != name:
+                with archive.open(f"{other}.npy", "w") as f:
+                    np.lib.format.write_array(f, np.asarray(array))
+        with archive.open(f"{name}.npy", "w") as f:
+            header = {"descr": "<f4", "fortran_order": False, "shape": tuple(shape)}
+            np.lib.format.write_array_header_1_0(f, header)
+            f.write(bytes(16))
     return path

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import textwrap
+import zipfile
 
+import numpy as np
 import pytest
 
 import resdsl
@@ -321,9 +323,11 @@ def test_a_labelled_block_in_a_group_keeps_its_label_in_every_target(tmp_path):
 def test_a_weights_file_is_held_to_the_network_before_it_is_read(tmp_path):
     """`compile --target onnx --weights`: a FIFO is refused, not waited on; an array whose
     header claims 40 GB is refused by its header, before a byte of its data is read."""
+    from resdsl.targets.weights import fresh
+
     os.mkfifo(tmp_path / "pipe.npz")
-    npz_bomb(tmp_path / "bomb.npz")
     spec = SPECS / "resnet20.rds"
+    npz_bomb(tmp_path / "bomb.npz", others=fresh(resdsl.load(spec), 0))
     out = tmp_path / "out"
     fifo = only_error(
         run("compile", spec, "--target", "onnx", "--weights", tmp_path / "pipe.npz", "-o", out),
@@ -332,9 +336,9 @@ def test_a_weights_file_is_held_to_the_network_before_it_is_read(tmp_path):
     assert "pipe.npz: not a regular file" in fifo
     bomb = only_error(
         run("compile", spec, "--target", "onnx", "--weights", tmp_path / "bomb.npz", "-o", out),
-        "RDS404",
+        "RDS405",
     )
-    assert "fc.weight holds float32 of shape (100000, 100000); the network expects (10, 64)" in bomb
+    assert "fc.weight has shape (100000, 100000); network `resnet20` expects (10, 64)" in bomb
     assert not out.exists()
 
 
@@ -342,8 +346,8 @@ def test_a_weights_file_is_held_to_the_network_before_it_is_read(tmp_path):
 @pytest.mark.parametrize("target, framework", [("torch", "torch"), ("tf", "tensorflow")])
 def test_load_npz_holds_a_file_to_the_model_before_reading_it(target, framework, tmp_path):
     """model.py's load_npz (which train.py --init-weights calls), in both targets: a FIFO is
-    refused, not waited on; an array whose header claims 40 GB is refused by its header, before
-    its data is read; a name the model does not hold is refused so too."""
+    refused, not waited on; an array whose header claims 40 GB, or strings, is refused by its
+    header, before its data is read; a name the model does not hold is named."""
     from resdsl.emit import emit
 
     from helpers import module_from
@@ -358,6 +362,12 @@ def test_load_npz_holds_a_file_to_the_model_before_reading_it(target, framework,
     bomb = npz_bomb(tmp_path / "bomb.npz")
     with pytest.raises(model.WeightsMismatch, match=r"fc.weight holds float32 of shape \(100000"):
         model.load_npz(net, str(bomb))
-    other = npz_bomb(tmp_path / "other.npz", "fc.kernel", (10, 64))
-    with pytest.raises(model.WeightsMismatch, match="fc.kernel is not a weight of this model"):
+    other = tmp_path / "other.npz"
+    np.savez(other, **{"fc.kernel": np.zeros((10, 64), np.float32)})
+    with pytest.raises(model.WeightsMismatch, match=r"unexpected \['fc.kernel'\]"):
         model.load_npz(net, str(other))
+    strings = npz_bomb(tmp_path / "strings.npz", "fc.bias", (10,))
+    with zipfile.ZipFile(strings, "a") as archive, archive.open("fc.weight.npy", "w") as f:
+        np.lib.format.write_array(f, np.array(["x"] * 640).reshape(10, 64))
+    with pytest.raises(model.WeightsMismatch, match="fc.weight holds <U1 of shape"):
+        model.load_npz(net, str(strings))

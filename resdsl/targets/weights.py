@@ -49,38 +49,46 @@ def fresh(net: Network, seed: int) -> dict:
 
 def checked(net: Network, weights, where: str | None = None) -> dict:
     """The weights (an npz path, or a mapping of arrays) as float32 arrays of ``net``'s tensors,
-    or a TargetError saying how they do not fit it."""
+    or a TargetError saying how they do not fit it. A file's names, shapes and dtypes are held
+    to the network from its headers, before any array is read: a file of a few kilobytes cannot
+    unpack into gigabytes."""
     import numpy as np
 
-    if isinstance(weights, str | os.PathLike):
-        shapes = {name: shape for name, (shape, _) in tensors(net).items()}
-        where, given = str(weights), read(Path(weights), shapes)
-    else:
-        where, given = where or "weights", dict(weights)
+    wanted = tensors(net)
 
     def bad(message: str):
         hint = "give the npz that save_npz writes for this network (either target's model.py)"
         return TargetError(f"{where}: {message}", hint=hint, code="RDS405")
 
+    def fit(kinds: dict) -> None:  # {name: (shape, dtype)}, the identity's left out
+        missing = [name for name in wanted if name not in kinds]
+        unexpected = sorted(name for name in kinds if name not in wanted)
+        if missing or unexpected:
+            parts = [f"missing {_some(missing)}"] if missing else []
+            parts += [f"unexpected {_some(unexpected)}"] if unexpected else []
+            raise bad(f"the names do not match network `{net.name}`: {'; '.join(parts)}")
+        for name, (shape, _) in wanted.items():
+            if kinds[name][1].kind not in "fiu":
+                raise bad(f"{name} holds {kinds[name][1]} values, not real numbers")
+            if tuple(kinds[name][0]) != shape:
+                got = tuple(kinds[name][0])
+                raise bad(f"{name} has shape {got}; network `{net.name}` expects {shape}")
+
+    if isinstance(weights, str | os.PathLike):
+        where = str(weights)
+        headers = _headers(Path(weights))
+        fit({k: v for k, v in headers.items() if k != KEY})
+        given = read(Path(weights))
+    else:
+        where, given = where or "weights", dict(weights)
     held = given.pop(KEY, None)
     problem = identity_problem(None if held is None else str(held), identity(net), "weights")
     if problem:
         raise bad(f"these are the {problem}")
-    wanted = tensors(net)
-    missing = [name for name in wanted if name not in given]
-    unexpected = sorted(name for name in given if name not in wanted)
-    if missing or unexpected:
-        parts = [f"missing {_some(missing)}"] if missing else []
-        parts += [f"unexpected {_some(unexpected)}"] if unexpected else []
-        raise bad(f"the names do not match network `{net.name}`: {'; '.join(parts)}")
+    fit({k: (np.shape(v), np.asarray(v).dtype) for k, v in given.items()})
     arrays = {}
-    for name, (shape, _) in wanted.items():
-        array = np.asarray(given[name])
-        if array.dtype.kind not in "fiu":
-            raise bad(f"{name} holds {array.dtype} values, not real numbers")
-        if array.shape != shape:
-            raise bad(f"{name} has shape {array.shape}; network `{net.name}` expects {shape}")
-        array = array.astype(np.float32)
+    for name in wanted:
+        array = np.asarray(given[name]).astype(np.float32)
         if not np.isfinite(array).all():
             count = int(array.size - np.isfinite(array).sum())
             raise bad(f"{name} has {count} non-finite value{'s' * (count != 1)} (inf or nan)")
@@ -90,64 +98,69 @@ def checked(net: Network, weights, where: str | None = None) -> dict:
     return arrays
 
 
-def read(path: Path, shapes: dict | None = None) -> dict:
-    """The named arrays of an npz file, never unpickled. Where ``shapes`` ({name: shape}) is
-    given, each array's header is held to it before any array is read: a file of a few
-    kilobytes cannot unpack into gigabytes."""
+def _unreadable(path: Path, reason: str) -> TargetError:
+    hint = "give the .npz that save_npz writes (python train.py --export-weights W.npz)"
+    return TargetError(f"cannot read the weights {path}: {reason}", hint=hint, code="RDS404")
+
+
+def _headers(path: Path) -> dict:
+    """Each array of an npz file as (shape, dtype), from its header alone; the identity must be
+    one short string. A FIFO or a device is refused before it is opened."""
     import numpy as np
 
-    def bad(reason: str):
-        hint = "give the .npz that save_npz writes (python train.py --export-weights W.npz)"
-        return TargetError(f"cannot read the weights {path}: {reason}", hint=hint, code="RDS404")
-
-    if not path.is_file():  # a FIFO would block, a device never end
-        raise bad("not a regular file" if path.exists() else "no such file")
+    if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+        raise _unreadable(path, "not a regular file")
+    out = {}
     try:
-        if shapes is not None:
-            with zipfile.ZipFile(path) as archive:
-                for info in archive.infolist():
-                    with archive.open(info) as f:
-                        problem = _header_problem(f, info.filename.removesuffix(".npy"), shapes)
-                    if problem:
-                        raise bad(problem)
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                with archive.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in ((1, 0), (2, 0)):
+                        raise _unreadable(path, f"{name} is an .npy of version {version}")
+                    header = np.lib.format
+                    read_ = (
+                        header.read_array_header_1_0
+                        if version == (1, 0)
+                        else header.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_(f)
+                out[name] = (tuple(shape), dtype)
+    except zipfile.BadZipFile:
+        with open(path, "rb") as f:
+            one = f.read(6) == b"\x93NUMPY"
+        raise _unreadable(
+            path, "one .npy array, not an .npz of named arrays" if one else "not an .npz file"
+        ) from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise _unreadable(path, getattr(exc, "strerror", None) or "not an .npz file") from None
+    shape, dtype = out.get(KEY, ((), np.dtype("U1")))
+    if shape != () or dtype.kind != "U" or dtype.itemsize > 1 << 16:
+        raise _unreadable(path, "its identity is not one short string")
+    return out
+
+
+def read(path: Path) -> dict:
+    """The named arrays of an npz file, never unpickled."""
+    import numpy as np
+
+    if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+        raise _unreadable(path, "not a regular file")
+    try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise bad(getattr(exc, "strerror", None) or "not an .npz file") from None
+        raise _unreadable(path, getattr(exc, "strerror", None) or "not an .npz file") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise bad("one .npy array, not an .npz of named arrays")
+        raise _unreadable(path, "one .npy array, not an .npz of named arrays")
     with archive:
         arrays = {}
         for name in archive.files:
             try:
                 arrays[name] = archive[name]
             except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-                raise bad(f"array {name!r} cannot be read ({exc})") from None
+                raise _unreadable(path, f"array {name!r} cannot be read ({exc})") from None
         return arrays
-
-
-def _header_problem(f, name: str, shapes: dict) -> str | None:
-    """What is wrong with one array of an npz, read from its header alone: a name the network
-    does not hold, another shape, a dtype that is no real number; the identity is one short
-    string."""
-    import numpy as np
-
-    version = np.lib.format.read_magic(f)
-    if version not in ((1, 0), (2, 0)):
-        return f"{name} is an .npy of version {version}"
-    header = np.lib.format
-    read = header.read_array_header_1_0 if version == (1, 0) else header.read_array_header_2_0
-    shape, _, dtype = read(f)
-    if name == KEY:
-        return (
-            None
-            if shape == () and dtype.kind == "U" and dtype.itemsize <= 1 << 16
-            else ("its identity is not one short string")
-        )
-    if name not in shapes:
-        return f"{name} is not a tensor of the network"
-    if tuple(shape) != tuple(shapes[name]) or dtype.kind not in "fiu":
-        return f"{name} holds {dtype} of shape {tuple(shape)}; the network expects {shapes[name]}"
-    return None
 
 
 def npz(net: Network, weights) -> bytes:

@@ -76,7 +76,7 @@ class Run:
             print(f"note: nothing to resume in {self.out}; starting afresh")
         for path in reversed(found):
             try:
-                if not path.is_file():  # a FIFO would block its reader, a device never end
+                if not path.is_file():  # a FIFO would block, a device never end
                     raise OSError("not a regular file")
                 return restore(trainer, path, self.identity)
             except CheckpointMismatch as exc:

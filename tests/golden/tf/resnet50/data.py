@@ -199,7 +199,8 @@ class ImageFiles:
         """Refuse an image whose header claims more than IMAGE_PIXELS, before decoding it: a
         file of a few kilobytes can decode into gigabytes."""
         if width * height > IMAGE_PIXELS:
-            raise DataError(f"{path} holds {width}x{height} pixels: too many for an image")
+            problem = f"{width}x{height} pixels: too many for an image"
+            raise DataError(f"{path} holds {problem}")
 
     def images(self, items, u):
         """Images loaded in --workers threads; u is None to evaluate (centred crops)."""
@@ -262,7 +263,8 @@ def image_size(blob):
     if blob[:8] == b"\x89PNG\r\n\x1a\n" and len(blob) >= 24:  # IHDR: width, height
         return int.from_bytes(blob[16:20], "big"), int.from_bytes(blob[20:24], "big")
     at = 2 if blob[:2] == b"\xff\xd8" else len(blob)
-    while at + 9 <= len(blob) and blob[at] == 0xFF:  # JPEG's segments, to its frame header
+    # JPEG's segments, up to its frame header
+    while at + 9 <= len(blob) and blob[at] == 0xFF:
         marker = blob[at + 1]
         if marker == 0xFF:  # a fill byte
             at += 1
@@ -290,7 +292,8 @@ class ImageFolderData(ImageFiles):
             blob = tf.io.read_file(path)
             size = image_size(blob.numpy())
             if size is None:
-                raise DataError(f"{path} cannot be read as an image: no JPEG or PNG header")
+                problem = "no JPEG or PNG header"
+                raise DataError(f"{path} cannot be read as an image: {problem}")
             self.pixels(path, *size)
             image = tf.io.decode_image(blob, 3, expand_animations=False)
         except tf.errors.OpError as exc:

@@ -10,6 +10,7 @@ keys are stable. This file imports only torch and numpy: edit it freely.
 """
 
 import json
+import math
 import os
 import zipfile
 
@@ -211,16 +212,27 @@ def write_npz(path, arrays):
 
 def read_npz(path, shapes):
     """The named arrays of a .npz written by either target's save_npz, once its identity
-    (where it holds one: older files do not) is found to be this network's. Each array's
-    header is held to ``shapes`` ({name: shape}, the model's) before any array is read, so a
-    small file cannot unpack into more than the network holds."""
+    (where it holds one: older files do not) is found to be this network's. The arrays'
+    headers are read first: none may claim more numbers than the model's largest tensor in
+    ``shapes`` ({name: shape}), so a small file cannot unpack into gigabytes."""
     if not os.path.isfile(path):  # a FIFO would block, a device never end
         raise WeightsMismatch(f"{path} is not a regular file of weights")
+    largest = max((math.prod(shape) for shape in shapes.values()), default=0)
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 with archive.open(info) as f:
-                    _check_header(path, info.filename.removesuffix(".npy"), f, shapes)
+                    shape, dtype = _header(f)
+                name = info.filename.removesuffix(".npy")
+                if name == "resdsl:identity":  # one short string
+                    fits = shape == () and dtype.kind == "U" and dtype.itemsize < 65536
+                else:
+                    fits = math.prod(shape) <= largest and dtype.kind in "fiu"
+                if not fits:
+                    raise WeightsMismatch(
+                        f"{path}: {name} holds {dtype} of shape {shape}, more than "
+                        "or other than any tensor of this model"
+                    )
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except WeightsMismatch:
@@ -235,26 +247,14 @@ def read_npz(path, shapes):
     return arrays
 
 
-def _check_header(path, name, f, shapes):
-    """One array's header against the model: its name, shape and a real dtype; the identity
-    is one short string."""
+def _header(f):
+    """An .npy member's shape and dtype, from its header alone."""
     version = np.lib.format.read_magic(f)
-    if version not in ((1, 0), (2, 0)):
-        raise WeightsMismatch(f"{path}: {name} is an .npy of version {version}")
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else (
-        np.lib.format.read_array_header_2_0
-    )
-    shape, _, dtype = read(f)
-    if name == "resdsl:identity":
-        if shape != () or dtype.kind != "U" or dtype.itemsize > 1 << 16:
-            raise WeightsMismatch(f"{path}: its identity is not one short string")
-    elif name not in shapes:
-        raise WeightsMismatch(f"{path}: {name} is not a weight of this model")
-    elif tuple(shape) != tuple(shapes[name]) or dtype.kind not in "fiu":
-        raise WeightsMismatch(
-            f"{path}: {name} holds {dtype} of shape {tuple(shape)}, "
-            f"the model expects {tuple(shapes[name])}"
-        )
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    return tuple(shape), dtype
 
 
 def save_npz(model, path):
@@ -272,9 +272,9 @@ def load_npz(model, path):
     """Load weights written by save_npz (by either resdsl target); the names must match exactly."""
     model = _unwrap(model)
     state = model.state_dict()
-    shapes = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    loaded = {name: torch.from_numpy(array) for name, array in read_npz(path, shapes).items()}
     expected = {k for k in state if not k.endswith("num_batches_tracked")}
+    arrays = read_npz(path, {name: tuple(state[name].shape) for name in expected})
+    loaded = {name: torch.from_numpy(array) for name, array in arrays.items()}
     missing, unexpected = sorted(expected - set(loaded)), sorted(set(loaded) - expected)
     if missing or unexpected:
         raise WeightsMismatch(

@@ -200,7 +200,8 @@ class ImageFiles:
         """Refuse an image whose header claims more than IMAGE_PIXELS, before decoding it: a
         file of a few kilobytes can decode into gigabytes."""
         if width * height > IMAGE_PIXELS:
-            raise DataError(f"{path} holds {width}x{height} pixels: too many for an image")
+            problem = f"{width}x{height} pixels: too many for an image"
+            raise DataError(f"{path} holds {problem}")
 
     def images(self, items, u):
         """Images loaded in --workers threads; u is None to evaluate (centred crops)."""
