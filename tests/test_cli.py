@@ -171,7 +171,7 @@ def test_spec_error_exit_1_without_traceback(tmp_path):
     result = run("summary", spec)
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        f"{spec}:4:10: error[RDS205]: stem › conv 1: conv stride 0 must be"
+        f"{spec}:4:29: error[RDS205]: stem › conv 1: conv stride 0 must be"
     )
     assert "Traceback" not in result.stderr
 
