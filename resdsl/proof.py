@@ -10,19 +10,15 @@ as the generated model.py runs for a user.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from .errors import ResdslError
-from .reading import needs, refuse
+from .reading import TF_TIMEOUT, in_tensorflow, last_line, needs, refuse
 from .reading import sample as inputs_of
 from .sources import Source
 
 TOLERANCE = 1e-4  # of max(1, |logit|)
-TF_TIMEOUT = 900  # seconds for the TensorFlow proof's process: building, loading, one batch
 
 
 def network_of(text: str, source: Source):
@@ -139,28 +135,14 @@ def tf_proof(folder: Path, weights: Path, source: Source, want, x) -> float:
     with tempfile.TemporaryDirectory() as scratch:
         inputs, outputs = Path(scratch) / "x.npy", Path(scratch) / "logits.npy"
         np.save(inputs, x)
-        command = [
-            sys.executable,
-            "-c",
-            _TF_RUN,
-            str(folder),
-            str(weights),
-            str(inputs),
-            str(outputs),
-        ]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=TF_TIMEOUT, env=env
-            )
-        except subprocess.TimeoutExpired:
+        done = in_tensorflow(_TF_RUN, str(folder), str(weights), str(inputs), str(outputs))
+        if done is None:
             raise refuse(
                 f"the TensorFlow model did not give its logits in {TF_TIMEOUT} s", code="RDS433"
-            ) from None
+            )
         if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise refuse(
-                f"the TensorFlow model does not run: {tail[0]}",
+                f"the TensorFlow model does not run: {last_line(done)}",
                 "pip install 'resdsl[tf]'",
                 code="RDS433",
             )

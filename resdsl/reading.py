@@ -53,11 +53,50 @@ def one(value, what: str, path: str) -> int:
     return h
 
 
+def real(value) -> float:
+    """A float32 of a model as the shortest decimal that is that float32 (an epsilon of 1e-3 is
+    0.001, not 0.0010000000474974513)."""
+    import numpy as np
+
+    return float(str(np.float32(value)))
+
+
 def sample(input_shape):
     """The proofs' input: 2 images of ``input_shape`` (C, H, W), standard normal, from seed 0."""
     import numpy as np
 
     return np.random.default_rng(0).standard_normal((2, *input_shape)).astype(np.float32)
+
+
+TF_TIMEOUT = 900  # seconds for a TensorFlow process: starting, building a model, one batch
+
+
+def in_tensorflow(code: str, *args: str, paths: list[str] | None = None):
+    """Run ``code`` with ``args`` in a Python process of its own, as TensorFlow needs (it shares
+    no process with PyTorch): the finished process, or None where it ran past TF_TIMEOUT.
+    ``paths`` go first on its PYTHONPATH."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=TF_TIMEOUT,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def last_line(done) -> str:
+    """The last line a finished process wrote, for its refusal."""
+    return ((done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"])[0]
 
 
 def needs(module: str, extra: str):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import did_you_mean
 from .ops import buffer_names
-from .reading import INPUT_SIZE, Op, needs, refuse
+from .reading import INPUT_SIZE, TF_TIMEOUT, Op, in_tensorflow, last_line, needs, refuse
 
 
 @dataclass
@@ -376,7 +376,6 @@ def _dims(info):
 # graph of ops, the weights in the npz layout's names and PyTorch's layout, and the logits.
 
 KERAS_LIMIT = 8 << 30  # bytes of a .keras file, as a checkpoint's
-KERAS_TIMEOUT = 900  # seconds to start TensorFlow, build the model, read it and run it once
 
 _KERAS_CHILD = "import sys; from resdsl.sources import keras_child; keras_child(*sys.argv[1:])"
 
@@ -399,9 +398,9 @@ class KerasSource(GraphSource):
         """The logits on the proofs' input, which the model's own process computed."""
         import numpy as np
 
-        x = np.asarray(x)
         from .reading import sample
 
+        x = np.asarray(x)
         if x.shape != (2, *self.input_shape) or not np.array_equal(x, sample(self.input_shape)):
             raise refuse(f"{self.origin} was run on the proofs' input only", code="RDS433")
         return self.logits
@@ -414,29 +413,21 @@ class KerasSource(GraphSource):
 def load_keras(source: str) -> KerasSource:
     """The Keras model ``source`` names, read in a process of its own."""
     import json
-    import os
-    import subprocess
     import tempfile
 
     import numpy as np
 
     with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, "-c", _KERAS_CHILD, source, folder]
         paths = [str(Path.cwd()), *(p for p in sys.path if p)]  # the user's modules, as here
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join(paths)}
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=KERAS_TIMEOUT, env=env
-            )
-        except subprocess.TimeoutExpired:
-            raise refuse(f"reading {source} took over {KERAS_TIMEOUT} s", code="RDS431") from None
+        done = in_tensorflow(_KERAS_CHILD, source, folder, paths=paths)
+        if done is None:
+            raise refuse(f"reading {source} took over {TF_TIMEOUT} s", code="RDS431")
         out = Path(folder)
         if (out / "error.json").exists():
             error = json.loads((out / "error.json").read_text(encoding="utf-8"))
             raise refuse(error["message"], error["hint"], code=error["code"])
         if done.returncode != 0 or not (out / "graph.json").exists():
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise refuse(f"reading {source} failed: {tail[0]}", code="RDS431")
+            raise refuse(f"reading {source} failed: {last_line(done)}", code="RDS431")
         found = json.loads((out / "graph.json").read_text(encoding="utf-8"))
         with np.load(out / "weights.npz") as archive:
             arrays = {k: archive[k] for k in archive.files}
@@ -488,7 +479,7 @@ def keras_child(source: str, folder: str) -> None:
             "args": op.args,
             "path": op.path,
             "scope": op.scope,
-            "inputs": [index[id(x)] for x in op.inputs],
+            "inputs": [index[id(given)] for given in op.inputs],
             "shape": [int(d) for d in op.shape],
             "weights": op.weights,
         }

@@ -22,7 +22,7 @@ from ..emit import TargetError, register, source_file
 from ..identity import KEY, identity
 from ..ir import Network, Node
 from ..ops import OPS, OpProblem, average_counts, binomial, blur_padding
-from ..reading import Op, refuse
+from ..reading import Op, real, refuse
 from .weights import checked, fresh
 
 TARGET = "onnx"
@@ -422,14 +422,6 @@ def _attrs(node) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _real(value) -> float:
-    """A float32 of the graph as the shortest decimal that is that float32 (an epsilon of 1e-3
-    is 0.001, not 0.001000000047)."""
-    import numpy as np
-
-    return float(str(np.float32(value)))
-
-
 def _ints(values) -> list[int]:
     return [int(v) for v in values]
 
@@ -484,7 +476,7 @@ def _standardised(g: Graph, div) -> tuple[str | None, float]:
     if centred is None or not shifted or centred.input[0] not in g.initialisers:
         return None, 0.0
     eps = next((g.const(n) for n in shifted.input if g.const(n) is not None), None)
-    return (None, 0.0) if eps is None else (centred.input[0], _real(eps))
+    return (None, 0.0) if eps is None else (centred.input[0], real(eps))
 
 
 def _blur(g: Graph, node, filt) -> Read | None:
@@ -518,7 +510,7 @@ def _read_pad(g: Graph, node) -> Read | None:
         return Read("zeropad", {"channels": x.shape[0] + c1}, [node.input[0]])
     if c1 or (top, left) != (bottom, right):
         return None  # an average pool's padding before its rescaling, or no resdsl form
-    return Read("pad", {"size": (top, left), "value": _real(value)}, [node.input[0]])
+    return Read("pad", {"size": (top, left), "value": real(value)}, [node.input[0]])
 
 
 def _read_slice(g: Graph, node) -> Read | None:
@@ -672,14 +664,14 @@ def _one_op(kind: str, **attrs):
 
     def read(g: Graph, node) -> Read:
         a = _attrs(node)
-        args = {arg: _real(a.get(at, default)) for arg, (at, default) in attrs.items()}
+        args = {arg: real(a.get(at, default)) for arg, (at, default) in attrs.items()}
         return Read(kind, args, [node.input[0]])
 
     return read
 
 
 def _read_bn(g: Graph, node) -> Read:
-    eps = _real(_attrs(node).get("epsilon", 1e-5))
+    eps = real(_attrs(node).get("epsilon", 1e-5))
     return Read("bn", {"eps": eps}, [node.input[0]], node.input[1])
 
 

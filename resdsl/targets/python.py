@@ -191,8 +191,6 @@ class ModelView:
     identity: list[tuple[str, str]]  # IDENTITY's keys and values, as literals
     identity_source: str  # identity_problem, as resdsl.identity writes it
     identity_key: str  # the identity's name in a .npz, as a literal
-    layers: int = 0  # the network's IR nodes
-    frames: int = 0  # the recursion limit building it needs, where over Python's default
     extras: dict = field(default_factory=dict)  # what only its target's template reads
 
 
@@ -241,8 +239,6 @@ class Writer:
             identity=[(literal(k), literal(v)) for k, v in identity(self.net).items()],
             identity_source=IDENTITY_SOURCE.rstrip(),
             identity_key=literal(IDENTITY_KEY),
-            layers=len(self.net.nodes()),
-            frames=self.frames(),
             extras=self.extras(),
         )
         for part in (*view.blocks, *view.paths, view.net):
@@ -250,10 +246,6 @@ class Writer:
             part.body = self.lay_out(part.body, self.INDENT + part.indent)
         model = render(self.TARGET, "model.py.j2", m=view)
         return {"model.py": model, **train_files(self.TARGET, self.net)}
-
-    def frames(self) -> int:
-        """The recursion limit building the model needs, where over Python's default; else 0."""
-        return 0
 
     def extras(self) -> dict:
         """What only this target's template reads, as ``m.extras``."""

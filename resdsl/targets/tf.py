@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..emit import register, where
 from ..ir import IN_CHANNELS, BlockInstance, BlockTemplate, Network, Shortcut, as_expr, params_of
-from ..reading import Op, one, pair, refuse
+from ..reading import Op, one, pair, real, refuse
 from .layout import Call, lay_out, literal
 from .python import Body, OpView, Tensor, Writer, py
 
@@ -157,18 +157,16 @@ class KerasWriter(Writer):
         }
 
     def extras(self) -> dict:
-        """model.py's VARIABLES: the layer classes of the ops this network uses, with theirs."""
-        used = [op for op in VARIABLES if any(node.op == op for node in self.net.nodes())]
+        """model.py's VARIABLES (the layer classes of the ops this network uses, with theirs),
+        and the recursion limit building it needs: Keras builds a functional model by walking
+        its graph recursively, a frame or two a layer (explicit paddings included); seen, 675
+        IR nodes build under Python's default limit of 1,000 and 4,210 do not."""
+        nodes = self.net.nodes()
+        used = [op for op in VARIABLES if any(node.op == op for node in nodes)]
         held = [(VARIABLES[op][0], list(VARIABLES[op][1].items())) for op in used]
         layouts = {layout for _, variables in held for _, (_, layout) in variables}
-        return {"variables": held, "layouts": layouts}
-
-    def frames(self) -> int:
-        """Keras builds a functional model by walking its graph recursively, a frame or two a
-        layer (explicit paddings included): seen, 675 IR nodes build under Python's default
-        limit of 1,000 and 4,210 do not."""
-        nodes = len(self.net.nodes())
-        return 2 * nodes + 1000 if nodes > 800 else 0
+        frames = 2 * len(nodes) + 1000 if len(nodes) > 800 else 0
+        return {"variables": held, "layouts": layouts, "nodes": len(nodes), "frames": frames}
 
     def block_name(self, template: BlockTemplate) -> str:
         name = template.kind if template.kind.endswith("block") else f"{template.kind}_block"
@@ -314,8 +312,7 @@ class Read:
     kind: str
     args: dict
     arrays: dict = field(default_factory=dict)  # its tensors in PyTorch's layout, by suffix
-    inputs: list[Op] | None = None  # where not the layer's own inputs (a padding taken in)
-    absorbs: Op | None = None  # an earlier op it is made of (the padding before a conv)
+    absorbs: Op | None = None  # the padding before it, taken in: it reads what that read
     then: tuple = ()  # a fused activation: (kind, args) after it, in the same layer
 
 
@@ -334,13 +331,13 @@ class KerasGraph:
     def inputs(self, layer) -> list[Op]:
         return [self.made[name] for name in inbound(layer)]
 
-    def padding(self, layer, value: float) -> tuple[Op, tuple[int, int]] | None:
-        """The padding op a window layer takes in as its own, and its size: this layer's one
-        input, a pad of ``value`` read by nothing else."""
+    def padding(self, layer, value: float) -> Op | None:
+        """The padding op a window layer takes in as its own: this layer's one input, a pad of
+        ``value`` read by nothing else."""
         (name,) = inbound(layer)
         pad = self.made[name]
         if pad.kind == "pad" and pad.args["value"] == value and self.readers.get(name) == 1:
-            return pad, pad.args["size"]
+            return pad
         return None
 
 
@@ -379,7 +376,7 @@ def _window(g: KerasGraph, layer, kernel, stride: int, dilation: int, value: flo
     if c.get("padding", "valid") == "same":
         return _same(layer, kernel, stride, dilation), None
     taken = g.padding(layer, value)
-    return (taken[1], taken[0]) if taken else ((0, 0), None)
+    return (taken.args["size"], taken) if taken else ((0, 0), None)
 
 
 def _activation(layer) -> tuple:
@@ -416,8 +413,7 @@ def _read_conv(g: KerasGraph, layer) -> Read:
     if depthwise:  # (kh, kw, in, multiplier): output i * multiplier + m of input i
         kh, kw = kernel
         arrays["weight"] = layer.kernel.numpy().reshape(kh, kw, -1).transpose(2, 0, 1)[:, None]
-    inputs = taken.inputs if taken else None
-    return Read("conv", args, arrays, inputs, taken, _activation(layer))
+    return Read("conv", args, arrays, taken, _activation(layer))
 
 
 def _read_bn(g: KerasGraph, layer) -> Read:
@@ -427,7 +423,7 @@ def _read_bn(g: KerasGraph, layer) -> Read:
             f"{layer.name}: a BatchNormalization over other than the channels, or "
             "without its scale and offset, has no resdsl form"
         )
-    return Read("bn", {"eps": _real(c["epsilon"])}, _arrays("bn", layer))
+    return Read("bn", {"eps": real(c["epsilon"])}, _arrays("bn", layer))
 
 
 def _read_gn(g: KerasGraph, layer) -> Read:
@@ -443,7 +439,7 @@ def _read_max(g: KerasGraph, layer) -> Read:
     stride = one(c["strides"] or kernel, "stride", layer.name)
     pad, taken = _window(g, layer, kernel, stride, 1, float("-inf"))
     args = {"kernel": kernel, "stride": stride, "pad": pad}
-    return Read("maxpool", args, inputs=taken and taken.inputs, absorbs=taken)
+    return Read("maxpool", args, absorbs=taken)
 
 
 def _read_avg(g: KerasGraph, layer) -> Read:
@@ -459,7 +455,7 @@ def _read_avg(g: KerasGraph, layer) -> Read:
     pad, taken = _window(g, layer, kernel, stride, 1, 0.0)
     same = c.get("padding") == "same"  # Keras' "same" counts only the input in each window
     args = {"kernel": kernel, "stride": stride, "pad": pad, "include_pad": int(not same)}
-    return Read("avgpool", args, inputs=taken and taken.inputs, absorbs=taken)
+    return Read("avgpool", args, absorbs=taken)
 
 
 def _read_global(g: KerasGraph, layer) -> Read:
@@ -514,7 +510,7 @@ def _read_relu(g: KerasGraph, layer) -> Read:
     if c.get("max_value") is not None or c.get("threshold", 0.0):
         raise refuse(f"{layer.name}: a ReLU with a ceiling or a threshold has no resdsl form")
     slope = float(c.get("negative_slope", 0.0))
-    return Read("leakyrelu", {"slope": _real(slope)}) if slope else Read("relu", {})
+    return Read("leakyrelu", {"slope": real(slope)}) if slope else Read("relu", {})
 
 
 def _read_join(kind: str):
@@ -546,7 +542,7 @@ def _read_reshape(g: KerasGraph, layer) -> str:
 def _read_dropout(kind: str, attr: str):
     def read(g: KerasGraph, layer) -> Read | str:
         p = float(_config(layer)[attr])
-        return Read(kind, {"p": _real(p)}) if p else inbound(layer)[0]
+        return Read(kind, {"p": real(p)}) if p else inbound(layer)[0]
 
     return read
 
@@ -600,7 +596,7 @@ READ = {
     "resdsl>Pad": _read_padding,
     "ReLU": _read_relu,
     "Activation": _read_activation,
-    "LeakyReLU": _arguments("leakyrelu", slope=("negative_slope", lambda v: _real(v))),
+    "LeakyReLU": _arguments("leakyrelu", slope=("negative_slope", real)),
     "MaxPooling2D": _read_max,
     "AveragePooling2D": _read_avg,
     "resdsl>AvgPool": _read_avg,
@@ -616,13 +612,6 @@ READ = {
     "Flatten": lambda g, layer: inbound(layer)[0],
     "Reshape": _read_reshape,
 }
-
-
-def _real(value) -> float:
-    """A float32 as the shortest decimal that is that float32 (0.001, not 0.0010000000475)."""
-    import numpy as np
-
-    return float(str(np.float32(value)))
 
 
 # ---------------------------------------------------------------- reading: names as module paths
@@ -697,7 +686,7 @@ def read_model(model) -> tuple[list[Op], dict]:
         if _automatic(layer):
             path = _placed(g, layer, path)
         steps = [(found.kind, found.args), *found.then]
-        inputs = found.inputs if found.inputs is not None else g.inputs(layer)
+        inputs = found.absorbs.inputs if found.absorbs is not None else g.inputs(layer)
         for i, (op_kind, args) in enumerate(steps):
             weights = i == 0 and bool(found.arrays)
             scope = path if weights else path.rpartition(".")[0]
