@@ -32,7 +32,7 @@ from .parser import parse
 from .proof import network_of, torch_proof
 from .reading import Op, refuse
 from .sources import Source, load
-from .structure import Block, Gate, blocks
+from .structure import Block, Gate, blocks, outside_blocks
 from .syntax import BlockDef, ShortcutDef, bare
 
 # ---------------------------------------------------------------- spelling
@@ -352,6 +352,7 @@ def write_spec(source: Source) -> str:
 
     ops = source.ops()
     found = blocks(source, ops)
+    outside_blocks(ops, found)
     first = found[0].first if found else len(ops)
     last = found[-1].last if found else len(ops) - 1
     between = [

@@ -295,6 +295,8 @@ def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
             hint = f"{close} ({hint})" if close and hint else close or hint
         hint = _token_hint(source, line, column, exc) or hint
         related = _left_open(source, line) or _not_closed_before(source, line, column, token)
+        if related and _opens_statement(source.line(line), column, token):
+            return _missing_brace(source, line, related)
         statement = _STATEMENT.search(source.line(line)[: column - 1]) if token == "{" else None
         if statement is not None and statement.group(1) in MISPLACED:  # `mul {` in the stem
             start, word = statement.start(1) + 1, statement.group(1)
@@ -325,6 +327,44 @@ def _left_open(source: Source, line: int) -> list[Related]:
 
 
 DEFINITIONS = ("import", "block", "shortcut", "network", "train")
+_OPENING = re.compile(r"\s*[A-Za-z_][\w.]*(\s+[\w.]+)*\s*$")  # `stage`, `stage layer1` before `{`
+
+
+def _opens_statement(row: str, column: int, token) -> bool:
+    """Whether the unexpected token starts its line's statement: a word at the line's start
+    (`train`), or the `{` of a section or definition that the line opens (`stage {`)."""
+    before = row[: column - 1]
+    return not before.strip() or str(token) == "{" and bool(_OPENING.fullmatch(before))
+
+
+def _missing_brace(source: Source, line: int, related: list[Related]) -> ParseError:
+    """A `}` left out: marked where it belongs, with the `{` it closes as a note: at the end of
+    that brace's line where a section is written on one line (`head { avgpool; fc`), else at the
+    end of the last line of code before the statement it would close before."""
+    brace = related[0].span
+    before = line - 1
+    if _code(source.line(brace.line)[brace.column :]):
+        before = brace.line
+    while before > 1 and not _code(source.line(before)):
+        before -= 1
+    column = len(_code(source.line(before))) + 1
+    span = Span(source, before, column, before, column + 1)
+    word = source.line(line).split()[0]
+    return ParseError(
+        f"missing `}}` before `{word}`",
+        span,
+        "end this line with `}`"
+        if brace.line == before
+        else f"write the `}}` of line {brace.line}'s `{{` after this line",
+        code="RDS002",
+        related=related,
+    )
+
+
+def _code(row: str) -> str:
+    """A line without its comment and trailing blanks."""
+    code = _BRACKETS.sub(lambda m: "" if m.group().startswith("#") else m.group(), row)
+    return code.rstrip()
 
 
 def _not_closed_before(source: Source, line: int, column: int, token) -> list[Related]:

@@ -574,9 +574,13 @@ def _user_module(module_name: str):
         sys.path.insert(0, str(Path.cwd()))
     try:
         return importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - the user's code: any failure is reported
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the user's code: any failure is reported
         raise refuse(
-            f"cannot import {module_name}: {type(exc).__name__}: {exc}",
-            "the module must be importable from here (check the name and PYTHONPATH)",
+            f"cannot import {module_name}: {type(exc).__name__}: {_first(exc)}",
+            "the module must be importable from here (check the name and PYTHONPATH)"
+            if isinstance(exc, ImportError)
+            else "importing the module runs its code, which failed",
             code="RDS431",
         ) from None

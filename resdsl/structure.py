@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .errors import ResdslError
 from .ops import OPS, complete
 from .reading import Op, refuse
 from .sources import Source
@@ -47,11 +48,17 @@ def _inside(path: str, prefix: str) -> bool:
 def blocks(source: Source, ops: list[Op]) -> list[Block]:
     """Each residual addition's block, in order."""
     index = {id(op): i for i, op in enumerate(ops)}
+    for op in ops:
+        if op.kind in ("add", *JOINS) and len(op.inputs) != 2:
+            raise refuse(
+                f"{op.scope or TOP}: {_JOIN_WORDS[op.kind]} of "
+                f"{len(op.inputs)} tensors has no resdsl form (it joins two)"
+            )
     found: list[Block] = []
     for add in (op for op in ops if op.kind == "add"):
         path = add.scope
         if not path:
-            raise refuse("an addition in the network's own forward() is not a block's")
+            raise refuse(f"{TOP}: an addition outside a block has no resdsl form")
         if found and found[-1].path == path:
             raise refuse(f"{path}: a block with two additions has no resdsl form")
         members = [i for i, op in enumerate(ops) if _inside(op.path, path)]
@@ -62,8 +69,40 @@ def blocks(source: Source, ops: list[Op]) -> list[Block]:
         if len(outside) != 1:
             raise refuse(f"{path}: a block reads {len(outside)} tensors from outside it, not 1")
         (start,) = outside.values()
-        found.append(_block(source, path, ops, members, inside, start, add, index))
+        try:
+            found.append(_block(source, path, ops, members, inside, start, add, index))
+        except ResdslError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a block unlike any tried: named, not a traceback
+            raise refuse(
+                f"{path}: resdsl import cannot read this block's structure "
+                f"({type(exc).__name__}: {exc})",
+                "its ops are not a branch and a shortcut joined by one addition as resdsl "
+                "reads them; please report the model",
+            ) from None
     return found or _plain(source, ops)
+
+
+# how messages name a join, and the network's own code
+TOP = "the network's forward()"
+_JOIN_WORDS = {"add": "an addition", "mul": "a multiplication", "concat": "a concatenation"}
+
+
+def outside_blocks(ops: list[Op], blocks: list[Block]) -> None:
+    """Refuses a stem or head that is not one line of layers: a join outside every block, or a
+    layer that reads another than the one before it."""
+    taken = {i for b in blocks for i in range(b.first, b.last + 1)}
+    for i, op in enumerate(ops):
+        if i == 0 or i in taken:
+            continue
+        where = op.scope or TOP
+        if op.kind in _JOIN_WORDS:
+            raise refuse(f"{where}: {_JOIN_WORDS[op.kind]} outside a block has no resdsl form")
+        if op.inputs != [ops[i - 1]]:
+            raise refuse(
+                f"{op.path or where}: a {op.kind} that reads another layer than the one before "
+                "it, outside a block, has no resdsl form (a stem and a head are one line of layers)"
+            )
 
 
 def _stride(line: list[Op]) -> int:

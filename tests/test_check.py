@@ -33,7 +33,7 @@ CASES = [
     ("split_too_large", 6, 18, ["48000/5000 needs 53000 images", "has 50000"]),
     ("stride_without_param", 11, 28, ["block `plain_pair` has no `stride` parameter"]),
     ("syntax_bad_char", 4, 25, ["unexpected character '@'"]),
-    ("syntax_missing_brace", 5, 11, ["unexpected `{`"]),
+    ("syntax_missing_brace", 4, 34, ["missing `}` before `head`"]),
     ("unknown_block", 5, 13, ["unknown layer or block `basik`"]),
     ("unknown_layer", 4, 30, ["unknown layer or block `rleu`"]),
     ("unknown_parameter", 5, 24, ["unknown parameter `m`"]),
@@ -316,7 +316,7 @@ def test_a_section_left_open_on_its_line_gets_a_note(tmp_path):
         "    head { avgpool; fc }\n}\n"
     )
     result = run("check", tmp_path / "o.rds")
-    assert "o.rds:5:10: error[RDS002]: unexpected `{`" in result.stderr
+    assert "o.rds:4:21: error[RDS002]: missing `}` before `head`" in result.stderr
     assert "o.rds:4:11: note: this `{` is not closed on its line" in result.stderr
     # a brace that opens a block of lines is not suspected
     (tmp_path / "p.rds").write_text("network n {\n    input 3x32x32\n    clases 10\n}\n")

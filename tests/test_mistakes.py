@@ -48,7 +48,8 @@ train resnet56 {
 }
 """
 
-# (file, old, new, code, the token the caret is on, a fragment of the hint or message)
+# (file, old, new, code, the token the caret is on, a fragment of the hint or message); " " is
+# the end of a line, where a `}` left out belongs
 CASES = [
     ("b", "conv 16 3x3; bn", "cnov 16 3x3; bn", "RDS101", "cnov", "did you mean `conv`?"),
     ("b", "3x3; bn; relu }", "3x3; batchnorm; relu }", "RDS101", "batchnorm", "`bn`"),
@@ -64,8 +65,9 @@ CASES = [
     ("b", "conv 16 3x3; bn", "conv 16 3x3 pad=same; bn", "RDS102", "same", "`pad=0`"),
     ("b", "conv 16 3x3; bn", "conv 16; bn", "RDS123", "conv", "conv 64 3x3"),
     ("b", "conv 16 3x3; bn", "conv 3x3 16; bn", "RDS140", "3x3", "conv 64 3x3"),
-    ("b", "bn; relu }", "bn; relu", "RDS002", "{", "expected"),
-    ("b", "head  { avgpool; fc }\n}", "head  { avgpool; fc }\n", "RDS002", "train", "expected"),
+    ("b", "bn; relu }", "bn; relu", "RDS002", " ", "end this line with `}`"),
+    ("b", "avgpool; fc }\n}", "avgpool; fc }\n", "RDS002", " ", "missing `}` before `train`"),
+    ("b", "x 3; stride 2 }", "x 3; stride 2", "RDS002", " ", "missing `}` before `head`"),
     ("b", "head  { avgpool; fc }", "head  { avgpool }", "RDS210", "avgpool", "avgpool; fc"),
     ("b", "    head  { avgpool; fc }\n", "", "RDS210", "mybasic 32", "add `head"),
     ("b", "input 3x32x32", "input 3x32", "RDS144", "3x32", "3x32x32"),

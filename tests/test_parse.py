@@ -186,7 +186,7 @@ def test_every_independent_syntax_error_of_a_file_is_reported():
         ("network n {", "netwrk n {", (1, 1)),  # the rest is inside a brace it never opened
         ("stem { conv", "stem conv", (4, 10)),
         ("relu }", "relu }}", (5, 5)),  # the network closed early: what follows is its echo
-        ("basic 16 x 2 }", "basic 16 x 2", (6, 11)),  # a section left open
+        ("basic 16 x 2 }", "basic 16 x 2", (5, 25)),  # a section left open: where its `}` goes
         ("3x32x32", "3x32x32x", (2, 11)),
         ("stride 2 }", "stride 2 ]", (6, 36)),
     ],
@@ -271,12 +271,15 @@ def test_a_token_from_another_language_is_explained(old, new, hint):
     ],
 )
 def test_a_missing_brace_before_a_definition_is_shown_at_its_brace(old, new, brace_line, note):
-    """The network's `}` left out, or a one-line head's: the error is at the next definition,
-    and a note points at the `{` that lacks its `}`."""
+    """The network's `}` left out, or a one-line head's: the error is where the `}` belongs, at
+    the end of the line before the next definition, and a note points at the `{` it closes."""
     with pytest.raises(resdsl.ParseError) as info:
         resdsl.parse(TINY.replace(old, new))
     error = info.value
-    assert error.message == "unexpected `train`"
+    assert error.message == "missing `}` before `train`"
+    rows = TINY.replace(old, new).splitlines()
+    head = next(n for n, row in enumerate(rows, 1) if row.strip().startswith("head"))
+    assert (error.span.line, error.span.column) == (head, len(rows[head - 1]) + 1)
     (related,) = error.related
     assert related.span.line == brace_line and note in related.message
     line = TINY.splitlines()[brace_line - 1]

@@ -412,10 +412,18 @@ def _function_reads() -> dict:
     import operator
 
     import torch
+    from torch import fx
     from torch.nn import functional
 
     def of(kind):
         return lambda node: [(kind, {})]
+
+    def joined(kind):  # x + y, x * y of two tensors; a constant operand has no resdsl form
+        def read(node):
+            operands = [*node.args, *node.kwargs.values()]
+            return [(kind, {})] if all(isinstance(a, fx.Node) for a in operands) else None
+
+        return read
 
     def mean(node):
         if node.kwargs.get("keepdim") and tuple(node.args[1]) == (2, 3):
@@ -435,6 +443,9 @@ def _function_reads() -> dict:
     for kind, targets in {
         "add": (operator.add, operator.iadd, torch.add, "add", "add_"),
         "mul": (operator.mul, operator.imul, torch.mul, "mul", "mul_"),
+    }.items():
+        table |= {target: joined(kind) for target in targets}
+    for kind, targets in {
         "relu": (functional.relu, torch.relu, "relu", "relu_"),
         "sigmoid": (torch.sigmoid, functional.sigmoid, "sigmoid"),
     }.items():
@@ -454,6 +465,9 @@ def read_function(node, scope: str) -> list[tuple[str, dict]]:
     if found is None:
         where = scope or "the network's forward()"
         name = getattr(node.target, "__name__", str(node.target))
+        constants = [repr(a) for a in node.args if not hasattr(a, "op")]
+        if name.strip("_") in ("add", "iadd", "mul", "imul") and constants:  # 0.5 * x
+            raise refuse(f"{where}: a `{name}` with the constant {constants[0]} has no resdsl form")
         raise refuse(f"{where}: a call of `{name}` has no resdsl form")
     return found
 

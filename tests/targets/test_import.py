@@ -153,8 +153,63 @@ class Branchy(nn.Module):
         return -x
 
 
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return x + 0.5 * self.conv1(x)
+
+
+class Outside(nn.Module):
+    def __init__(self, join):
+        super().__init__()
+        self.join = join
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(16 if join == "cat" else 8, 10)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        y = self.conv2(x)
+        x = torch.cat([x, y], 1) if self.join == "cat" else x + y
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class Forked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.conv3 = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        self.conv2(x)  # computed and dropped: the next layer reads conv1
+        x = self.conv3(x)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
 def gated():
     return Net(Gated)
+
+
+def scaled_residual():
+    return Net(Scaled)
+
+
+def concat_outside():
+    return Outside("cat")
+
+
+def add_outside():
+    return Outside("add")
+
+
+def forked():
+    return Forked()
 
 
 def gelu():
@@ -217,11 +272,13 @@ def tiny():
 @pytest.fixture
 def factories(tmp_path, monkeypatch):
     (tmp_path / "mynets.py").write_text(textwrap.dedent(FACTORIES))
+    (tmp_path / "exits_on_import.py").write_text("import sys\n\nsys.exit(2)\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "mynets", raising=False)
     yield tmp_path
     sys.modules.pop("mynets", None)
+    sys.modules.pop("exits_on_import", None)
 
 
 @pytest.mark.parametrize(
@@ -229,6 +286,11 @@ def factories(tmp_path, monkeypatch):
     [
         ("module:mynets:gated", "RDS432", "layer1.0"),
         ("module:mynets:gelu", "RDS432", "layer1.0.act: GELU has no resdsl form"),
+        ("module:mynets:scaled_residual", "RDS432", "layer1.0: a `mul` with the constant 0.5"),
+        ("module:mynets:concat_outside", "RDS432", "a concatenation outside a block"),
+        ("module:mynets:add_outside", "RDS432", "an addition outside a block"),
+        ("module:mynets:forked", "RDS432", "conv3: a conv that reads another layer"),
+        ("module:exits_on_import:tiny", "RDS431", "cannot import exits_on_import: SystemExit"),
         ("module:mynets:branchy", "RDS432", "torch.fx cannot trace the model"),
         ("module:mynets:fails", "RDS431", "raised ValueError: no such width"),
         ("module:mynets:not_a_module", "RDS431", "returned int, not an nn.Module"),
