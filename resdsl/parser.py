@@ -151,8 +151,9 @@ def parse(text: str, name: str = "<string>", *, builtin: bool = False) -> ast.Mo
     try:
         tree = grammar().parse(text)
     except UnexpectedInput as exc:
-        errors = [_parse_error(source, exc), *_later_errors(source, text, exc)]
-        raise_all(errors, ParseErrorGroup)
+        first = _parse_error(source, exc)
+        later = [] if first.message.startswith(MISSING) else _later_errors(source, text, exc)
+        raise_all([first, *later], ParseErrorGroup)
     try:
         return _ToAst(source).transform(tree)
     except VisitError as exc:
@@ -294,6 +295,17 @@ def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
             close = did_you_mean(str(token), _keywords(exc))
             hint = f"{close} ({hint})" if close and hint else close or hint
         hint = _token_hint(source, line, column, exc) or hint
+        expected = getattr(exc, "expected", None) or set()
+        after = _AFTER.match(source.line(line)[column + len(str(token)) - 1 :])
+        if str(token) == "from" and "FROM_TAP" in expected and after:  # `from tab`
+            start = column + len(str(token)) + after.start(1)
+            span = Span(source, line, start, line, start + len(after.group(1)))
+            return ParseError(
+                f"unexpected `{after.group(1)}` after `from`",
+                span,
+                "a case starts `from tap` (the block's `tap` statement) or at the block's input",
+                code="RDS002",
+            )
         related = _left_open(source, line) or _not_closed_before(source, line, column, token)
         if related and _opens_statement(source.line(line), column, token):
             return _missing_brace(source, line, related)
@@ -337,6 +349,9 @@ def _opens_statement(row: str, column: int, token) -> bool:
     return not before.strip() or str(token) == "{" and bool(_OPENING.fullmatch(before))
 
 
+MISSING = "missing `}`"  # what follows a `}` left out is its echo: no later errors are sought
+
+
 def _missing_brace(source: Source, line: int, related: list[Related]) -> ParseError:
     """A `}` left out: marked where it belongs, with the `{` it closes as a note: at the end of
     that brace's line where a section is written on one line (`head { avgpool; fc`), else at the
@@ -351,7 +366,7 @@ def _missing_brace(source: Source, line: int, related: list[Related]) -> ParseEr
     span = Span(source, before, column, before, column + 1)
     word = source.line(line).split()[0]
     return ParseError(
-        f"missing `}}` before `{word}`",
+        f"{MISSING} before `{word}`",
         span,
         "end this line with `}`"
         if brace.line == before
@@ -410,6 +425,9 @@ def _keywords(exc: UnexpectedInput) -> list[str]:
             continue
         if pattern.type == "str" and pattern.value.isidentifier():
             out.append(pattern.value)
+        words = re.fullmatch(r"\\b\(([\w|]+)\)\\b", pattern.value) if pattern.type == "re" else None
+        if words:  # a terminal of alternative words, such as CASE's
+            out += words.group(1).split("|")
     return out
 
 

@@ -48,6 +48,44 @@ train resnet56 {
 }
 """
 
+# the constructs since the paper's: a shortcut definition `from tap`, labels, groups, stage
+# paths, gates and side paths, and the layers of timm's families
+NEWER = """\
+shortcut proj {
+    change from tap { conv: conv out 1x1 stride=stride; norm: bn }
+    stride { subsample stride }
+}
+
+block eca(kernel = 3) {
+    avgpool
+    conv: channel_conv kernel
+    sigmoid
+}
+
+block unit(width, stride = 1) {
+    bn; relu
+    tap
+    conv1: conv width 3x3 stride=stride dilation=1
+    gn 8; relu
+    conv2: conv width 3x3 ws=1e-5
+    mul { attn: eca 3 }
+    concat { side: conv width//2 1x1 }
+    conv width 1x1
+    droppath 0.1
+    add
+}
+
+network newer {
+    input 3x32x32
+    classes 10
+    shortcut proj
+    stem  { group conv1 { conv 16 3x3; bn; relu }; blurpool stride=2 }
+    stage stages.0 { unit 16 x 2 }
+    stage stages.1 { unit 32 x 2; stride 2 }
+    head  { bn; relu; avgpool; fc }
+}
+"""
+
 # (file, old, new, code, the token the caret is on, a fragment of the hint or message); " " is
 # the end of a line, where a `}` left out belongs
 CASES = [
@@ -132,6 +170,60 @@ CASES = [
     ("i", 'import "cifar.rds"\n', "", "RDS112", "cifar_resnet", "not defined"),
     ("i", "network resnet56 =", "network resnet-56 =", "RDS002", "-", "`=`"),
     ("i", "train resnet56 {", "train resnet {", "RDS108", "resnet", "`resnet56`"),
+    # the newer constructs
+    ("n", "gn 8; relu", "gn 5; relu", "RDS211", "5", "must divide the channels (16)"),
+    ("n", "blurpool stride=2", "blurpool stride=2 size=1", "RDS205", "1", "size 1"),
+    ("n", "blurpool stride=2", "blurpool stride=0", "RDS205", "0", "stride 0"),
+    ("n", "droppath 0.1", "droppath 1.0", "RDS207", "1.0", "[0, 1)"),
+    ("n", "droppath 0.1", "droppath", "RDS123", "droppath", "needs `p`"),
+    ("n", "droppath 0.1", "droppath 0.1 0.2", "RDS120", "0.2", "too many values"),
+    ("n", "dilation=1", "dilation=0", "RDS205", "0", "at least 1"),
+    ("n", "dilation=1", "dilation=1.5", "RDS140", "1.5", "integer"),
+    ("n", "ws=1e-5", "ws=-1", "RDS002", "-", "no negative"),
+    ("n", "ws=1e-5", "ws=1", "RDS207", "1", "[0, 1)"),
+    ("n", "attn: eca 3", "attn: eca 4", "RDS212", "4", "odd"),
+    ("n", "attn: eca 3", "attn: eca 0", "RDS212", "0", "odd and at least 1"),
+    ("n", "attn: eca 3", "attn: eca 3 5", "RDS124", "5", "takes 1 value"),
+    ("n", "attn: eca 3", "attn: ecaa 3", "RDS101", "ecaa", "`eca`"),
+    ("n", "attn: eca 3", "attn: eca size=3", "RDS121", "size", "no parameter `size`"),
+    ("n", "mul { attn: eca 3 }", "mul { attn: eca 3", "RDS002", " ", "end this line with `}`"),
+    ("n", "mul { attn: eca 3 }", "mul { attn: eca 3; add }", "RDS101", "add", "`add`"),
+    ("n", "    tap\n", "    tap\n    tap\n", "RDS119", "tap", "more than one `tap`"),
+    ("n", "    add\n", "    add\n    tap\n", "RDS119", "tap", "more than one `tap`"),
+    ("n", "    gn 8; relu\n", "    gn 8; relu\n    add\n", "RDS127", "add", "one `add`"),
+    ("n", "blurpool stride=2 }", "blurpool stride=2; tap }", "RDS101", "tap", "`tap`"),
+    ("n", "stride=2 }", "stride=2; mul { sigmoid } }", "RDS002", "mul", "in a block"),
+    ("n", "stride=2 }", "stride=2; concat { bn } }", "RDS002", "concat", "a block's statement"),
+    ("n", "{ bn; relu; avgpool", "{ mul { sigmoid }; bn; relu; avgpool", "RDS002", "mul", "block"),
+    ("n", "norm: bn }", "norm: bn; mul { sigmoid } }", "RDS002", "mul", "a shortcut case"),
+    ("n", "{ unit 16 x 2 }", "{ group g { bn }; unit 16 x 2 }", "RDS002", "group", "a stage"),
+    ("n", "    conv width 1x1\n", "    group g { conv width 1x1 }\n", "RDS002", "group", "a block"),
+    ("n", "bn; relu }; blurpool", "bn; relu } x 2; blurpool", "RDS002", "x", "unexpected `x`"),
+    ("n", "conv1: conv width", "_conv1: conv width", "RDS117", "_conv1", "private"),
+    ("n", "conv1: conv width", "conv2: conv width", "RDS116", "conv2:", "`conv2` is taken"),
+    ("n", "attn: eca", "_attn: eca", "RDS117", "_attn", "starting with `_`"),
+    ("n", "side: conv", "__init__: conv", "RDS117", "__init__", "starting with `_`"),
+    ("n", "conv: conv out", "_conv: conv out", "RDS117", "_conv", "starting with `_`"),
+    ("n", "group conv1 {", "group _c {", "RDS117", "_c", "cannot name a group"),
+    ("n", "group conv1 {", "group class {", "RDS116", "class", "`class`"),
+    ("n", "{ conv 16 3x3; bn; relu }", "{ conv 16 3x3; bnn; relu }", "RDS101", "bnn", "`bn`"),
+    ("n", "stage stages.0 {", "stage _stages.0 {", "RDS117", "_stages", "stage's module"),
+    ("n", "stage stages.0 {", "stage stages..0 {", "RDS002", ".0", "unexpected"),
+    ("n", "stage stages.1 {", "stage stages.0 {", "RDS116", "stages.0", "clashes"),
+    ("n", "{ unit 16 x 2 }", "{ u: unit 16 x 2 }", "RDS117", "u", "a stage's blocks"),
+    ("n", "channel_conv kernel", "chanel_conv kernel", "RDS101", "chanel_conv", "channel_conv"),
+    ("n", "channel_conv kernel", "channel_conv kernal", "RDS102", "kernal", "`kernel`"),
+    ("n", "channel_conv kernel", "channel_conv 3x3", "RDS140", "3x3", "integer"),
+    ("n", "norm: bn }", "norm: bnn }", "RDS101", "bnn", "`bn`"),
+    ("n", "subsample stride }", "subsample strde }", "RDS102", "strde", "`stride`"),
+    ("n", "change from tap", "change from tab", "RDS002", "tab", "`from tap`"),
+    ("n", "change from tap", "change frm tap", "RDS002", "frm", "unexpected `frm`"),
+    ("n", "    stride { subsample", "    strides { subsample", "RDS002", "strides", "`stride`"),
+    ("n", "conv: conv out 1x1", "conv: conv outt 1x1", "RDS102", "outt", "`out`"),
+    ("n", "shortcut proj\n", "shortcut prj\n", "RDS113", "prj", "`proj`"),
+    ("n", "    tap\n", "", "RDS118", "add", "has no `tap`"),
+    ("n", "concat { side: conv width//2 1x1 }", "concat { side: gn 3 }", "RDS211", "3", "divide"),
+    ("n", "avgpool; fc }", "avgpool 3x3 ceil=2; fc }", "RDS140", "2", "0 or 1"),
 ]
 
 
@@ -139,7 +231,7 @@ CASES = [
 def test_one_mistake_gets_one_error_at_its_token_with_what_was_meant(tmp_path, case):
     which, old, new, code, token, fragment = case
     shutil.copy(SPECS / "cifar.rds", tmp_path / "cifar.rds")
-    text = BASE if which == "b" else INSTANCE
+    text = {"b": BASE, "i": INSTANCE, "n": NEWER}[which]
     assert old in text
     path = tmp_path / "spec.rds"
     path.write_text(text)
