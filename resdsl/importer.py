@@ -22,6 +22,8 @@ What has no spelling is refused by its module path and op, never guessed.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -45,6 +47,23 @@ def _value(value) -> str:
     if isinstance(value, float):  # 1e-08 as 1e-8
         return re.sub(r"e([+-])0*(\d)", r"e\1\2", repr(value)).replace("e+", "e")
     return str(value)
+
+
+def _writable(ops: list[Op]) -> None:
+    """Refuses an op with a value the language has no literal for: negative, or not finite."""
+    for op in ops:
+        for name, value in op.args.items():
+            parts = value if isinstance(value, tuple) else (value,)
+            numbers = [v for v in parts if isinstance(v, int | float) and not isinstance(v, bool)]
+            if any(v < 0 or not math.isfinite(v) for v in numbers):
+                raise refuse(
+                    f"{op.path or op.kind}: a {op.kind} with {name} {_shown(value)} has no resdsl "
+                    "form (resdsl's values are finite and at least 0)"
+                )
+
+
+def _shown(value) -> str:
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def spell(kind: str, args: dict, exprs: dict | None = None, classes: int | None = None) -> str:
@@ -97,22 +116,55 @@ class Namer:
         self.counts: dict[str, int] = {}
 
     def label(self, op: Op, local: str) -> str | None:
-        from .names import module_suffix, private
+        from .names import module_suffix
 
         n = self.counts.get(op.kind, 0) + 1
         auto = op.kind + module_suffix(n, op.kind in ops.OPS and ops.OPS[op.kind].numbered)
         if not op.weights or auto == local:
             self.counts[op.kind] = n
             return None
-        if private(local, "a layer"):
-            raise refuse(f"{op.path}: {private(local, 'a layer')}", code="RDS432")
-        if not local.isidentifier():
+        if local.isdigit():
             raise refuse(
                 f"{op.path}: resdsl cannot give a layer the name `{local}`",
-                "a label is an identifier, and the network's own layers are not numbered "
-                "(an nn.Sequential of layers is not a network resdsl writes)",
+                "the network's own layers are not numbered (an nn.Sequential of layers is not "
+                "a network resdsl writes)",
             )
-        return local
+        return named(local, op.path, "a layer")
+
+
+# a spec that gives one name as a label, a group or a stage's module path
+_USES = {
+    "label": "stem {{ {}: conv 4 3x3 }}",
+    "group": "stem {{ group {} {{ conv 4 3x3 }} }}",
+    "stage": "stage {}.0 {{ basic 4 }}",
+}
+
+
+@functools.cache
+def _refused(name: str, use: str) -> str | None:
+    """Why the language refuses ``name`` as a label, a group or a stage's module, from its own
+    parser and resolver: a spec that uses it so is checked. None where it takes it."""
+    from . import build, check, link
+
+    body = _USES[use].format(name)
+    text = f"network n {{\n input 3x8x8\n classes 2\n {body}\n head {{ avgpool; fc }}\n}}\n"
+    try:
+        check(build(link(parse(text, "<label>"))))
+    except ResdslError as exc:
+        first = getattr(exc, "errors", [exc])[0]
+        return first.message
+    return None
+
+
+def named(name: str, path: str, what: str, use: str = "label") -> str:
+    """``name`` as a label, group or stage part of the spec, where the language takes it;
+    refused by the source's module path where it does not, before any spec is written."""
+    reason = "it is not one word" if not name.isidentifier() else _refused(name, use)
+    if reason is not None and f"`{name}`" in reason:  # the resolver's own words name it
+        raise refuse(f"{path}: {reason}")
+    if reason is not None:
+        raise refuse(f"{path}: resdsl cannot give {what} the name {name!r}: {reason}")
+    return name
 
 
 # ---------------------------------------------------------------- definitions
@@ -246,7 +298,8 @@ def define(group: list[Block], name: str, gate_names: dict | None = None) -> Def
                 call = spell(op.kind, op.args, {slot.name: exprs[0]} if slot else {})
             else:
                 call = " ".join([gate_names[_gate_key(item)], *exprs])
-            lines.append(f"{item.join.kind} {{ {item.child}: {call} }}")
+            child = named(item.child, item.path, "a gate")
+            lines.append(f"{item.join.kind} {{ {child}: {call} }}")
             continue
         label = namer.label(item, item.path[len(group[0].path) + 1 :])
         exprs = {}
@@ -351,6 +404,7 @@ def write_spec(source: Source) -> str:
     from .fmt import format_text
 
     ops = source.ops()
+    _writable(ops)
     found = blocks(source, ops)
     outside_blocks(ops, found)
     first = found[0].first if found else len(ops)
@@ -420,11 +474,11 @@ def _stages(found: list[Block]) -> list[tuple[str, list[Block]]]:
                 f"{container}: a stage's blocks are numbered 0, 1, ... (as nn.Sequential's), "
                 f"not {', '.join(numbers[:4])}"
             )
-        if not container or any(
-            not p.isidentifier() and not p.isdigit() or p.startswith("_")
-            for p in container.split(".")
-        ):
+        if not container:
             raise refuse(f"{members[0].path}: a block must be a member of a stage's container")
+        for part in container.split("."):
+            if not part.isdigit():
+                named(part, members[0].path, "a stage's module", "stage")
     return stages
 
 
@@ -514,10 +568,7 @@ def _section(ops: list[Op], namer: Namer, reserved: set[str], classes=None) -> l
 
 def _group(root: str, members: list[Op], classes) -> str:
     """``group conv1 { ... }``: members named by their position, or labelled."""
-    from .names import private
-
-    if private(root, "a group") or not root.isidentifier():
-        raise refuse(f"{members[0].path}: resdsl cannot give a group the name `{root}`")
+    named(root, members[0].path, "a group", "group")
     words = []
     for position, op in enumerate(members):
         local = op.path[len(root) + 1 :]
@@ -525,7 +576,7 @@ def _group(root: str, members: list[Op], classes) -> str:
         if local == str(position) or not op.weights and not local.isidentifier():
             words.append(text)  # a function's call, or an op of the group's own forward
         elif local.isidentifier():
-            words.append(f"{local}: {text}")
+            words.append(f"{named(local, op.path, 'a layer')}: {text}")
         else:
             raise refuse(
                 f"{op.path}: a member numbered {local} at position {position} of {root}",
@@ -640,7 +691,7 @@ def _slot(members: list[Block], slot: int) -> str:
         if not does_nothing(b, exprs):
             raise refuse(f"{b.path}.downsample.{local}: an identity here, a {first.kind} elsewhere")
     text = spell(first.kind, first.args, exprs)
-    return text if local.isdigit() else f"{local}: {text}"
+    return text if local.isdigit() else f"{named(local, where, 'a shortcut layer')}: {text}"
 
 
 def _as(like, value):

@@ -30,7 +30,8 @@ def network_of(text: str, source: Source):
     except ResdslError as exc:
         raise refuse(
             f"the spec written for {source.origin} does not check: {exc.message}",
-            "this is a bug in resdsl import; please report it with the source",
+            "the source holds a layer resdsl refuses (does it run in its own framework?); "
+            "if it does, this is a bug in resdsl import: please report it with the source",
             code="RDS433",
         ) from None
 
@@ -54,6 +55,15 @@ def compare(got, want, source: Source, target: str) -> float:
     """The largest difference of the logits, or a refusal where it is over the tolerance."""
     import numpy as np
 
+    if not np.isfinite(want).all():  # nothing to prove: the source's own weights are broken
+        state = source.state()
+        broken = [k for k, v in state.items() if not np.isfinite(np.asarray(_numpy(v))).all()]
+        raise refuse(
+            f"{source.origin}'s own logits are not finite on the proof's input"
+            + (f": its tensor `{broken[0]}` holds NaN or infinity" if broken else ""),
+            "give a model whose weights are finite",
+            code="RDS430",
+        )
     got = np.asarray(got).reshape(want.shape)
     diff = float(np.abs(got - want).max())
     if not diff <= TOLERANCE * max(1.0, float(np.abs(want).max())):
@@ -62,6 +72,11 @@ def compare(got, want, source: Source, target: str) -> float:
             code="RDS433",
         )
     return diff
+
+
+def _numpy(value):
+    detach = getattr(value, "detach", None)
+    return detach().cpu().numpy() if detach else value
 
 
 def load_module(path: Path, name: str):

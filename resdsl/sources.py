@@ -339,12 +339,28 @@ def load_onnx(source: str) -> OnnxSource:
         raise refuse(f"cannot read {source} as an ONNX model: {problem}", code="RDS430")
     try:
         model = onnx.load(str(path))
-        model = onnx.shape_inference.infer_shapes(model)
-        arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    except Exception as exc:  # noqa: BLE001 - any unreadable file, or initialiser
+    except Exception as exc:  # noqa: BLE001 - any unreadable file
         raise refuse(
-            f"cannot read {source} as an ONNX model: {type(exc).__name__}: {exc}", code="RDS430"
+            f"cannot read {source} as an ONNX model: {type(exc).__name__}: {_first(exc)}",
+            code="RDS430",
         ) from None
+    try:  # the onnx package's own rules: inputs, attributes and types as each op's schema says
+        onnx.checker.check_model(model, full_check=True)
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    except Exception as exc:  # noqa: BLE001 - a file that breaks ONNX's rules, or an initialiser
+        raise refuse(
+            f"{source} is not a valid ONNX model: {_first(exc)}",
+            "onnx.checker.check_model(model, full_check=True) says so too",
+            code="RDS430",
+        ) from None
+    unreal = next((k for k, v in arrays.items() if v.dtype.kind not in "fiub"), None)
+    if unreal is not None:
+        raise refuse(
+            f"{source}: the initialiser `{unreal}` holds {arrays[unreal].dtype} values, "
+            "not numbers",
+            code="RDS430",
+        )
     for node in model.graph.node:  # an exporter's alias of a shared tensor gives the name back
         if node.op_type == "Identity" and node.input[0] in arrays:
             arrays[node.output[0]] = arrays[node.input[0]]

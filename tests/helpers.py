@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -11,6 +12,7 @@ import sys
 import tarfile
 import textwrap
 import time
+import tracemalloc
 import types
 import zipfile
 from pathlib import Path
@@ -32,6 +34,34 @@ NETWORK_SPECS = [
     p for p in sorted(SPECS.glob("*.rds")) if resdsl.linker.concrete(resdsl.parse_file(p))
 ]
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "2"}
+
+
+@contextlib.contextmanager
+def within(seconds: float, megabytes: int):
+    """Fails the test where its body takes longer or allocates more (Python's and numpy's
+    allocations, as tracemalloc sees them) than the budget."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        yield
+    finally:  # held to the budget whether the body returned or raised (a refusal too)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert elapsed < seconds, f"{elapsed:.1f} s"
+        assert peak < megabytes * 2**20, f"{peak / 2**20:.0f} MB"
+
+
+def fuzz_settings(variable: str, default: int):
+    """Hypothesis settings for a fuzz run of ``$variable`` examples (``default`` in CI), with no
+    deadline: each test holds its inputs to a time budget of its own."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=int(os.environ.get(variable, str(default))),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 def compile_text(text: str, name: str = "<test>", **kw):

@@ -339,6 +339,13 @@ def test_a_weights_file_is_held_to_the_network_before_it_is_read(tmp_path):
         "RDS405",
     )
     assert "fc.weight has shape (100000, 100000); network `resnet20` expects (10, 64)" in bomb
+    with zipfile.ZipFile(tmp_path / "raw.npz", "w") as archive:  # np.load gives it as bytes
+        archive.writestr("fc.weight", b"\x93NUMPY")
+    raw = only_error(
+        run("compile", spec, "--target", "onnx", "--weights", tmp_path / "raw.npz", "-o", out),
+        "RDS404",
+    )
+    assert "'fc.weight' is not an .npy array" in raw
     assert not out.exists()
 
 
@@ -349,6 +356,7 @@ def test_load_npz_holds_a_file_to_the_model_before_reading_it(target, framework,
     refused, not waited on; an array whose header claims 40 GB, or strings, is refused by its
     header, before its data is read; a name the model does not hold is named."""
     from resdsl.emit import emit
+    from resdsl.targets.weights import fresh
 
     from helpers import module_from
 
@@ -371,3 +379,13 @@ def test_load_npz_holds_a_file_to_the_model_before_reading_it(target, framework,
         np.lib.format.write_array(f, np.array(["x"] * 640).reshape(10, 64))
     with pytest.raises(model.WeightsMismatch, match="fc.weight holds <U1 of shape"):
         model.load_npz(net, str(strings))
+    # a member that is no .npy (np.load would give its bytes), and weights that are not finite
+    with zipfile.ZipFile(tmp_path / "raw.npz", "w") as archive:
+        archive.writestr("fc.weight", b"\x93NUMPY")
+    with pytest.raises(model.WeightsMismatch, match="'fc.weight' is not an .npy array"):
+        model.load_npz(net, str(tmp_path / "raw.npz"))
+    weights = fresh(resdsl.load(SPECS / "resnet20.rds"), 0)
+    weights["layer3.2.bn2.bias"][5] = np.inf
+    np.savez(tmp_path / "inf.npz", **weights)
+    with pytest.raises(model.WeightsMismatch, match="layer3.2.bn2.bias holds NaN or infinity"):
+        model.load_npz(net, str(tmp_path / "inf.npz"))

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 
 from ..emit import TargetError, register, source_file
+from ..errors import ResdslError
 from ..identity import KEY, identity
 from ..ir import Network, Node
 from ..ops import OPS, OpProblem, average_counts, binomial, blur_padding
@@ -365,7 +366,7 @@ def read_graph(graph, arrays: dict, input_shape) -> list[Op]:
         reader = READ.get(node.op_type)
         if reader is None and node.op_type not in HELPERS:
             raise refuse(f"{_where(node)}: ONNX's {node.op_type} has no resdsl form")
-        found = reader(g, node) if reader else None
+        found = _read(reader, g, node)
         if isinstance(found, Read) and not all(g.op(name) for name in found.inputs):
             found = None  # it reads a helper: a helper itself
         out = node.output[0]
@@ -393,6 +394,23 @@ def read_graph(graph, arrays: dict, input_shape) -> list[Op]:
         kind = cause.op_type if cause is not None else "output"
         raise refuse(f"{where}: ONNX's {kind} has no resdsl form")
     return ops
+
+
+def _read(reader, g: Graph, node):
+    """What ``reader`` makes of ``node``; a node whose inputs or attributes are unlike any the
+    reader knows is refused by its name, not reported as the reader's own error."""
+    if reader is None:
+        return None
+    try:
+        return reader(g, node)
+    except ResdslError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a node unlike any exporter writes
+        raise refuse(
+            f"{_where(node)}: ONNX's {node.op_type} with inputs {list(node.input)} and attributes "
+            f"{sorted(a.name for a in node.attribute)} cannot be read "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _op(node, found: Read, inputs: list[Op], shape: tuple) -> Op:

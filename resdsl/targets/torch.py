@@ -489,6 +489,7 @@ def trace(model, input_shape) -> list[Op]:
     tracer = Tracer()
     try:
         graph = tracer.trace(model)
+        module = fx.GraphModule(tracer.root, graph)  # its code: a keyword as a name fails here
     except Exception as exc:  # noqa: BLE001 - torch.fx refuses data-dependent control flow
         raise refuse(
             f"torch.fx cannot trace the model: {type(exc).__name__}: {str(exc).splitlines()[0]}",
@@ -497,7 +498,6 @@ def trace(model, input_shape) -> list[Op]:
     inputs = [n for n in graph.nodes if n.op == "placeholder"]
     if len(inputs) != 1:
         raise refuse(f"the model's forward() takes {len(inputs)} inputs: a network takes one")
-    module = fx.GraphModule(tracer.root, graph)
     try:
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(module).propagate(torch.randn(1, *input_shape))

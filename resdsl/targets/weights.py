@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 from ..emit import TargetError
@@ -112,8 +114,11 @@ def _headers(path: Path) -> dict:
         raise _unreadable(path, "not a regular file")
     out = {}
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(path) as archive, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's note on a header in Python 2's form
             for info in archive.infolist():
+                if not info.filename.endswith(".npy"):  # np.load gives such a member as bytes
+                    raise _unreadable(path, f"{info.filename!r} is not an .npy array")
                 name = info.filename.removesuffix(".npy")
                 with archive.open(info) as f:
                     version = np.lib.format.read_magic(f)
@@ -133,7 +138,7 @@ def _headers(path: Path) -> dict:
         raise _unreadable(
             path, "one .npy array, not an .npz of named arrays" if one else "not an .npz file"
         ) from None
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, RuntimeError, zlib.error) as exc:  # a zip's own
         raise _unreadable(path, getattr(exc, "strerror", None) or "not an .npz file") from None
     shape, dtype = out.get(KEY, ((), np.dtype("U1")))
     if shape != () or dtype.kind != "U" or dtype.itemsize > 1 << 16:
@@ -151,7 +156,14 @@ def read(path: Path) -> dict:
         for name in archive.files:
             try:
                 arrays[name] = archive[name]
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            except (
+                OSError,
+                ValueError,
+                EOFError,
+                RuntimeError,
+                zlib.error,
+                zipfile.BadZipFile,
+            ) as exc:
                 raise _unreadable(path, f"array {name!r} cannot be read ({exc})") from None
         return arrays
 

@@ -250,6 +250,27 @@ def private():
     return Hidden()
 
 
+class Named(nn.Module):
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+        self.conv1 = nn.Conv2d(3, 8, 3)
+        self.add_module(name, nn.Conv2d(8, 8, 3))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(self.pool(getattr(self, self.name)(self.conv1(x))).flatten(1))
+
+
+def keyword():
+    return Named("class")
+
+
+def grouped():
+    return Named("group")
+
+
 def not_a_module():
     return 42
 
@@ -296,7 +317,9 @@ def factories(tmp_path, monkeypatch):
         ("module:mynets:not_a_module", "RDS431", "returned int, not an nn.Module"),
         ("module:mynets:exits", "RDS431", "building the model raised SystemExit: 3"),
         ("module:mynets:interrupts", "RDS431", "raised GeneratorExit: closed"),
-        ("module:mynets:private", "RDS432", "`_x` cannot name a layer: a name starting with `_`"),
+        ("module:mynets:private", "RDS432", "`_x` cannot name a layer or block: a name starting"),
+        ("module:mynets:keyword", "RDS432", "torch.fx cannot trace the model: SyntaxError"),
+        ("module:mynets:grouped", "RDS432", "cannot give a layer the name 'group'"),
         ("module:mynets:tinny", "RDS431", "did you mean `tiny`?"),
         ("module:mynetz:tiny", "RDS431", "cannot import mynetz"),
         ("module:mynets", "RDS430", "names no factory"),
@@ -409,4 +432,47 @@ def test_an_onnx_initialiser_whose_dims_disagree_with_its_data(tmp_path):
     onnx.save(model, tmp_path / "bad.onnx")
     result = run("import", tmp_path / "bad.onnx")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
-    assert "error[RDS430]: cannot read" in result.stderr and "cannot reshape" in result.stderr
+    assert "error[RDS430]: " in result.stderr and "is not a valid ONNX model" in result.stderr
+
+
+def onnx_of_resnet20(edit, path):
+    """resnet20's model.onnx, written by the ONNX target, with ``edit`` made to its graph."""
+    onnx = pytest.importorskip("onnx")
+    net = resdsl.check(resdsl.build(resdsl.link(resdsl.parse_file(SPECS / "resnet20.rds"))))
+    model = onnx.load_from_string(emit(net, "onnx")["model.onnx"])
+    edit(model.graph)
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["class", "group", "_hidden"])
+def test_an_onnx_name_the_language_refuses_is_refused_by_its_path(name, tmp_path):
+    """A module name that the spec could not hold (a keyword, a word of the language, a private
+    name) is refused before a spec is written, named as the source names it."""
+
+    def rename(graph):
+        conv = next(t for t in graph.initializer if t.name == "layer1.0.conv1.weight")
+        conv.name = f"layer1.0.{name}.weight"
+        for node in graph.node:
+            node.input[:] = [conv.name if x == "layer1.0.conv1.weight" else x for x in node.input]
+
+    result = run("import", onnx_of_resnet20(rename, tmp_path / "named.onnx"))
+    assert result.exit_code == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"error[RDS432]: layer1.0.{name}: " in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+def test_an_onnx_model_with_non_finite_weights_is_refused_by_the_tensor(tmp_path):
+    import numpy as np
+    from onnx import numpy_helper
+
+    def poison(graph):
+        tensor = next(t for t in graph.initializer if t.name == "layer2.1.bn2.weight")
+        array = numpy_helper.to_array(tensor).copy()
+        array[3] = np.nan
+        tensor.CopyFrom(numpy_helper.from_array(array, tensor.name))
+
+    pytest.importorskip("onnxruntime")
+    result = run("import", onnx_of_resnet20(poison, tmp_path / "nan.onnx"))
+    assert result.exit_code == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "error[RDS430]" in result.stderr and "`layer2.1.bn2.weight` holds NaN" in result.stderr

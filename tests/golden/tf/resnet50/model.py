@@ -14,6 +14,7 @@ import json
 import math
 import os
 import zipfile
+import zlib
 
 import keras
 import numpy as np
@@ -363,6 +364,8 @@ def read_npz(path, shapes):
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
+                if not info.filename.endswith(".npy"):  # np.load gives such a member as bytes
+                    raise WeightsMismatch(f"{path}: {info.filename!r} is not an .npy array")
                 with archive.open(info) as f:
                     shape, dtype = _header(f)
                 name = info.filename.removesuffix(".npy")
@@ -379,13 +382,24 @@ def read_npz(path, shapes):
             arrays = {name: npz[name] for name in npz.files}
     except WeightsMismatch:
         raise
-    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
+    except (  # what zipfile, zlib and numpy raise on a damaged or foreign file
+        OSError,
+        ValueError,
+        EOFError,
+        AttributeError,
+        RuntimeError,
+        zlib.error,
+        zipfile.BadZipFile,
+    ) as exc:
         problem = f"{path} is not an .npz of weights ({exc!r:.80})"
         raise WeightsMismatch(problem) from None
     held = arrays.pop("resdsl:identity", None)
     problem = identity_problem(None if held is None else str(held), IDENTITY, "weights")
     if problem:
         raise WeightsMismatch(f"{path} holds {problem}")
+    broken = [name for name, array in arrays.items() if not np.isfinite(array).all()]
+    if broken:
+        raise WeightsMismatch(f"{path}: {broken[0]} holds NaN or infinity")
     return arrays
 
 
