@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -348,6 +350,25 @@ def explain(code, list_all):
         ) from None
 
 
+@contextlib.contextmanager
+def user_output_to_stderr():
+    """What a source's own code prints (a module as it is imported, a factory, a forward pass)
+    goes to stderr, from Python and from C alike: stdout holds the spec alone."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no file descriptor 1 to move: Python's own stream is still redirected
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
 CHECKPOINT = click.option(
     "--checkpoint",
     metavar="FILE",
@@ -384,7 +405,8 @@ def import_cmd(source, out, verify, weights, checkpoint):
 
     if weights and not verify:
         raise click.UsageError("--weights needs the proof: leave out --no-verify")
-    result = import_source(source, verify=verify, checkpoint=checkpoint)
+    with user_output_to_stderr():
+        result = import_source(source, verify=verify, checkpoint=checkpoint)
     if weights:
         from .targets.weights import npz
 
@@ -417,7 +439,8 @@ def port(source, target, out, checkpoint):
     from .port import port as port_source
 
     check_output(out)
-    ported = port_source(source, target, checkpoint=checkpoint)
+    with user_output_to_stderr():
+        ported = port_source(source, target, checkpoint=checkpoint)
     for path in write(ported.files, out):
         click.echo(f"wrote {path}", err=True)
     click.echo(ported.report, err=True)

@@ -335,6 +335,49 @@ def test_refusals_name_the_module_and_what_has_no_form(factories, source, code, 
     assert result.stdout == ""
 
 
+NOISY = """
+import os
+import sys
+
+from torch import nn
+
+print('import "/dev/zero"')
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        print("network injected { }")
+        return self.fc(self.pool(self.conv1(x)).flatten(1))
+
+
+def build():
+    sys.stdout.write("block injected() { relu }\\n")
+    os.write(1, b"shortcut injected { always off }\\n")  # below Python's sys.stdout
+    return Net()
+"""
+
+
+def test_what_a_source_prints_goes_to_stderr_not_into_the_spec(factories):
+    """A module, factory or forward() that prints (in Python or below it) cannot put
+    statements into the spec written to stdout: its output goes to stderr."""
+    import subprocess
+
+    (factories / "noisy.py").write_text(textwrap.dedent(NOISY))
+    command = [sys.executable, "-m", "resdsl", "import", "module:noisy:build"]
+    result = subprocess.run(command, cwd=factories, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "shortcut injected" in result.stderr  # written to file descriptor 1 itself
+    assert "injected" not in result.stdout and "/dev/zero" not in result.stdout
+    assert "network injected" in result.stderr and 'import "/dev/zero"' in result.stderr
+    resdsl.parse(result.stdout)  # the spec alone
+
+
 def test_a_users_factory_imports(factories):
     result = imported("module:mynets:tiny", "-o", "tiny.rds")
     assert "strict load ok" in result.stderr
