@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import ResdslError
-from .reading import TF_TIMEOUT, in_tensorflow, last_line, needs, refuse
+from .reading import TF_TIMEOUT, in_tensorflow, last_line, load_problem, needs, refuse
 from .reading import sample as inputs_of
 from .sources import Source
 
@@ -98,10 +98,9 @@ def torch_proof(net, source: Source) -> str:
     try:
         model.load_state_dict(source.state(), strict=True)
     except RuntimeError as exc:
-        lines = str(exc).splitlines()
         raise refuse(
             f"{source.origin}'s state_dict does not load into the imported spec's model: "
-            f"{lines[1].strip() if len(lines) > 1 else exc}",
+            f"{load_problem(exc)}",
             code="RDS433",
         ) from None
     params = source.parameters

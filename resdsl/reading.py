@@ -99,6 +99,18 @@ def last_line(done) -> str:
     return ((done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"])[0]
 
 
+def load_problem(exc: BaseException) -> str:
+    """PyTorch's load_state_dict error in one line: its first problem, with at most four of the
+    keys it names (a strange file may miss hundreds)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    line = lines[1] if len(lines) > 1 else (lines or [type(exc).__name__])[0]
+    head, colon, keys = line.partition(": ")
+    names = [k.strip().rstrip(".") for k in keys.split(", ")] if colon else []
+    if len(names) > 4 and all(n.startswith('"') for n in names):
+        return f"{head}: {', '.join(names[:4])} and {len(names) - 4} more"
+    return line
+
+
 def needs(module: str, extra: str):
     """Import ``module`` for a reader, or refuse with the install that gives it."""
     import importlib

@@ -17,7 +17,16 @@ from pathlib import Path
 
 from .errors import did_you_mean
 from .ops import buffer_names
-from .reading import INPUT_SIZE, TF_TIMEOUT, Op, in_tensorflow, last_line, needs, refuse
+from .reading import (
+    INPUT_SIZE,
+    TF_TIMEOUT,
+    Op,
+    in_tensorflow,
+    last_line,
+    load_problem,
+    needs,
+    refuse,
+)
 
 
 @dataclass
@@ -138,16 +147,17 @@ def load_checkpoint(model, path: str, source: str) -> None:
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise bad("it holds no state_dict of tensors")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()
+    ):
+        raise bad("it holds no state_dict of tensors under names")
     if state and all(str(k).startswith("module.") for k in state):
         state = {k[len("module.") :]: v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         raise bad(
-            f"it is not {source}'s: {lines[1] if len(lines) > 1 else lines[0]}",
+            f"it is not {source}'s: {load_problem(exc)}",
             "a checkpoint loads into the model it was saved from, by its names and shapes",
         ) from None
 

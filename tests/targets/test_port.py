@@ -118,6 +118,29 @@ def test_another_models_checkpoint_is_refused_by_name(tmp_path):
     assert "it is not timm:resnet34's" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "state, told",
+    [
+        ({1: torch.zeros(3)}, "it holds no state_dict of tensors under names"),
+        ({"conv1.weight": torch.zeros(3)}, '"bn1.running_var" and {} more'),
+    ],
+    ids=["int-keys", "nearly-empty"],
+)
+def test_a_strange_checkpoint_is_refused_in_one_line(state, told, tmp_path):
+    """Keys that are no names are refused, not a traceback; a file that misses a hundred keys
+    names four of them and counts the rest."""
+    import torchvision
+
+    keys = torchvision.models.resnet18().state_dict()  # BN fills in num_batches_tracked itself
+    missing = [k for k in keys if k not in state and not k.endswith("num_batches_tracked")]
+    told = told.format(len(missing) - 4)
+    torch.save(state, tmp_path / "strange.pt")
+    result = run("import", "torchvision:resnet18", "--checkpoint", tmp_path / "strange.pt")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if "error[RDS435]" in line]
+    assert told in error, error
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_a_fifo_checkpoint_is_refused_at_once(tmp_path):
     fifo = tmp_path / "pipe.pt"
