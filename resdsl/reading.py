@@ -71,10 +71,11 @@ def sample(input_shape):
 TF_TIMEOUT = 900  # seconds for a TensorFlow process: starting, building a model, one batch
 
 
-def in_tensorflow(code: str, *args: str, paths: list[str] | None = None):
+def in_tensorflow(code: str, *args: str, paths: list[str] | None = None, memory: int = 0):
     """Run ``code`` with ``args`` in a Python process of its own, as TensorFlow needs (it shares
     no process with PyTorch): the finished process, or None where it ran past TF_TIMEOUT.
-    ``paths`` go first on its PYTHONPATH."""
+    ``paths`` go first on its PYTHONPATH; ``memory``, where given, bounds the bytes of data the
+    process may allocate (RLIMIT_DATA), so that a model whose layers claim more fails there."""
     import os
     import subprocess
     import sys
@@ -82,6 +83,12 @@ def in_tensorflow(code: str, *args: str, paths: list[str] | None = None):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if paths:
         env["PYTHONPATH"] = os.pathsep.join(paths)
+
+    def bounded():  # in the child, before it runs a line of Python
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+
     try:
         return subprocess.run(
             [sys.executable, "-c", code, *args],
@@ -89,6 +96,7 @@ def in_tensorflow(code: str, *args: str, paths: list[str] | None = None):
             text=True,
             timeout=TF_TIMEOUT,
             env=env,
+            preexec_fn=bounded if memory and hasattr(os, "fork") else None,
         )
     except subprocess.TimeoutExpired:
         return None

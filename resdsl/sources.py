@@ -436,6 +436,20 @@ class KerasSource(GraphSource):
         return self.count
 
 
+KERAS_MEMORY = 6 << 30  # bytes a Keras model's process may allocate, beside its file's size
+
+
+def _keras_memory(source: str) -> int:
+    """What reading ``source`` may allocate: TensorFlow and a keras.applications model run on
+    the proofs' input (ResNet152V2 needs under 2 GiB), and 8 times a .keras file's own bytes; a
+    file whose layers claim more than its weights hold fails in its process, not here."""
+    try:
+        size = Path(source).stat().st_size if source.endswith(".keras") else 0
+    except OSError:
+        size = 0
+    return KERAS_MEMORY + 8 * size
+
+
 def load_keras(source: str) -> KerasSource:
     """The Keras model ``source`` names, read in a process of its own."""
     import json
@@ -445,7 +459,9 @@ def load_keras(source: str) -> KerasSource:
 
     with tempfile.TemporaryDirectory() as folder:
         paths = [str(Path.cwd()), *(p for p in sys.path if p)]  # the user's modules, as here
-        done = in_tensorflow(_KERAS_CHILD, source, folder, paths=paths)
+        done = in_tensorflow(
+            _KERAS_CHILD, source, folder, paths=paths, memory=_keras_memory(source)
+        )
         if done is None:
             raise refuse(f"reading {source} took over {TF_TIMEOUT} s", code="RDS431")
         out = Path(folder)

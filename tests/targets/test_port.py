@@ -287,6 +287,12 @@ def tanh():
 
 def broken():
     raise RuntimeError("no model today")
+
+
+def huge():  # a classifier of 300 million classes: 9.6 GB of weights, on a laptop
+    inputs = keras.Input((16, 16, 3))
+    x = layers.GlobalAveragePooling2D(name="pool")(layers.Conv2D(8, 3, name="conv1")(inputs))
+    return keras.Model(inputs, layers.Dense(300_000_000, name="fc")(x))
 """
 
 
@@ -309,6 +315,21 @@ def test_keras_models_without_a_resdsl_form_are_refused_by_layer(
     result = run("import", source)
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert message in result.stderr
+
+
+def test_a_keras_model_larger_than_its_bound_fails_in_its_own_process(tmp_path, monkeypatch):
+    """The Keras process may allocate 6 GiB (and 8 times a .keras file's size): a model whose
+    layers claim 9.6 GB fails there, refused, with no process of the run ever that large."""
+    import resource
+
+    skip_without_tensorflow()
+    (tmp_path / "keras_odd.py").write_text(KERAS_ODD, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = run("import", "keras:keras_odd:huge")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "error[RDS43" in result.stderr
+    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # Linux: KiB
+    assert largest < 7 << 30, largest
 
 
 def test_a_damaged_keras_file_is_refused(tmp_path):
