@@ -42,7 +42,7 @@ from .ir import (
     without_gc,
 )
 from .linker import Program, choose
-from .names import ATTRIBUTE_RESERVED, Namespace, module_suffix, private, stage_paths
+from .names import ATTRIBUTE_RESERVED, Namespace, counted, module_suffix, private, stage_paths
 from .replay import Copies
 from .shortcuts import Joins
 from .trace import Trace, Tracing
@@ -120,6 +120,9 @@ class _Scope:
         where the spec gives one (the caller has checked that it is free)."""
         if label is not None:
             self.names.reserve(label)
+            numbered = kind in ops.OPS and ops.OPS[kind].numbered
+            count = counted(kind, label, numbered)  # `conv1:` is the first conv: next is conv2
+            self.counts[kind] = max(self.counts.get(kind, 0), count)
             return self.prefix + label, " › ".join((*self.path, label)), label
         if self.names.numbered:
             local = self.names.create_name(str(len(self.names.used)))

@@ -116,13 +116,15 @@ class Namer:
         self.counts: dict[str, int] = {}
 
     def label(self, op: Op, local: str) -> str | None:
-        from .names import module_suffix
+        from .names import counted, module_suffix
 
         n = self.counts.get(op.kind, 0) + 1
-        auto = op.kind + module_suffix(n, op.kind in ops.OPS and ops.OPS[op.kind].numbered)
+        numbered = op.kind in ops.OPS and ops.OPS[op.kind].numbered
+        auto = op.kind + module_suffix(n, numbered)
         if not op.weights or auto == local:
             self.counts[op.kind] = n
             return None
+        self.counts[op.kind] = max(n - 1, counted(op.kind, local, numbered))  # as a label counts
         if local.isdigit():
             raise refuse(
                 f"{op.path}: resdsl cannot give a layer the name `{local}`",

@@ -53,6 +53,17 @@ def module_suffix(count: int, numbered: bool) -> str:
     return str(count) if numbered or count > 1 else ""
 
 
+def counted(kind: str, label: str, numbered: bool) -> int:
+    """The count a label stands for where it is the name the ``count``-th op of ``kind`` would
+    take (`conv1:` on a conv is the first conv, `relu2:` the second relu), so that the next op
+    left unlabelled is numbered after it; 0 where it is another name."""
+    digits = label[len(kind) :] if label.startswith(kind) else None
+    if digits is None or digits and not digits.isdigit() or digits.startswith("0"):
+        return 0
+    count = int(digits or 1)
+    return count if module_suffix(count, numbered) == digits else 0
+
+
 class Namespace:
     """Allocates unique names: ``create_name`` never returns a reserved or a used name."""
 

@@ -43,6 +43,25 @@ def test_names_follow_torchvision(spec, block, layers):
     assert weighted_modules(net) == torchvision_modules(block, layers)
 
 
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("conv1: conv w 3x3; bn", "conv w 3x3; bn"),  # the issue's: was conv1_1
+        ("conv w 3x3; bn1: bn", "conv w 3x3; bn"),
+        ("conv1: conv w 3x3; bn1: bn; relu: relu", "conv w 3x3; bn"),
+        ("conv w 3x3; bn", "conv2: conv w 3x3; bn2: bn"),
+    ],
+)
+def test_a_label_of_an_automatic_name_counts_as_that_name(first, second):
+    """Labels that say what resdsl would have said leave torchvision's names as they are."""
+    net = compile_text(
+        f"block b(w) {{ {first}; relu; {second}; add; relu }}\n"
+        "network n { input 3x8x8; classes 2; stem { conv 4 3x3; bn; relu }\n"
+        "stage { b 4 x 2 }\nhead { avgpool; fc } }\n"
+    )
+    assert weighted_modules(net) == torchvision_modules("basic", [2]) - {"layer1.0.downsample.0"}
+
+
 def test_option_a_is_subsample_then_zero_pad():
     net = resdsl.load(SPECS / "resnet20.rds")
     sub, pad = net.node("layer2.0.downsample.0"), net.node("layer2.0.downsample.1")

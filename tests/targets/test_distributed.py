@@ -12,6 +12,7 @@ drift apart slightly, as the README says) and every loss within 10%.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -99,7 +100,8 @@ class Processes:
                 proc.wait(timeout=max(1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 for other in self.procs:
-                    os.killpg(other.pid, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):  # one that has exited
+                        os.killpg(other.pid, signal.SIGKILL)
                 pytest.fail(f"hung: no exit within {WATCHDOG} s\n{self.text()[-3000:]}")
         return [proc.returncode for proc in self.procs]
 
