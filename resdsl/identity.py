@@ -2,9 +2,9 @@
 
 Names and shapes are not enough: the same weights fit a network with another shortcut (A and
 `none` have no weights) or with a stride moved to another block. The identity is a digest of the
-IR in eval mode (every node's op, arguments, inputs and shape; the input and the classes), and
-beside it the few facts that tell a person what differs: the shortcut plan, the blocks, where the
-maps shrink and the parameter count. The network's name is shown but is not part of the digest,
+IR in eval mode (every node's op, its arguments other than defaults, inputs and shape; the input
+and the classes), and beside it the few facts that tell a person what differs: the shortcut plan,
+the blocks, where the maps shrink and the parameter count. The network's name is shown but is not part of the digest,
 so a renamed spec still reads its old checkpoints; the arguments of stochastic ops (dropout and
 droppath rates, the identity in eval) are left out, so a run can be fine-tuned at another rate.
 
@@ -32,7 +32,7 @@ def identity(net: Network) -> dict:
         [
             node.name,
             node.op,
-            [] if ops.OPS[node.op].stochastic else [[k, repr(v)] for k, v in node.args],
+            [] if ops.OPS[node.op].stochastic else _given(node.op, node.args),
             list(node.inputs),
             list(node.shape),
         ]
@@ -54,6 +54,13 @@ def identity(net: Network) -> dict:
         "parameters": sum(c.params for c in costs(net).values()),
         "digest": hashlib.sha256(text.encode()).hexdigest()[:32],
     }
+
+
+def _given(op: str, args) -> list[list[str]]:
+    """An op's arguments that are not at their defaults: an argument a later resdsl adds, at its
+    default, leaves the identity of a network as it was (its checkpoints still load)."""
+    defaults = {a.name: a.default for a in ops.OPS[op].args}
+    return [[k, repr(v)] for k, v in args if k not in defaults or v != defaults[k]]
 
 
 def _shrinking(net: Network) -> list[str]:

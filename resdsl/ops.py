@@ -552,6 +552,14 @@ OPS: dict[str, OpDef] = {
             doc="rectified linear unit",
             aliases=("activation",),
         ),
+        OpDef(
+            "relu6",
+            (),
+            _same,
+            pointwise=True,
+            doc="min(max(x, 0), 6): a ReLU with a ceiling of 6, as MobileNetV2's",
+            aliases=("clip", "clamp"),
+        ),
         OpDef("sigmoid", (), _same, pointwise=True, doc="the logistic function, 1 / (1 + e^-x)"),
         OpDef(
             "hardsigmoid",
@@ -559,6 +567,14 @@ OPS: dict[str, OpDef] = {
             _same,
             pointwise=True,
             doc="the piecewise-linear sigmoid, clip(x / 6 + 1 / 2, 0, 1), as PyTorch's",
+        ),
+        OpDef(
+            "hardswish",
+            (),
+            _same,
+            pointwise=True,
+            doc="x * relu6(x + 3) / 6, MobileNetV3's, as PyTorch's Hardswish",
+            aliases=("hard_swish", "hswish", "hard_silu"),
         ),
         OpDef(
             "silu",
@@ -578,11 +594,12 @@ OPS: dict[str, OpDef] = {
         ),
         OpDef(
             "maxpool",
-            (Arg("kernel", "pair"), *_WINDOW),
+            (Arg("kernel", "pair"), *_WINDOW, Arg("ceil", "flag", 0, positional=False)),
             _pool("maxpool"),
             stride=_stride,
             pad=lambda k, a: (k - 1) // 2,
-            doc="max pooling; padding defaults to (kernel - 1) // 2",
+            doc="max pooling; padding defaults to (kernel - 1) // 2, and `ceil=1` rounds its "
+            "output up, as PyTorch's ceil_mode",
             usage="e.g. `maxpool 3x3 stride=2`",
             aliases=("maxpool2d", "max_pool", "max_pool2d", "maxpooling2d", "pool"),
         ),

@@ -253,3 +253,21 @@ def test_lint_catches_what_the_elaborator_must_never_make():
     with pytest.raises(AssertionError, match="cannot be an attribute"):
         lint(broken(net, "layer1.0.relu", local="forward"))
     assert "forward" in ATTRIBUTE_RESERVED and not keyword.iskeyword("forward")
+
+
+def test_an_argument_added_at_its_default_leaves_the_identity_as_it_was(monkeypatch):
+    """A network's identity (what its checkpoints must match) does not change where a later
+    resdsl gives an op another argument with a default (as `ceil` came to `maxpool`):
+    yesterday's checkpoints still load. A value other than the default changes it."""
+    from resdsl.identity import identity
+
+    text = (
+        "network n {{\n input 3x16x16\n classes 4\n stem {{ conv 8 3x3; maxpool 3x3 "
+        "stride=2{pool} }}\n stage {{ basic 8 }}\n head {{ avgpool; fc }}\n}}\n"
+    )
+    before = identity(compile_text(text.format(pool="")))["digest"]
+    later = ops.Arg("future", "int", 0, positional=False)
+    row = ops.OPS["maxpool"]
+    monkeypatch.setitem(ops.OPS, "maxpool", dataclasses.replace(row, args=(*row.args, later)))
+    assert identity(compile_text(text.format(pool="")))["digest"] == before
+    assert identity(compile_text(text.format(pool=" future=1")))["digest"] != before

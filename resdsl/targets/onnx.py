@@ -212,6 +212,22 @@ def _pad(g: _Graph, node: Node, x: list[str]) -> None:
     g.add("Pad", x + [pads, g.add("Constant", [], f"{at}.value", value=value)], at)
 
 
+def _maxpool(g: _Graph, node: Node, x: list[str]) -> None:
+    window = _window(node)
+    if node.arg["ceil"]:
+        # ONNX's ceil mode keeps a last window that starts in the right padding, which PyTorch
+        # drops: where it would, the overhang is padding of the pool's own instead
+        shape = g.net.node(node.inputs[0]).shape
+        (eh, _), (ew, _) = average_counts(node.arg, shape)
+        (kh, kw), (ph, pw), s = node.arg["kernel"], node.arg["pad"], node.arg["stride"]
+        sides = zip(shape[1:], (kh, kw), (ph, pw), strict=True)
+        if [-(-(n + 2 * p - k) // s) + 1 for n, k, p in sides] == list(node.shape[1:]):
+            window["ceil_mode"] = 1
+        else:
+            window["pads"] = [ph, pw, ph + eh, pw + ew]
+    g.add("MaxPool", x, node.name, **window)
+
+
 def _avgpool(g: _Graph, node: Node, x: list[str]) -> None:
     if node.arg["kernel"] is None:
         g.add("GlobalAveragePool", x, node.name)
@@ -258,6 +274,17 @@ def _zeropad(g: _Graph, node: Node, x: list[str]) -> None:
     g.add("Pad", x + [pads], node.name)  # constant zeros after the last channel
 
 
+def _relu6(g: _Graph, node: Node, x: list[str]) -> None:
+    """Clip to [0, 6], its bounds as constants (opset 11's inputs), as PyTorch exports ReLU6."""
+    import numpy as np
+
+    bounds = []
+    for end, value in (("min", 0.0), ("max", 6.0)):
+        array = g.numpy_helper.from_array(np.array(value, np.float32), f"{node.name}.{end}")
+        bounds.append(g.add("Constant", [], f"{node.name}.{end}", value=array))
+    g.add("Clip", x + bounds, node.name)
+
+
 # how each op is spelled, after the walker has flattened (or reshaped back) what it reads
 SPELL = {
     "conv": _conv,
@@ -269,11 +296,13 @@ SPELL = {
     "relu": lambda g, node, x: g.add("Relu", x, node.name),
     "sigmoid": lambda g, node, x: g.add("Sigmoid", x, node.name),
     "hardsigmoid": lambda g, node, x: g.add("HardSigmoid", x, node.name, alpha=1 / 6, beta=0.5),
+    "relu6": _relu6,
+    "hardswish": lambda g, node, x: g.add("HardSwish", x, node.name),
     "silu": lambda g, node, x: g.add(
         "Mul", x + [g.add("Sigmoid", x, f"{node.name}.sigmoid")], node.name
     ),  # opset 17 has no Swish
     "leakyrelu": lambda g, node, x: g.add("LeakyRelu", x, node.name, alpha=node.arg["slope"]),
-    "maxpool": lambda g, node, x: g.add("MaxPool", x, node.name, **_window(node)),
+    "maxpool": _maxpool,
     "avgpool": _avgpool,
     "fc": lambda g, node, x: g.add("Gemm", x + g.weights(node), node.name, transB=1),  # W (out, in)
     "dropout": lambda g, node, x: g.add("Identity", x, node.name),  # eval mode
@@ -637,9 +666,7 @@ def _read_pool(kind: str):
             raise refuse(f"{_where(node)}: a {node.op_type} with a dilation has no resdsl form")
         args = {"kernel": tuple(_ints(a["kernel_shape"])), **window}
         if kind == "maxpool":
-            if a.get("ceil_mode", 0):
-                raise refuse(f"{_where(node)}: a MaxPool with ceil_mode has no resdsl form")
-            return Read("maxpool", args, [node.input[0]])
+            return Read("maxpool", args | {"ceil": int(a.get("ceil_mode", 0))}, [node.input[0]])
         args |= {"ceil": int(a.get("ceil_mode", 0))}
         args |= {"include_pad": int(a.get("count_include_pad", 0))}
         return Read("avgpool", args, [node.input[0]])
@@ -688,6 +715,17 @@ def _one_op(kind: str, **attrs):
     return read
 
 
+def _read_clip(g: Graph, node) -> Read:
+    """Clip to [0, 6] (bounds as inputs, or as opset 6's attributes): a ReLU6."""
+    a = _attrs(node)
+    bounds = [g.const(name) for name in node.input[1:3]]
+    low = a.get("min", bounds[0] if bounds else None)
+    high = a.get("max", bounds[1] if len(bounds) > 1 else None)
+    if low is None or high is None or float(low) != 0.0 or float(high) != 6.0:
+        raise refuse(f"{_where(node)}: a Clip to other bounds than [0, 6] has no resdsl form")
+    return Read("relu6", {}, [node.input[0]])
+
+
 def _read_bn(g: Graph, node) -> Read:
     eps = real(_attrs(node).get("epsilon", 1e-5))
     return Read("bn", {"eps": eps}, [node.input[0]], node.input[1])
@@ -703,6 +741,8 @@ READ = {
     "Relu": _one_op("relu"),
     "Sigmoid": _one_op("sigmoid"),
     "HardSigmoid": _read_hardsigmoid,
+    "HardSwish": lambda g, node: Read("hardswish", {}, [node.input[0]]),
+    "Clip": _read_clip,
     "LeakyRelu": _one_op("leakyrelu", slope=("alpha", 0.01)),
     "Add": _read_add,
     "Mul": _read_mul,

@@ -26,6 +26,8 @@ def _pool(name: str):
         if v.global_pool:
             return Call("global_avg_pool", v.value, name=v.label)
         kernel, stride = v["kernel"], v["stride"]
+        if name == "max_pool" and v.given(ceil=("ceil", 0)):  # a layer of this target's own
+            return Call("ceil_max_pool", v.value, kernel, stride, v["pad"], name=v.label)
         kw = {"ceil": ("ceil", 0), "include_pad": ("include_pad", 1)}
         kw = v.given(**{k: a for k, a in kw.items() if a[0] in v.args})
         return Call(name, v.value, kernel, stride=stride, padding=v["pad"], **kw, name=v.label)
@@ -101,6 +103,8 @@ class KerasWriter(Writer):
         "relu": lambda v: Call("relu", v.value, name=v.label),
         "sigmoid": lambda v: Call("activation", v.value, '"sigmoid"', name=v.label),
         "hardsigmoid": lambda v: Call("activation", v.value, '"hard_sigmoid"', name=v.label),
+        "relu6": lambda v: Call("activation", v.value, '"relu6"', name=v.label),
+        "hardswish": lambda v: Call("activation", v.value, '"hard_silu"', name=v.label),
         "silu": lambda v: Call("activation", v.value, '"silu"', name=v.label),
         "leakyrelu": lambda v: Call(
             "leaky_relu", v.value, **v.given(slope=("slope", 0.01)), name=v.label
@@ -123,6 +127,7 @@ class KerasWriter(Writer):
          "relu", "activation", "leaky_relu", "add", "multiply", "concatenate", "dropout",
          "DropPath", "drop_path", "AvgPool",
          "global_avg_pool", "flatten", "unflatten", "dense", "Pad", "max_pool", "avg_pool",
+         "window_count", "MaxPool", "ceil_max_pool",
          "Subsample", "ZeroPad", "subsample", "zeropad", "pad", "build_model", "torch_layout",
          "VARIABLES", "variables", "to_torch", "from_torch", "save_npz", "load_npz", "responses"}
     )  # fmt: skip
@@ -442,6 +447,13 @@ def _read_max(g: KerasGraph, layer) -> Read:
     return Read("maxpool", args, absorbs=taken)
 
 
+def _read_ceil_max(g: KerasGraph, layer) -> Read:
+    """This target's MaxPool: PyTorch's ceil_mode, its padding its own."""
+    c = _config(layer)
+    kernel, stride, pad = pair(c["kernel_size"]), int(c["stride"]), pair(c["padding"])
+    return Read("maxpool", {"kernel": kernel, "stride": stride, "pad": pad, "ceil": 1})
+
+
 def _read_avg(g: KerasGraph, layer) -> Read:
     c = _config(layer)
     if "ceil" in c:  # this target's AvgPool: PyTorch's options, its padding its own
@@ -507,9 +519,11 @@ def _read_activation(g: KerasGraph, layer) -> Read | str:
 
 def _read_relu(g: KerasGraph, layer) -> Read:
     c = _config(layer)
+    slope = float(c.get("negative_slope", 0.0))
+    if c.get("max_value") == 6.0 and not slope and not c.get("threshold", 0.0):
+        return Read("relu6", {})  # layers.ReLU(6.0), as keras.applications' MobileNetV2
     if c.get("max_value") is not None or c.get("threshold", 0.0):
         raise refuse(f"{layer.name}: a ReLU with a ceiling or a threshold has no resdsl form")
-    slope = float(c.get("negative_slope", 0.0))
     return Read("leakyrelu", {"slope": real(slope)}) if slope else Read("relu", {})
 
 
@@ -579,8 +593,9 @@ ACTIVATIONS = {
     "softmax": None,
     "tanh": None,
     "gelu": None,
-    "relu6": None,
-    "hard_silu": None,
+    "relu6": "relu6",
+    "hard_silu": "hardswish",  # Keras 3's: x * relu6(x + 3) / 6, PyTorch's Hardswish
+    "hard_swish": "hardswish",
     "elu": None,
 }
 
@@ -598,6 +613,7 @@ READ = {
     "Activation": _read_activation,
     "LeakyReLU": _arguments("leakyrelu", slope=("negative_slope", real)),
     "MaxPooling2D": _read_max,
+    "resdsl>MaxPool": _read_ceil_max,
     "AveragePooling2D": _read_avg,
     "resdsl>AvgPool": _read_avg,
     "GlobalAveragePooling2D": _read_global,

@@ -66,6 +66,8 @@ class TorchWriter(Writer):
         "relu": lambda v: Call("nn.ReLU", inplace="True") if v.in_place else Call("nn.ReLU"),
         "sigmoid": lambda v: Call("nn.Sigmoid"),
         "hardsigmoid": lambda v: Call("nn.Hardsigmoid"),
+        "relu6": lambda v: Call("nn.ReLU6", inplace="True") if v.in_place else Call("nn.ReLU6"),
+        "hardswish": lambda v: Call("nn.Hardswish"),
         "silu": lambda v: Call("nn.SiLU", inplace="True") if v.in_place else Call("nn.SiLU"),
         "leakyrelu": _leaky,
         "dropout": lambda v: Call("nn.Dropout", p=v["p"]),
@@ -281,11 +283,12 @@ def _read_norm(m, path: str) -> list[tuple[str, dict]]:
 
 
 def _read_maxpool(m, path: str) -> list[tuple[str, dict]]:
-    if one(m.dilation, "dilation", path) != 1 or m.ceil_mode:
-        raise refuse(f"{path}: a max pool with a dilation or ceil_mode has no resdsl form")
+    if one(m.dilation, "dilation", path) != 1:
+        raise refuse(f"{path}: a max pool with a dilation has no resdsl form")
     kernel = pair(m.kernel_size)
     stride = one(m.stride or kernel, "stride", path)
-    return [("maxpool", {"kernel": kernel, "stride": stride, "pad": pair(m.padding)})]
+    args = {"kernel": kernel, "stride": stride, "pad": pair(m.padding), "ceil": int(m.ceil_mode)}
+    return [("maxpool", args)]
 
 
 def _read_avgpool(m, path: str) -> list[tuple[str, dict]]:
@@ -371,6 +374,8 @@ READ = {
     "ReLU": _simple("relu"),
     "Sigmoid": _simple("sigmoid"),
     "Hardsigmoid": _simple("hardsigmoid"),
+    "ReLU6": _simple("relu6"),
+    "Hardswish": _simple("hardswish"),
     "SiLU": _simple("silu"),
     "LeakyReLU": _simple("leakyrelu", slope=("negative_slope", float)),
     "Dropout": _unless_zero("dropout", "p"),
@@ -447,6 +452,8 @@ def _function_reads() -> dict:
         table |= {target: joined(kind) for target in targets}
     for kind, targets in {
         "relu": (functional.relu, torch.relu, "relu", "relu_"),
+        "relu6": (functional.relu6,),
+        "hardswish": (functional.hardswish,),
         "sigmoid": (torch.sigmoid, functional.sigmoid, "sigmoid"),
     }.items():
         table |= {target: of(kind) for target in targets}

@@ -81,7 +81,11 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
         if choice == "gn":
             return draw(st.sampled_from(["gn 1", "gn 2"]))
         if choice == "act":
-            return draw(st.sampled_from(["sigmoid", "hardsigmoid", "silu", "leakyrelu 0.2"]))
+            return draw(
+                st.sampled_from(
+                    ["sigmoid", "hardsigmoid", "silu", "leakyrelu 0.2", "relu6", "hardswish"]
+                )
+            )
         if choice == "dil":  # dilated, and weight-standardised (BiT's StdConv2d)
             stride = draw(st.sampled_from(["", " stride=stride", " stride=2"]))
             extra = draw(st.sampled_from([" dilation=2", " ws=1e-5", " dilation=2 ws=1e-8"]))
@@ -110,6 +114,7 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
                     [
                         "maxpool 3x3 stride=1",
                         "maxpool 2x2 stride=2",
+                        "maxpool 3x3 stride=2 pad=0 ceil=1",  # legacy SE-ResNet's stem
                         "avgpool 3x3 stride=1",
                         "avgpool 2x2 stride=2 ceil=1 include_pad=0",
                         "avgpool 3x3 stride=2 pad=1 ceil=1",
@@ -372,6 +377,7 @@ def test_the_strategy_reaches_the_targets():
     kinds = {op for n in nets if n for op in (x.op for x in n.nodes())}
     assert {"conv", "bn", "relu", "maxpool", "avgpool", "fc", "add", "dropout", "mul"} <= kinds
     assert {"sigmoid", "hardsigmoid", "silu", "leakyrelu", "gn", "blurpool", "droppath"} <= kinds
+    assert {"relu6", "hardswish"} <= kinds
     assert "pad" in kinds
     assert any(t.from_tap for n in nets if n for t in n.templates.values())  # V from its tap
     policies = {b.shortcut.policy for n in nets if n for b in n.blocks}

@@ -54,6 +54,7 @@ REFERENCES = {
     "resnet152s": ("timm",),
     "resnetaa50": ("timm",),
     "seresnet50": ("timm",),
+    "legacy_seresnet18": ("timm",),  # a ceil-mode max pool
     "resnetrs50": ("timm",),
     "resnet50_gn": ("timm",),
     "ecaresnet50d": ("timm",),
@@ -72,6 +73,7 @@ IN_CI = {
     ("resnet10t", "timm"),
     ("resnext50_32x4d", "torchvision"),
     ("seresnet50", "timm"),
+    ("legacy_seresnet18", "timm"),
     ("resnetv2_50", "timm"),
     ("resnetv2_50x1_bit", "timm"),
 }

@@ -30,7 +30,7 @@ IDENTITY = {  # what a checkpoint or a weights file must match: resdsl's digest 
     "blocks": "9 basic",
     "downsampling": "layer2.0, layer3.0",
     "parameters": 269722,
-    "digest": "fba635f0e6b039052540e09a3ca3205c",
+    "digest": "791e6fd999746a14aa2c6bcbb71ae8fc",
 }
 # the (C, H, W) input of each fc layer, to reorder its weights between NHWC and NCHW
 FC_INPUTS = {
@@ -353,8 +353,9 @@ def read_npz(path, shapes):
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
-                if not info.filename.endswith(".npy"):  # np.load gives such a member as bytes
-                    raise WeightsMismatch(f"{path}: {info.filename!r} is not an .npy array")
+                if not info.filename.endswith(".npy"):  # np.load would give its bytes
+                    problem = f"{info.filename!r} is not an .npy array"
+                    raise WeightsMismatch(f"{path}: {problem}")
                 with archive.open(info) as f:
                     shape, dtype = _header(f)
                 name = info.filename.removesuffix(".npy")

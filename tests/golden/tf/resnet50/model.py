@@ -30,7 +30,7 @@ IDENTITY = {  # what a checkpoint or a weights file must match: resdsl's digest 
     "blocks": "16 bottleneck",
     "downsampling": "conv1, maxpool, layer2.0, layer3.0, layer4.0",
     "parameters": 25557032,
-    "digest": "cb527447e7ad850928262afa5f65b31e",
+    "digest": "412b1f28dabe2fdb6dc91a39433d5211",
 }
 # the (C, H, W) input of each fc layer, to reorder its weights between NHWC and NCHW
 FC_INPUTS = {
@@ -364,8 +364,9 @@ def read_npz(path, shapes):
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
-                if not info.filename.endswith(".npy"):  # np.load gives such a member as bytes
-                    raise WeightsMismatch(f"{path}: {info.filename!r} is not an .npy array")
+                if not info.filename.endswith(".npy"):  # np.load would give its bytes
+                    problem = f"{info.filename!r} is not an .npy array"
+                    raise WeightsMismatch(f"{path}: {problem}")
                 with archive.open(info) as f:
                     shape, dtype = _header(f)
                 name = info.filename.removesuffix(".npy")
