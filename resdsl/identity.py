@@ -4,9 +4,10 @@ Names and shapes are not enough: the same weights fit a network with another sho
 `none` have no weights) or with a stride moved to another block. The identity is a digest of the
 IR in eval mode (every node's op, its arguments other than defaults, inputs and shape; the input
 and the classes), and beside it the few facts that tell a person what differs: the shortcut plan,
-the blocks, where the maps shrink and the parameter count. The network's name is shown but is not part of the digest,
-so a renamed spec still reads its old checkpoints; the arguments of stochastic ops (dropout and
-droppath rates, the identity in eval) are left out, so a run can be fine-tuned at another rate.
+the blocks, where the maps shrink and the parameter count. The network's name is shown but is not
+part of the digest, so a renamed spec still reads its old checkpoints; the arguments of
+stochastic ops (dropout and droppath rates, the identity in eval) are left out, so a run can be
+fine-tuned at another rate.
 
 Each target's generated model.py holds the identity as a literal, IDENTITY, and the function
 `identity_problem` below, copied from here verbatim: the comparison is written once.
