@@ -9,13 +9,16 @@ loaded.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import did_you_mean
+from .errors import ResdslError, did_you_mean
 from .ops import buffer_names
 from .reading import (
     INPUT_SIZE,
@@ -241,12 +244,47 @@ def _build(function, source: str):
     return _called(function, source, _torch().nn.Module, "an nn.Module").eval()
 
 
+USER_CODE_TIMEOUT = 600  # seconds a user's module may take to import, or a factory to build
+
+
+class _Overtime(BaseException):
+    """Raised in a user's code that runs past USER_CODE_TIMEOUT (a loop that never ends)."""
+
+
+@contextlib.contextmanager
+def _deadline(what: str):
+    """Stops the user's code that ``what`` runs once it is past USER_CODE_TIMEOUT, where this is
+    the main thread (a Python-level loop is stopped; a call blocked inside C returns first)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def overtime(signum, frame):
+        raise _Overtime
+
+    previous = signal.signal(signal.SIGALRM, overtime)
+    signal.setitimer(signal.ITIMER_REAL, USER_CODE_TIMEOUT)
+    try:
+        yield
+    except _Overtime:
+        raise refuse(
+            f"{what} ran past {USER_CODE_TIMEOUT} s and was stopped",
+            "a model that builds in seconds imports; look for a loop that does not end",
+            code="RDS431",
+        ) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _called(function, source: str, kind: type, what: str):
     """What a user's factory returns, where it is a ``kind``; its failure (an exception, or an
-    exit it asks for) reported, never a traceback or an exit of resdsl's."""
+    exit it asks for) reported, never a traceback or an exit of resdsl's, and its run bounded
+    in time."""
     try:
-        model = function()
-    except KeyboardInterrupt:
+        with _deadline(f"{source}: building the model"):
+            model = function()
+    except (KeyboardInterrupt, ResdslError):
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's code: any failure is reported
         raise refuse(
@@ -615,8 +653,9 @@ def _user_module(module_name: str):
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:
-        return importlib.import_module(module_name)
-    except KeyboardInterrupt:
+        with _deadline(f"importing {module_name}"):
+            return importlib.import_module(module_name)
+    except (KeyboardInterrupt, ResdslError):
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's code: any failure is reported
         raise refuse(

@@ -378,6 +378,24 @@ def test_what_a_source_prints_goes_to_stderr_not_into_the_spec(factories):
     resdsl.parse(result.stdout)  # the spec alone
 
 
+def test_a_factory_or_module_that_never_returns_is_stopped(factories, monkeypatch):
+    """A loop that does not end, in a factory or at a module's import, is stopped at the user
+    code's deadline (lowered here to 1 s) and refused, not waited on."""
+    import resdsl.sources
+
+    monkeypatch.setattr(resdsl.sources, "USER_CODE_TIMEOUT", 1)
+    (factories / "looping.py").write_text("def build():\n    while True:\n        pass\n")
+    (factories / "looping_import.py").write_text("while True:\n    pass\n")
+    for source, told in [
+        ("module:looping:build", "module:looping:build: building the model ran past 1 s"),
+        ("module:looping_import:build", "importing looping_import ran past 1 s"),
+    ]:
+        result = run("import", source)
+        sys.modules.pop(source.split(":")[1], None)
+        assert result.exit_code == 1 and "Traceback" not in result.stderr, result.stderr
+        assert f"error[RDS431]: {told} and was stopped" in result.stderr, result.stderr
+
+
 def test_a_users_factory_imports(factories):
     result = imported("module:mynets:tiny", "-o", "tiny.rds")
     assert "strict load ok" in result.stderr
