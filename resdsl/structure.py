@@ -96,8 +96,13 @@ def outside_blocks(ops: list[Op], blocks: list[Block]) -> None:
         if i == 0 or i in taken:
             continue
         where = op.scope or TOP
-        if op.kind in _JOIN_WORDS:
-            raise refuse(f"{where}: {_JOIN_WORDS[op.kind]} outside a block has no resdsl form")
+        if op.kind in _JOIN_WORDS and not op.scope:
+            raise refuse(f"{TOP}: {_JOIN_WORDS[op.kind]} outside a block has no resdsl form")
+        if op.kind in _JOIN_WORDS:  # in a module that holds no residual addition
+            raise refuse(
+                f"{where}: {_JOIN_WORDS[op.kind]} in a module without a residual addition has "
+                "no resdsl form yet"
+            )
         if op.inputs != [ops[i - 1]]:
             raise refuse(
                 f"{op.path or where}: a {op.kind} that reads another layer than the one before "
