@@ -307,7 +307,7 @@ def _parse_error(source: Source, exc: UnexpectedInput) -> ParseError:
                 code="RDS002",
             )
         related = _left_open(source, line) or _not_closed_before(source, line, column, token)
-        if related and _opens_statement(source.line(line), column, token):
+        if related and token.type != "_SEP" and _opens_statement(source.line(line), column, token):
             return _missing_brace(source, line, related)
         statement = _STATEMENT.search(source.line(line)[: column - 1]) if token == "{" else None
         if statement is not None and statement.group(1) in MISPLACED:  # `mul {` in the stem
@@ -364,7 +364,7 @@ def _missing_brace(source: Source, line: int, related: list[Related]) -> ParseEr
         before -= 1
     column = len(_code(source.line(before))) + 1
     span = Span(source, before, column, before, column + 1)
-    word = source.line(line).split()[0]
+    word = (source.line(line).split() or ["the next statement"])[0]
     return ParseError(
         f"{MISSING} before `{word}`",
         span,

@@ -304,3 +304,12 @@ def test_a_word_out_of_place_is_named_where_it_is(text, line, column, message):
     error = info.value
     assert error.code == "RDS002" and error.message.startswith(message), error.message
     assert (error.span.line, error.span.column) == (line, column)
+
+
+def test_a_statement_end_inside_a_section_left_open_is_an_error_not_a_crash():
+    """Found by the fuzz at 10,000: a line continued by a comment's backslash, then blank lines,
+    inside a one-line section left open. The fault is a statement's end, not a word."""
+    text = "shortcut conv { \n keep { conv 0 + 0 #\\\n\\\n\n } }  \nblock conv { }  \n"
+    with pytest.raises(resdsl.ParseError) as info:
+        resdsl.parse(text, "f.rds")
+    assert (info.value.span.line, info.value.code) == (4, "RDS002")
