@@ -16,7 +16,7 @@ from helpers import GENERATED, ROOT, SPECS, run
 EMITTERS = sorted((ROOT / "resdsl" / "targets").glob("*.py")) + [ROOT / "resdsl" / "emit.py"]
 BEFORE_THE_IR = {"syntax", "parser", "linker", "elaborate"}
 STDLIB = {"argparse", "concurrent", "importlib", "io", "json", "math", "os", "pathlib", "pickle"}
-STDLIB |= {"shutil", "signal", "sys", "tarfile", "threading", "time", "zipfile"}
+STDLIB |= {"shutil", "signal", "sys", "tarfile", "threading", "time", "zipfile", "zlib"}
 FRAMEWORK = {"torch": {"torch"}, "tf": {"tensorflow", "keras"}}
 
 
