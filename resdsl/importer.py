@@ -32,7 +32,7 @@ from .errors import ResdslError
 from .linker import prelude as prelude_module
 from .parser import parse
 from .proof import network_of, torch_proof
-from .reading import Op, refuse
+from .reading import Op, as_array, refuse
 from .sources import Source, load
 from .structure import Block, Gate, blocks, outside_blocks
 from .syntax import BlockDef, ShortcutDef, bare
@@ -716,15 +716,8 @@ class Imported:
 
         net = self.net if self.net is not None else network_of(self.text, self.source)
         state = self.source.state()
-        wanted = {name: _array(state[name]) for name in tensors(net) if name in state}
+        wanted = {name: as_array(state[name]) for name in tensors(net) if name in state}
         return checked(net, wanted, where=f"{self.source.origin}'s weights")
-
-
-def _array(value):
-    import numpy as np
-
-    detach = getattr(value, "detach", None)
-    return np.asarray(detach().cpu().numpy() if detach else value)
 
 
 def import_source(source: str, verify: bool = True, checkpoint: str | None = None) -> Imported:

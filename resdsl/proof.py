@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import ResdslError
-from .reading import TF_TIMEOUT, in_tensorflow, last_line, load_problem, needs, refuse
+from .reading import TF_TIMEOUT, as_array, in_tensorflow, last_line, load_problem, needs, refuse
 from .reading import sample as inputs_of
 from .sources import Source
 
@@ -57,7 +57,7 @@ def compare(got, want, source: Source, target: str) -> float:
 
     if not np.isfinite(want).all():  # nothing to prove: the source's own weights are broken
         state = source.state()
-        broken = [k for k, v in state.items() if not np.isfinite(np.asarray(_numpy(v))).all()]
+        broken = [k for k, v in state.items() if not np.isfinite(as_array(v)).all()]
         raise refuse(
             f"{source.origin}'s own logits are not finite on the proof's input"
             + (f": its tensor `{broken[0]}` holds NaN or infinity" if broken else ""),
@@ -72,11 +72,6 @@ def compare(got, want, source: Source, target: str) -> float:
             code="RDS433",
         )
     return diff
-
-
-def _numpy(value):
-    detach = getattr(value, "detach", None)
-    return detach().cpu().numpy() if detach else value
 
 
 def load_module(path: Path, name: str):

@@ -61,6 +61,14 @@ def real(value) -> float:
     return float(str(np.float32(value)))
 
 
+def as_array(value):
+    """A tensor of a source (PyTorch's, detached to the CPU) or an array, as a numpy array."""
+    import numpy as np
+
+    detach = getattr(value, "detach", None)
+    return np.asarray(detach().cpu().numpy() if detach else value)
+
+
 def sample(input_shape):
     """The proofs' input: 2 images of ``input_shape`` (C, H, W), standard normal, from seed 0."""
     import numpy as np

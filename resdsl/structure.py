@@ -49,7 +49,7 @@ def blocks(source: Source, ops: list[Op]) -> list[Block]:
     """Each residual addition's block, in order."""
     index = {id(op): i for i, op in enumerate(ops)}
     for op in ops:
-        if op.kind in ("add", *JOINS) and len(op.inputs) != 2:
+        if op.kind in _JOIN_WORDS and len(op.inputs) != 2:
             raise refuse(
                 f"{op.scope or TOP}: {_JOIN_WORDS[op.kind]} of "
                 f"{len(op.inputs)} tensors has no resdsl form (it joins two)"

@@ -428,6 +428,7 @@ def _function_reads() -> dict:
             operands = [*node.args, *node.kwargs.values()]
             return [(kind, {})] if all(isinstance(a, fx.Node) for a in operands) else None
 
+        read.joins = True  # read_function names its constant operand where it has one
         return read
 
     def mean(node):
@@ -473,7 +474,7 @@ def read_function(node, scope: str) -> list[tuple[str, dict]]:
         where = scope or "the network's forward()"
         name = getattr(node.target, "__name__", str(node.target))
         constants = [repr(a) for a in node.args if not hasattr(a, "op")]
-        if name.strip("_") in ("add", "iadd", "mul", "imul") and constants:  # 0.5 * x
+        if getattr(reader, "joins", False) and constants:  # 0.5 * x
             raise refuse(f"{where}: a `{name}` with the constant {constants[0]} has no resdsl form")
         raise refuse(f"{where}: a call of `{name}` has no resdsl form")
     return found

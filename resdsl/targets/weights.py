@@ -100,6 +100,10 @@ def checked(net: Network, weights, where: str | None = None) -> dict:
     return arrays
 
 
+# what zipfile, zlib and numpy raise on a damaged or foreign file (a bad zip is told apart)
+DAMAGED = (OSError, ValueError, EOFError, RuntimeError, zlib.error)
+
+
 def _unreadable(path: Path, reason: str) -> TargetError:
     hint = "give the .npz that save_npz writes (python train.py --export-weights W.npz)"
     return TargetError(f"cannot read the weights {path}: {reason}", hint=hint, code="RDS404")
@@ -138,7 +142,7 @@ def _headers(path: Path) -> dict:
         raise _unreadable(
             path, "one .npy array, not an .npz of named arrays" if one else "not an .npz file"
         ) from None
-    except (OSError, ValueError, EOFError, RuntimeError, zlib.error) as exc:  # a zip's own
+    except DAMAGED as exc:
         raise _unreadable(path, getattr(exc, "strerror", None) or "not an .npz file") from None
     shape, dtype = out.get(KEY, ((), np.dtype("U1")))
     if shape != () or dtype.kind != "U" or dtype.itemsize > 1 << 16:
@@ -156,14 +160,7 @@ def read(path: Path) -> dict:
         for name in archive.files:
             try:
                 arrays[name] = archive[name]
-            except (
-                OSError,
-                ValueError,
-                EOFError,
-                RuntimeError,
-                zlib.error,
-                zipfile.BadZipFile,
-            ) as exc:
+            except (*DAMAGED, zipfile.BadZipFile) as exc:
                 raise _unreadable(path, f"array {name!r} cannot be read ({exc})") from None
         return arrays
 
