@@ -10,6 +10,7 @@ apart: ``bitwise`` where they are equal to the bit.
 
     python experiments/zoo.py            # every model, at 3x224x224 (a few minutes on a CPU)
     python experiments/zoo.py --size 64  # faster: every reference is fully convolutional
+    python experiments/zoo.py vgg16 alexnet  # some of them
 """
 
 from __future__ import annotations
@@ -50,10 +51,14 @@ def compare(spec: str, lib: str, size: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224, help="input height and width")
+    parser.add_argument("models", nargs="*", help="the specs to compare (default: every one)")
     args = parser.parse_args()
+    wanted = set(args.models) or set(REFERENCES) | set(KERAS)
     print("| model | params | MACs | reference | exact |")
     print("|---|---|---|---|---|")
     for spec, libs in REFERENCES.items():
+        if spec not in wanted:
+            continue
         info = resdsl.summary(resdsl.load(ZOO / f"{spec}.rds"))
         results = {lib: compare(spec, lib, args.size) for lib in libs}
         exact = ", ".join(sorted(set(results.values())))
@@ -63,6 +68,8 @@ def main() -> None:
         print(f"| `{spec}` | {info['params']:,} | {macs} | {', '.join(libs)} | {exact} |")
         sys.stdout.flush()
     for spec, model in KERAS.items():  # the TensorFlow target against keras.applications
+        if spec not in wanted:
+            continue
         info = resdsl.summary(resdsl.load(ZOO / f"{spec}.rds"))
         expected, got = keras_logits(spec, args.size)
         diff = abs(expected - got).max()

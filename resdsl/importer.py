@@ -80,7 +80,7 @@ def spell(kind: str, args: dict, exprs: dict | None = None, classes: int | None 
             continue
         text = exprs.get(arg.name)
         if text is None:
-            window = arg.name == "kernel" and isinstance(value, tuple)  # written 3x3, always
+            window = arg.name in ("kernel", "size") and isinstance(value, tuple)  # 3x3, always
             text = f"{value[0]}x{value[1]}" if window else _value(value)
         if arg.positional and not keyword and arg.type != "flag":
             words.append(text)
@@ -409,8 +409,8 @@ def write_spec(source: Source) -> str:
     _writable(ops)
     found = blocks(source, ops)
     outside_blocks(ops, found)
-    first = found[0].first if found else len(ops)
-    last = found[-1].last if found else len(ops) - 1
+    first = found[0].first if found else _plain_head(ops)
+    last = found[-1].last if found else first - 1
     between = [
         i for b, nxt in zip(found, found[1:], strict=False) for i in range(b.last + 1, nxt.first)
     ]
@@ -458,6 +458,23 @@ def write_spec(source: Source) -> str:
         net.append(f"    head {{ {'; '.join(head)} }}")
     net.append("}")
     return format_text("\n".join(out + net) + "\n")
+
+
+def _plain_head(ops: list[Op]) -> int:
+    """Where a network without blocks (VGG, AlexNet) has its head: at the first pool or fc after
+    its last conv and the container that holds it."""
+    convs = [i for i, op in enumerate(ops) if op.kind == "conv"]
+    if not convs:
+        return len(ops)
+    index, path = convs[-1] + 1, ops[convs[-1]].path
+    root = path.partition(".")[0] if "." in path else None
+    while index < len(ops) and (
+        root is not None
+        and ops[index].path.partition(".")[0] == root
+        or ops[index].kind not in ("avgpool", "adaptive_avgpool", "maxpool", "fc", "dropout")
+    ):
+        index += 1
+    return index
 
 
 def _stages(found: list[Block]) -> list[tuple[str, list[Block]]]:
@@ -551,10 +568,12 @@ def _section(ops: list[Op], namer: Namer, reserved: set[str], classes=None) -> l
     """The stem's or head's statements; a module path with a container in it makes a group."""
     out: list[str] = []
     index = 0
+    # a container holds weights, or is named; its first member may have none (AlexNet's dropout)
+    containers = {op.path.partition(".")[0] for op in ops if op.weights} | reserved
     while index < len(ops):
         op = ops[index]
         root, _, rest = op.path.partition(".")
-        if op.weights and rest or root in reserved and rest:
+        if rest and root in containers:
             members = []
             while index < len(ops) and ops[index].path.partition(".")[0] == root:
                 members.append(ops[index])

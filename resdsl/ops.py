@@ -225,6 +225,28 @@ def _pool(what):
     return infer
 
 
+def adaptive_bins(n: int, size: int) -> list[tuple[int, int]]:
+    """An adaptive pool's windows along one axis of ``n`` to ``size``: PyTorch's ``[start, end)``,
+    start floor(i * n / size), end ceil((i + 1) * n / size)."""
+    return [(i * n // size, -(-(i + 1) * n // size)) for i in range(size)]
+
+
+def _adaptive(args, shapes):
+    size = args["size"]
+    if min(size) < 1:
+        raise OpProblem(
+            f"adaptive_avgpool size {fmt(size)} must be at least 1x1", code="RDS205", arg="size"
+        )
+    if size == (1, 1):
+        raise OpProblem(
+            "an adaptive average pool to 1x1 is global average pooling",
+            "write `avgpool`",
+            code="RDS205",
+            arg="size",
+        )
+    return (shapes[0][0], *size)
+
+
 def _same(args, shapes):
     return shapes[0]
 
@@ -621,13 +643,21 @@ OPS: dict[str, OpDef] = {
             aliases=(
                 "avgpool2d",
                 "avg_pool",
-                "adaptiveavgpool2d",
-                "adaptive_avg_pool2d",
                 "globalaveragepooling2d",
                 "global_avgpool",
                 "gap",
                 "averagepooling2d",
             ),
+        ),
+        OpDef(
+            "adaptive_avgpool",
+            (Arg("size", "pair"),),
+            _adaptive,
+            doc="average pooling to a size: output row i averages input rows floor(i * H / h) "
+            "to ceil((i + 1) * H / h), and columns alike, as PyTorch's AdaptiveAvgPool2d (VGG's "
+            "pool to 7x7); to 1x1 it is `avgpool`",
+            usage="e.g. `adaptive_avgpool 7x7`",
+            aliases=("adaptiveavgpool2d", "adaptive_avg_pool2d", "adaptive_pool"),
         ),
         OpDef(
             "fc",

@@ -333,7 +333,7 @@ class OnnxSource(GraphSource):
 
     def ops(self) -> list[Op]:
         if self._ops is None:
-            from .targets.onnx import read_graph
+            from .targets.onnx_read import read_graph
 
             self._ops = read_graph(self.graph, self.arrays, self.input_shape)
         return self._ops

@@ -75,6 +75,7 @@ class TorchWriter(Writer):
         "droppath": lambda v: Call("DropPath", v["p"]),
         "maxpool": _pool("nn.MaxPool2d"),
         "avgpool": _pool("nn.AvgPool2d"),
+        "adaptive_avgpool": lambda v: Call("nn.AdaptiveAvgPool2d", v["size"]),
         "fc": lambda v: Call(
             "FlatLinear" if v.contained else "nn.Linear",
             v["in_features"],
@@ -305,10 +306,20 @@ def _read_avgpool(m, path: str) -> list[tuple[str, dict]]:
     return [("avgpool", args)]
 
 
+def _adaptive(size, path: str) -> list[tuple[str, dict]]:
+    """An adaptive average pool to ``size``: global average pooling to 1x1."""
+    if size is None or None in (size if isinstance(size, (tuple, list)) else [size]):
+        raise refuse(f"{path}: an adaptive pool that keeps a dimension has no resdsl form")
+    size = pair(size)
+    return (
+        [("avgpool", {"kernel": None})]
+        if size == (1, 1)
+        else [("adaptive_avgpool", {"size": size})]
+    )
+
+
 def _read_adaptive(m, path: str) -> list[tuple[str, dict]]:
-    if pair(m.output_size) != (1, 1):
-        raise refuse(f"{path}: an adaptive pool to {m.output_size} has no resdsl form")
-    return [("avgpool", {"kernel": None})]
+    return _adaptive(m.output_size, path)
 
 
 def _read_pad(m, path: str) -> list[tuple[str, dict]]:
@@ -437,7 +448,8 @@ def _function_reads() -> dict:
         return None
 
     def adaptive(node):
-        return [("avgpool", {"kernel": None})] if pair(node.args[1]) == (1, 1) else None
+        size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
+        return _adaptive(size, node.name)
 
     def cat(node):  # torch.cat([x, side], 1): a side path's channels after the tensor's
         tensors, dim = node.args[0], node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")

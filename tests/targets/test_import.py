@@ -33,6 +33,7 @@ TIMM = sorted(s for s, libs in REFERENCES.items() if "timm" in libs)
 CASES = [("torchvision", s) for s in TORCHVISION] + [("timm", s) for s in TIMM]
 IN_CI = {
     ("torchvision", "resnet18"),
+    ("torchvision", "alexnet"),
     ("torchvision", "resnext50_32x4d"),
     ("timm", "resnetv2_50"),
     ("timm", "ecaresnet50d"),

@@ -9,8 +9,9 @@ strictly, logits within 1e-4 of max(1, |logit|)) runs for the specs CI reads; fo
 networks two float32 runtimes drift apart by more than that (plain110: 0.1 with BN statistics of 16
 random images), so the zoo run compares the file with itself in one runtime.
 
-ONNX files are inference graphs: dropout and drop path are identities there, so the network read
-back is the written one without them. CI reads a few specs; ``RESDSL_ZOO=1`` reads every one.
+ONNX files are inference graphs: drop path is an identity there, so the network read back is the
+written one without it (dropout is ONNX's Dropout, with its ratio). CI reads a few specs;
+``RESDSL_ZOO=1`` reads every one.
 """
 
 from __future__ import annotations

@@ -67,6 +67,16 @@ REFERENCES = {
     "wide_resnet101_2": ("torchvision", "timm"),
     "resnetv2_50": ("timm",),
     "resnetv2_50x1_bit": ("timm",),
+    # the plain networks before ResNet: an adaptive pool to 7x7 (6x6) before the classifier
+    "alexnet": ("torchvision",),
+    "vgg11": ("torchvision",),
+    "vgg11_bn": ("torchvision",),
+    "vgg13": ("torchvision",),
+    "vgg13_bn": ("torchvision",),
+    "vgg16": ("torchvision",),
+    "vgg16_bn": ("torchvision",),
+    "vgg19": ("torchvision",),
+    "vgg19_bn": ("torchvision",),
 }
 IN_CI = {
     ("resnet18d", "timm"),
@@ -76,6 +86,7 @@ IN_CI = {
     ("legacy_seresnet18", "timm"),
     ("resnetv2_50", "timm"),
     ("resnetv2_50x1_bit", "timm"),
+    ("vgg11_bn", "torchvision"),
 }
 CASES = [(spec, lib) for spec, libs in REFERENCES.items() for lib in libs]
 
