@@ -23,8 +23,10 @@ import networkx as nx
 from . import ops, recipe
 from . import syntax as ast
 from .check import train as train_errors
+from .containers import Containers
 from .errors import ResdslError, Span, SpecError, did_you_mean, raise_all, unique
 from .ir import (
+    IN_CHANNELS,
     BlockInstance,
     BlockTemplate,
     Const,
@@ -104,6 +106,7 @@ class _Scope:
     tap: str | None = None  # the node at its `tap`, where a shortcut may start
     symbols: dict[str, Expr] = field(default_factory=dict)  # its parameters, symbolically
     entries: list[Entry] | None = None  # a section's entries, where this scope is one
+    within: str = ""  # a group's path inside its block (`conv.0.`), which its template ops take
 
     def child(self, local: str, path: str, **kw) -> _Scope:
         return _Scope(
@@ -134,7 +137,7 @@ class _Scope:
         return self.prefix + local, " › ".join((*self.path, f"{kind} {suffix}".strip())), local
 
 
-class _Elaborator(Values, Tracing, Joins):
+class _Elaborator(Values, Tracing, Joins, Containers):
     def __init__(self, program: Program, shortcut: str | None, depth=None):
         self.program = program
         self.override = shortcut
@@ -337,7 +340,7 @@ class _Elaborator(Values, Tracing, Joins):
             elif isinstance(stmt, ast.Setting):
                 policy = self._policy(stmt.value, stmt.span)
             else:
-                calls.append(stmt)
+                calls.append(stmt)  # a layer, a block or a group
         scope = _Scope(
             f"{container}.",
             (f"stage {number}",),
@@ -347,6 +350,9 @@ class _Elaborator(Values, Tracing, Joins):
             entries=entries,
         )
         for call in calls:
+            if isinstance(call, ast.Group):
+                self._group(call, env, scope, policy)
+                continue
             resolved = self._resolve(call, env)
             if resolved is None:
                 stride = None  # the call's own error says enough
@@ -375,53 +381,6 @@ class _Elaborator(Values, Tracing, Joins):
             self.errors.append(
                 SpecError("the stage's stride has no block to apply to", stride[1], code="RDS125")
             )
-
-    def _group(self, group: ast.Group, env: dict, scope: _Scope, policy: str) -> None:
-        """A named container in the stem or head: its layers numbered inside it."""
-        private_ = private(group.name, "a group")
-        if private_ or scope.names.taken(group.name):
-            problem = private_ or f"the name `{group.name}` is taken here"
-            hint = None if private_ else "groups of a section need names of their own"
-            code = "RDS117" if private_ else "RDS116"
-            self.errors.append(SpecError(problem, group.name_span, hint, code=code))
-            return
-        scope.names.reserve(group.name)
-        members: list[Entry] = []
-        sub = _Scope(
-            group.name + ".",
-            (*scope.path, group.name),
-            Namespace(ATTRIBUTE_RESERVED, numbered=True),
-            scope.section,
-            entries=members,
-        )
-        for stmt in group.body:
-            self._statement(stmt, env, sub, policy)
-        scope.entries.append(Entry(group.name, "group", members=tuple(self._runs(members))))
-
-    def _runs(self, entries: list[Entry]) -> list[Entry]:
-        """Merge neighbouring blocks that print alike (same template, arguments and input)."""
-        out: list[Entry] = []
-        key_of_last = None
-        for entry in entries:
-            key = self._run_key(entry)
-            if key is not None and key == key_of_last:
-                last = out[-1]
-                out[-1] = Entry(last.name, last.kind, last.count + 1)
-                continue
-            out.append(entry)
-            key_of_last = key
-        return out
-
-    def _run_key(self, entry: Entry):
-        if entry.kind != "block":
-            return None
-        inst = self.by_name[entry.name]
-        if inst.shortcut.kind == "path":
-            return None  # its own shortcut ops make it unlike its neighbours
-        template = self.templates_by_name[inst.template]
-        args = dict(inst.args)
-        channels = self.graph.nodes[inst.input]["node"].shape
-        return (inst.template, tuple(args[p] for p in template.params), channels)
 
     # ------------------------------------------------------------ statements
     def _statement(self, stmt: ast.Call, env: dict, scope: _Scope, policy: str) -> None:
@@ -618,17 +577,23 @@ class _Elaborator(Values, Tracing, Joins):
         self.sites.append(call.span)
         block_input, first_node = self.current, len(self.order)
         shortcut = Shortcut("identity", policy) if adds else Shortcut("plain")
+        # its statements also read `in`, the channels of its input (a shortcut's `in`)
+        shape = self.graph.nodes[block_input]["node"].shape
+        body = Env({**values, "in": shape[0] if shape else 1})
+        body.spans, scope.symbols["in"] = getattr(values, "spans", {}), Param(IN_CHANNELS)
         for stmt in definition.body:
             if isinstance(stmt, ast.Add):
                 if stmt is adds[0]:
                     shortcut = self._shortcut(block_input, first_node, policy, scope, stmt)
                 scope.role = "post"
             elif isinstance(stmt, ast.Join):
-                self._join(stmt, values, scope, policy)
+                self._join(stmt, body, scope, policy)
             elif isinstance(stmt, ast.Tap):
                 self._tap(stmt, scope)
+            elif isinstance(stmt, ast.Group):
+                self._group(stmt, body, scope, policy)
             else:
-                self._statement(stmt, values, scope, policy)
+                self._statement(stmt, body, scope, policy)
         self.sites.pop()
         self.stack.pop()
         template = self._template(definition, scope.trace, shortcut)
@@ -780,7 +745,15 @@ class _Elaborator(Values, Tracing, Joins):
                 features = trace.channels if h * w == 1 else Const(c * h * w)
                 symbolic = {**symbolic, "in_features": features}
             template_op = TemplateOp(
-                local, op, tuple(symbolic.items()), trace.channels, scope.role, span, None, (), out
+                scope.within + local,
+                op,
+                tuple(symbolic.items()),
+                trace.channels,
+                scope.role,
+                span,
+                None,
+                (),
+                out,
             )
             trace.record(template_op, out, as_expr(opdef.stride(symbolic)))
         return local

@@ -348,8 +348,9 @@ def _keyword(tree: Tree) -> str:
         tokens = [c for c in tree.children if isinstance(c, Token)]
         tap = any(t.type == "FROM_TAP" for t in tokens)
         return _word(tree, 0) + (" from tap" if tap else "")
-    if tree.data == "group":
-        return f"group {_word(tree, 1)}"
+    if tree.data == "group":  # `group conv1`, or `group` for a member under its number
+        names = [c for c in tree.children if isinstance(c, Token) and c.type == "IDENT"]
+        return f"group {names[0]}" if names else "group"
     if tree.data == "join":
         return _word(tree, 0)
     path = next((c for c in tree.children if isinstance(c, Tree) and c.data == "module_path"), None)

@@ -172,9 +172,9 @@ MISPLACED = {
     for join in ("mul", "concat")
 } | {
     "group": (
-        "`group` is a statement of the stem or head: it cannot be in a stage or a block",
-        "label a layer instead (`proj: conv 8 1x1`), or give a stage a module path "
-        "(`stage stages.0 { ... }`)",
+        "`group` is a statement of a section, a stage, a block or a group: it cannot be in a "
+        "side path or a shortcut case",
+        "label a layer instead (`proj: conv 8 1x1`)",
     )
 }
 _BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*$")
@@ -601,8 +601,10 @@ class _ToAst(Transformer_NonRecursive):
     # ------------------------------------------------------------ networks
     @v_args(meta=True, inline=False)
     def group(self, meta, children):
-        name, *body = children
-        return ast.Group(str(name), tuple(body), self._span(meta), self._tok(name))
+        if children and isinstance(children[0], Token) and children[0].type == "IDENT":
+            name, *body = children
+            return ast.Group(str(name), tuple(body), self._span(meta), self._tok(name))
+        return ast.Group(None, tuple(children), self._span(meta), None)
 
     def input(self, meta, tok):
         dims = tuple(self._int(tok, v) for v in tok.split("x"))

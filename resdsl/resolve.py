@@ -34,6 +34,8 @@ def resolve(program: Program, module: ast.Module) -> list[SpecError]:
     for item in module.items:
         if isinstance(item, ast.BlockDef | ast.NetworkDef):
             scope = walker.params(item.params)
+            if isinstance(item, ast.BlockDef):
+                scope["in"] = None  # its input's channels
             walker.body(item.statements() if isinstance(item, ast.NetworkDef) else item.body, scope)
         elif isinstance(item, ast.ShortcutDef):
             for case in item.cases:

@@ -131,12 +131,13 @@ class ShortcutDef:
 
 @dataclass(frozen=True)
 class Group:
-    """``group conv1 { ... }``: layers named inside one container, numbered from 0."""
+    """``group conv1 { ... }``: layers and blocks in one container, numbered from 0; without a
+    name, a member of the container it is in, under its number."""
 
-    name: str
-    body: tuple[Call, ...]
+    name: str | None
+    body: tuple[Call | Group, ...]
     span: Span
-    name_span: Span
+    name_span: Span | None
 
 
 @dataclass(frozen=True)

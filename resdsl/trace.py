@@ -106,7 +106,7 @@ class Tracing:
             inner = replace(inner, args=tuple((p, reads[p]) for p in path.params))
             shortcut = tuple(_substituted(op, reads, call.span) for op in path.ops)
         op = TemplateOp(
-            name=self.blocks[-1].local,
+            name=parent.within + self.blocks[-1].local,
             op="block",
             args=tuple((p, bound[p]) for p in template.params),
             in_channels=channels,

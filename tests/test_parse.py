@@ -292,13 +292,13 @@ def test_a_missing_brace_before_a_definition_is_shown_at_its_brace(old, new, bra
         ("network n {\n  stem { conv 8 3x3; mul { bn } }\n}\n", 2, 22, "`mul` is a block's"),
         ("network n {\n  head { concat { conv 4 1x1 }; fc }\n}\n", 2, 10, "`concat` is a block's"),
         ("shortcut S { change {\n  mul { conv out 1x1 } } }\n", 2, 3, "`mul` is a block's"),
-        ("network n {\n  stage { group g { conv 8 3x3 } }\n}\n", 2, 11, "`group` is a statement"),
-        ("block b(w) { conv w 3x3; group g { bn }; add }\n", 1, 26, "`group` is a statement"),
+        ("block b(w) { conv w 3x3; mul { group g { bn } } }\n", 1, 32, "`group` is a statement"),
+        ("shortcut S { change { group g { bn } } }\n", 1, 23, "`group` is a statement"),
     ],
 )
 def test_a_word_out_of_place_is_named_where_it_is(text, line, column, message):
-    """`mul { }` in a section, `group` in a stage or block: the word is named at its place, with
-    where it belongs, not reported as an unexpected `{` after it."""
+    """`mul { }` in a section, `group` in a side path or a shortcut: the word is named at its
+    place, with where it belongs, not reported as an unexpected `{` after it."""
     with pytest.raises(resdsl.ResdslError) as info:
         resdsl.parse(text, "w.rds")
     error = info.value

@@ -271,7 +271,12 @@ class Writer:
         out.body = ["identity = x"] if template.residual else []
         last = _last_of_branch(ops) if template.residual else None
         side: Tensor | None = None  # a side path's tensor, from its first op to its join
+        group: list = []  # the members of a group written so far: (path in it, view, spelled)
         for index, op in enumerate(ops):
+            root = op.name.partition(".")[0] if "." in op.name else None
+            if group and root != group[0][1].name.partition(".")[0]:
+                out.body += self.group(out, group, tensor)
+                group = []
             if op.role == "add":
                 out.body += tensor.spatial() + self.join(tensor, "preact" if out.tap else "x")
                 tensor.value = "out"
@@ -305,7 +310,12 @@ class Writer:
                 spelled = self.spell
                 if op.op == "bn" and op.role == "branch":
                     out.branch_bns.append(op.name)
+            if root is not None:  # a member of a group of the block's, written as one
+                group.append((op.name.partition(".")[2], view, spelled))
+                continue
             out.body += self.layer(out, view, side if op.role == "side" else tensor, spelled)
+        if group:
+            out.body += self.group(out, group, tensor)
         out.body += tensor.spatial()
         out.body.append(f"return {tensor.value}")
         defaults, params = dict(template.defaults), list(names.items())
@@ -337,7 +347,7 @@ class Writer:
             stage = section.container if section.kind == "stage" else None
             self.open(out, tensor, stage)
             for entry in section.entries:
-                if entry.kind == "group":  # a container of its own, as a stage is
+                if entry.kind == "group" and stage is None:  # a container, as a stage is
                     self.open(out, tensor, entry.name, [m.name for m in entry.members])
                     for member in entry.members:
                         self.entry(out, tensor, member, entry.name)
@@ -353,7 +363,10 @@ class Writer:
         return out
 
     def entry(self, out: Body, tensor: Tensor, entry, container: str | None) -> None:
-        """One op or block instance of the network, in ``container`` where it has one."""
+        """One op, block instance or group of the network, in ``container`` where it has one."""
+        if entry.kind == "group":  # a group inside a stage's or a group's container
+            self.inner_group(out, tensor, entry, container)
+            return
         if entry.kind == "op":
             view = self.node_view(self.net.node(entry.name))
             out.body += self.layer(out, view, tensor, self.spell, container)
@@ -371,6 +384,11 @@ class Writer:
         fresh = OPS[source.op].fresh and self.net.graph.out_degree(source.name) == 1
         view.in_place, view.label = fresh, literal(node.name)
         return view
+
+    def inner_group(self, out: Body, tensor: Tensor, entry, container: str) -> None:
+        """A group that is a member of a container; by default, its members one by one."""
+        for member in entry.members:
+            self.entry(out, tensor, member, container)
 
     def call(self, inst: BlockInstance, first: str) -> Call:
         """The call that makes one block instance, with its concrete arguments."""
@@ -406,6 +424,13 @@ class Writer:
 
     def nested(self, view: OpView, inner: BlockTemplate, op) -> Callable[[OpView], Call]:
         raise NotImplementedError
+
+    def group(self, out: Body, members: list, tensor: Tensor) -> list:
+        """A group of a block's (``conv`` of ``conv.0.0``, ``conv.1``, ...): its members as
+        ``(path in the group, view, spelled)``; by default, each a layer of its own."""
+        return [
+            line for _, view, spelled in members for line in self.layer(out, view, tensor, spelled)
+        ]
 
     def finish(self, out: Body, template: BlockTemplate) -> None:
         raise NotImplementedError

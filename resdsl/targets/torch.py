@@ -143,6 +143,37 @@ class TorchWriter(Writer):
 
         return spell
 
+    def group(self, out: Body, members: list, tensor: Tensor) -> list:
+        """A block's group as one nn.Sequential (nested where its members are groups), called
+        once: torchvision's ``self.conv`` of MobileNetV2's inverted residual."""
+        root = members[0][1].name.partition(".")[0]
+        for _, view, _ in members:
+            view.contained = True
+        calls = [(path.split("."), spelled(view)) for path, view, spelled in members]
+        out.init.append((f"self.{root}", self.container(calls)))
+        return tensor.apply("", root, lambda value: Call(f"self.{root}", value))
+
+    def container(self, members: list[tuple[list[str], Call]]) -> Call:
+        """An nn.Sequential of ``(path, call)`` members: by position where they are numbered 0,
+        1, ... in order, else as an OrderedDict of their names; a longer path is a member of a
+        nested one."""
+        keys: list[str] = []
+        inner: dict[str, list] = {}
+        for path, call in members:
+            if path[0] not in inner:
+                keys.append(path[0])
+                inner[path[0]] = []
+            inner[path[0]].append((path[1:], call))
+        parts = [
+            items[0][1] if not items[0][0] else self.container(items)
+            for items in (inner[k] for k in keys)
+        ]
+        if keys == [str(i) for i in range(len(keys))]:
+            return Call("nn.Sequential", *parts)
+        self.uses.add("OrderedDict")
+        pairs = [Call("", literal(k), p) for k, p in zip(keys, parts, strict=True)]
+        return Call("nn.Sequential", Call("OrderedDict", Call("", *pairs, brackets="[]")))
+
     def sequential(self, parts: list[OpView]) -> Call:
         """A shortcut's nn.Sequential: nn.Identity() where an op that did nothing was left out,
         so each op keeps its index (timm's ResNet-D pool is downsample.0 even at stride 1);
@@ -199,11 +230,37 @@ class TorchWriter(Writer):
             self.keyed = False
             out.body += tensor.spatial() + [f"x = {_attribute(stage.split('.'))}(x)"]
 
-    def instance(self, out: Body, tensor, inst: BlockInstance, count: int, stage) -> None:
+    def inner_group(self, out: Body, tensor: Tensor, entry, container: str) -> None:
+        """A group inside a container: one member of it, an nn.Sequential of its own."""
+        out.init.append(self.member(entry.name, self.group_call(entry)))
+
+    def group_call(self, entry) -> Call:
+        members: list[tuple[list[str], Call]] = []
+        for member in entry.members:
+            local = member.name.rpartition(".")[2]
+            if member.kind == "group":
+                members.append(([local], self.group_call(member)))
+            elif member.kind == "op":
+                view = self.node_view(self.net.node(member.name))
+                view.contained = True
+                members.append(([local], self.spell(view)))
+            else:  # a block, or a run of equal ones under the numbers that follow
+                first = int(local) if local.isdigit() else None
+                call = self.instance_call(self.net.block(member.name))
+                names = [local] if first is None else range(first, first + member.count)
+                members += [([str(n)], call) for n in names]
+        return self.container(members)
+
+    def instance_call(self, inst: BlockInstance) -> Call:
+        """The call that makes one block instance, with its shortcut's nn.Sequential."""
         call = self.call(inst, str(self.net.node(inst.input).shape[0]))
         if inst.name in self.shortcuts:
             parts = [self.node_view(n) for n in self.shortcuts[inst.name]]
             call.args.append(("downsample=", self.sequential(parts)))
+        return call
+
+    def instance(self, out: Body, tensor, inst: BlockInstance, count: int, stage) -> None:
+        call = self.instance_call(inst)
         if stage is None:
             out.init.append((f"self.{inst.name}", call))
             out.body.append(f"x = self.{inst.name}(x)")

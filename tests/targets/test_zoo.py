@@ -77,6 +77,8 @@ REFERENCES = {
     "vgg16_bn": ("torchvision",),
     "vgg19": ("torchvision",),
     "vgg19_bn": ("torchvision",),
+    # containers as torchvision builds them: groups in blocks and stages, numbered members
+    "mobilenet_v2": ("torchvision",),
 }
 IN_CI = {
     ("resnet18d", "timm"),
@@ -87,6 +89,7 @@ IN_CI = {
     ("resnetv2_50", "timm"),
     ("resnetv2_50x1_bit", "timm"),
     ("vgg11_bn", "torchvision"),
+    ("mobilenet_v2", "torchvision"),
 }
 CASES = [(spec, lib) for spec, libs in REFERENCES.items() for lib in libs]
 

@@ -144,7 +144,7 @@ class ResNet50(nn.Module):
             # start each residual branch at zero, so each block begins as the identity
             for m in self.modules():
                 if getattr(m, "last_bn", None):
-                    nn.init.zeros_(getattr(m, m.last_bn).weight)
+                    nn.init.zeros_(m.get_submodule(m.last_bn).weight)
 
     def forward(self, x):
         x = self.conv1(x)
@@ -335,7 +335,7 @@ def responses(model, batches):
                 stats[1] += (out * out).sum().item()
                 stats[2] += out.numel()
 
-            hooks.append(getattr(block, bn).register_forward_hook(hook))
+            hooks.append(block.get_submodule(bn).register_forward_hook(hook))
     model.eval()
     for x, _ in batches:
         model(x)
