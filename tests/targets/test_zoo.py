@@ -79,6 +79,10 @@ REFERENCES = {
     "vgg19_bn": ("torchvision",),
     # containers as torchvision builds them: groups in blocks and stages, numbered members
     "mobilenet_v2": ("torchvision",),
+    "mnasnet0_5": ("torchvision",),
+    "mnasnet0_75": ("torchvision",),
+    "mnasnet1_0": ("torchvision",),
+    "mnasnet1_3": ("torchvision",),
 }
 IN_CI = {
     ("resnet18d", "timm"),
@@ -92,6 +96,12 @@ IN_CI = {
     ("mobilenet_v2", "torchvision"),
 }
 CASES = [(spec, lib) for spec, libs in REFERENCES.items() for lib in libs]
+# networks whose blocks and stages hold groups: reproduced, but the importer does not recover
+# containers inside blocks yet, so they do not read back (expected failures, strict)
+NOT_READ_YET = {"mobilenet_v2", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"}
+NOT_READ = pytest.mark.xfail(
+    strict=True, reason="issue 27: the importer does not recover groups inside blocks yet"
+)
 
 
 def reference(lib: str, name: str):
@@ -120,7 +130,7 @@ def trainable(model) -> int:
 
 def test_every_zoo_spec_has_its_references():
     """Each model spec of specs/zoo/ is listed here, and each listed one exists."""
-    specs = {p.stem for p in ZOO.glob("*.rds")} - {"families"}
+    specs = {p.stem for p in ZOO.glob("*.rds")} - {"families", "mobile"}
     assert specs == set(REFERENCES) | set(KERAS)
 
 
