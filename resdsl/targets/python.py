@@ -388,7 +388,7 @@ class Writer:
     def inner_group(self, out: Body, tensor: Tensor, entry, container: str) -> None:
         """A group that is a member of a container; by default, its members one by one."""
         for member in entry.members:
-            self.entry(out, tensor, member, container)
+            self.entry(out, tensor, member, entry.name)
 
     def call(self, inst: BlockInstance, first: str) -> Call:
         """The call that makes one block instance, with its concrete arguments."""
