@@ -87,6 +87,17 @@ REFERENCES = {
     "mnasnet1_3": ("torchvision",),
     "mobilenet_v3_large": ("torchvision",),
     "mobilenet_v3_small": ("torchvision",),
+    "efficientnet_b0": ("torchvision",),
+    "efficientnet_b1": ("torchvision",),
+    "efficientnet_b2": ("torchvision",),
+    "efficientnet_b3": ("torchvision",),
+    "efficientnet_b4": ("torchvision",),
+    "efficientnet_b5": ("torchvision",),
+    "efficientnet_b6": ("torchvision",),
+    "efficientnet_b7": ("torchvision",),
+    "efficientnet_v2_s": ("torchvision",),
+    "efficientnet_v2_m": ("torchvision",),
+    "efficientnet_v2_l": ("torchvision",),
 }
 IN_CI = {
     ("resnet18d", "timm"),
@@ -105,6 +116,8 @@ CASES = [(spec, lib) for spec, libs in REFERENCES.items() for lib in libs]
 NOT_READ_YET = {
     *("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"),
     *("mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"),
+    *(f"efficientnet_b{n}" for n in range(8)),
+    *("efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"),
 }
 NOT_READ = pytest.mark.xfail(
     strict=True, reason="issue 27: the importer does not recover groups inside blocks yet"
