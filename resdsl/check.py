@@ -56,8 +56,8 @@ def lint(net: Network) -> list[ResdslError]:
 
 
 def _lint_attribute(local: str, name: str) -> None:
-    if local.isdigit() or name == "input":
-        return
+    if local.isdigit() or name == "input" or "-" in local and names.MEMBER.fullmatch(local):
+        return  # a container's member: 0, 1, ..., block1-0
     if not local.isidentifier() or local in names.ATTRIBUTE_RESERVED or local.startswith("_"):
         raise AssertionError(f"IR name {name!r}: {local!r} cannot be an attribute")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from . import syntax as ast
 from .errors import SpecError
 from .ir import Entry
-from .names import ATTRIBUTE_RESERVED, Namespace, private
+from .names import ATTRIBUTE_RESERVED, MEMBER, Namespace, private
 
 
 class Containers:
@@ -33,7 +33,7 @@ class Containers:
                     )
                 )
                 return
-            local = scope.names.create_name(str(len(scope.names.used)))
+            local = scope.member()
         else:
             problem = private(group.name, "a group")
             if problem or scope.names.taken(group.name):
@@ -67,6 +67,22 @@ class Containers:
             entry = Entry(scope.prefix + local, "group", members=tuple(self._runs(members)))
             scope.entries.append(entry)
 
+    def _numbering(self, stmt: ast.Setting) -> tuple[str, int]:
+        """A stage's `names "PREFIX" from N`: its blocks are PREFIX + N, PREFIX + (N + 1), ..."""
+        prefix, start = stmt.value
+        if prefix and not MEMBER.fullmatch(prefix) or prefix[:1].isdigit():
+            self.errors.append(
+                SpecError(
+                    f"`names {prefix!r}`: a block's name starts with a letter, then letters, "
+                    "digits, `_` and `-`",
+                    stmt.value_span or stmt.span,
+                    'e.g. `names "block1-"` (block1-0, block1-1, ...) or `names "b" from 1`',
+                    code="RDS117",
+                )
+            )
+            return ("", 0)
+        return prefix, start
+
     def _runs(self, entries: list[Entry]) -> list[Entry]:
         """Merge neighbouring blocks that print alike (same template, arguments and input)."""
         out: list[Entry] = []
@@ -85,6 +101,8 @@ class Containers:
         if entry.kind != "block":
             return None
         inst = self.by_name[entry.name]
+        if not inst.local.isdigit():
+            return None  # a name of its own (`block1-0`): each block is written under it
         if inst.shortcut.kind == "path":
             return None  # its own shortcut ops make it unlike its neighbours
         template = self.templates_by_name[inst.template]

@@ -107,6 +107,7 @@ class _Scope:
     symbols: dict[str, Expr] = field(default_factory=dict)  # its parameters, symbolically
     entries: list[Entry] | None = None  # a section's entries, where this scope is one
     within: str = ""  # a group's path inside its block (`conv.0.`), which its template ops take
+    numbering: tuple[str, int] = ("", 0)  # a numbered container's members: prefix, first number
 
     def child(self, local: str, path: str, **kw) -> _Scope:
         return _Scope(
@@ -118,6 +119,11 @@ class _Scope:
             **kw,
         )
 
+    def member(self) -> str:
+        """The next member's name in a numbered container: 0, 1, ... or as its `names` says."""
+        prefix, start = self.numbering
+        return self.names.create_name(f"{prefix}{start + len(self.names.used)}")
+
     def name(self, kind: str, label: str | None = None) -> tuple[str, str, str]:
         """The next node name, human path and local name for a node of ``kind``: ``label``
         where the spec gives one (the caller has checked that it is free)."""
@@ -128,7 +134,7 @@ class _Scope:
             self.counts[kind] = max(self.counts.get(kind, 0), count)
             return self.prefix + label, " › ".join((*self.path, label)), label
         if self.names.numbered:
-            local = self.names.create_name(str(len(self.names.used)))
+            local = self.member()
             return self.prefix + local, " › ".join((*self.path, kind)), local
         n = self.counts[kind] = self.counts.get(kind, 0) + 1
         numbered = kind in ops.OPS and ops.OPS[kind].numbered
@@ -330,13 +336,15 @@ class _Elaborator(Values, Tracing, Joins, Containers):
         policy: str,
         entries: list[Entry],
     ) -> None:
-        stride, calls = None, []
+        stride, calls, numbering = None, [], ("", 0)
         for stmt in section.body:
             if isinstance(stmt, ast.Setting) and stmt.key == "stride":
                 try:
                     stride = (self._int(stmt.value, env, "stride", minimum=1), stmt.span)
                 except SpecError as exc:
                     self.errors.append(exc)
+            elif isinstance(stmt, ast.Setting) and stmt.key == "names":
+                numbering = self._numbering(stmt)
             elif isinstance(stmt, ast.Setting):
                 policy = self._policy(stmt.value, stmt.span)
             else:
@@ -348,6 +356,7 @@ class _Elaborator(Values, Tracing, Joins, Containers):
             "stage",
             number,
             entries=entries,
+            numbering=numbering,
         )
         for call in calls:
             if isinstance(call, ast.Group):

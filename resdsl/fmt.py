@@ -410,8 +410,16 @@ def _simple(tree: Tree) -> str:
         return f"import {tree.children[1]}"
     if kind == "call":
         return _call(tree)
-    if kind in ("add", "tap"):
+    if kind == "add":  # `add`, or `proj: add`
+        label = next((c for c in tree.children if isinstance(c, Tree) and c.data == "label"), None)
+        return f"{label.children[0]}: add" if label is not None else "add"
+    if kind == "tap":
         return kind
+    if kind == "names":  # `names "block1-"`, `names "b" from 1`
+        words = [
+            str(t) for t in tree.children if isinstance(t, Token) and t.type in ("STRING", "INT")
+        ]
+        return f"names {words[0]}" + (f" from {words[1]}" if len(words) > 1 else "")
     if kind in ("input", "classes", "drop_path", "shortcut", "stride"):
         return f"{kind} {_expr(tree.children[1])}"
     if kind in (*_SECTIONS, "shortcut_case", "group", "join"):

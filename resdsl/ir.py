@@ -233,6 +233,7 @@ class BlockTemplate:
     total_stride: Expr  # the product of every op's stride (what an enclosing block's sees)
     span: Span  # the definition
     from_tap: bool = False  # its shortcut starts at its `tap` op (instances differ: templates too)
+    shortcut_name: str = "downsample"  # its shortcut's container: its `add`'s label, if any
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,11 @@ def counted(kind: str, label: str, numbered: bool) -> int:
     return count if module_suffix(count, numbered) == digits else 0
 
 
+# a numbered container's member (nn.Sequential's keys): 0, 1, ... or block1-0, b1 (a stage's
+# `names`), which a module path holds though they are no Python names
+MEMBER = re.compile(r"[0-9]+|[A-Za-z][A-Za-z0-9_-]*")
+
+
 class Namespace:
     """Allocates unique names: ``create_name`` never returns a reserved or a used name."""
 
@@ -91,8 +96,8 @@ class Namespace:
     def _sanitize(self, candidate: str) -> str:
         if candidate.isidentifier() and candidate.isascii() and candidate[0] != "_":
             return candidate  # the usual case, kept fast: a network has thousands of names
-        if self.numbered and candidate.isdigit():
-            return candidate
+        if self.numbered and MEMBER.fullmatch(candidate):
+            return candidate  # a container's member: 0, 1, ..., or as a stage's `names` gives
         name = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in candidate)
         if not name or name[0].isdigit():
             name = "m" + name

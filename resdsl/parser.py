@@ -561,8 +561,12 @@ class _ToAst(Transformer_NonRecursive):
             label and label.span,
         )
 
-    def add(self, meta):
-        return ast.Add(self._span(meta))
+    @v_args(meta=True, inline=False)
+    def add(self, meta, children):
+        label = children[0] if children else None
+        if label is None:
+            return ast.Add(self._span(meta))
+        return ast.Add(self._span(meta), label.name, label.span)
 
     def tap(self, meta):
         return ast.Tap(self._span(meta))
@@ -621,6 +625,12 @@ class _ToAst(Transformer_NonRecursive):
 
     def stride(self, meta, expr):
         return ast.Setting("stride", expr, self._span(meta))
+
+    @v_args(meta=True, inline=False)
+    def names(self, meta, children):
+        prefix, *start = children
+        value = (str(prefix)[1:-1], int(start[0]) if start else 0)
+        return ast.Setting("names", value, self._span(meta), self._tok(prefix))
 
     def _section(kind):  # noqa: N805 - a factory used in the class body
         @v_args(meta=True, inline=False)

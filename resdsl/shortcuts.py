@@ -20,7 +20,7 @@ from . import ops
 from . import syntax as ast
 from .errors import Related, SpecError, unknown
 from .ir import IN_CHANNELS, Param, Shortcut
-from .names import ATTRIBUTE_RESERVED, Namespace
+from .names import ATTRIBUTE_RESERVED, Namespace, private
 from .trace import Trace
 from .values import Env, block_in_shortcut
 
@@ -98,6 +98,15 @@ class Joins:
                 stride *= ops.OPS[node.op].stride(node.arg)
         shortcut, source = Shortcut("identity", policy), block_input
         tap = scope.tap
+        container = stmt.label or "downsample"
+        if stmt.label is not None:  # the shortcut's container takes a name of the block's
+            problem, code = private(stmt.label, "a shortcut's container"), "RDS117"
+            if problem is None and (scope.names.taken(stmt.label) or stmt.label in scope.symbols):
+                problem, code = f"the name `{stmt.label}` is taken here", "RDS116"
+            if problem is not None:
+                self.errors.append(SpecError(problem, stmt.label_span, code=code))
+            else:
+                scope.names.reserve(stmt.label)
         if in_shape is not None and out_shape is not None and policy is not None:
             definition = self.program.shortcuts[policy]
             case = case_of(definition, stride, in_shape[0], out_shape[0])
@@ -111,7 +120,7 @@ class Joins:
                 channels = (nodes[start]["node"].shape or in_shape)[0]
                 values = {"in": channels, "out": out_shape[0], "stride": stride}
                 self.current = start
-                shortcut = self._path(definition, case, values, scope)
+                shortcut = self._path(definition, case, values, scope, container)
                 source = self.current
         self.current = branch
         if scope.drop is not None:  # stochastic depth on the branch, where the network sets it
@@ -121,10 +130,12 @@ class Joins:
         self._emit("add", {}, stmt.span, scope, inputs=(self.current, source), symbolic={})
         return shortcut
 
-    def _path(self, definition: ast.ShortcutDef, case: ast.Case, values: dict, scope) -> Shortcut:
+    def _path(
+        self, definition: ast.ShortcutDef, case: ast.Case, values: dict, scope, container: str
+    ) -> Shortcut:
         """Make a case's ops from ``self.current``, and their template over in, out and stride."""
         sub = scope.child(
-            "downsample",
+            container,
             "shortcut",
             names=Namespace(ATTRIBUTE_RESERVED, numbered=True),
             block=scope.block,

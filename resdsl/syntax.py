@@ -83,9 +83,12 @@ class Tap:
 
 @dataclass(frozen=True)
 class Add:
-    """The point where a block's shortcut joins its residual branch."""
+    """The point where a block's shortcut joins its residual branch; ``label`` names the
+    shortcut's container (``proj: add``), ``downsample`` where it is None."""
 
     span: Span
+    label: str | None = None
+    label_span: Span | None = None
 
 
 @dataclass(frozen=True)

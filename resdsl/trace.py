@@ -187,8 +187,15 @@ class Tracing:
                 total_stride=trace.total_stride,
                 span=definition.span,
                 from_tap=from_tap,
+                shortcut_name=shortcut_name(definition),
             ),
         )
+
+
+def shortcut_name(definition: ast.BlockDef) -> str:
+    """The container a block's shortcut is in: its `add`'s label, or downsample."""
+    add = next((s for s in definition.body if isinstance(s, ast.Add)), None)
+    return add.label if add is not None and add.label else "downsample"
 
 
 def _shared(table: dict, by_name: dict, key, kind: str, make) -> BlockTemplate:

@@ -133,6 +133,19 @@ def test_scopes_of_shortcut_definitions_cases_and_groups(tokenize):
     assert scopes_of(tokens, resnet50d, line, "D")[-1] == "constant.language.policy.resdsl"
 
 
+def test_scopes_of_unnamed_groups_stage_names_and_a_labelled_add(tokenize):
+    mobile, regnets = SPECS / "zoo" / "mobile.rds", SPECS / "zoo" / "regnets.rds"
+    tokens = tokenize(mobile, SPECS / "zoo" / "mobilenet_v2.rds")
+    line = line_of(mobile, "group { conv in*expand 1x1")
+    assert scopes_of(tokens, mobile, line, "group")[-1] == "keyword.other.group.resdsl"
+    assert scopes_of(tokens, mobile, line, "conv")[-1] == "support.function.layer.resdsl"
+    tokens = tokenize(regnets, SPECS / "zoo" / "regnet_y_400mf.rds")
+    line = line_of(regnets, 'names "block1-"')
+    assert scopes_of(tokens, regnets, line, "names")[-1] == "keyword.other.setting.resdsl"
+    line = line_of(regnets, "proj: add")
+    assert scopes_of(tokens, regnets, line, "add")[-1] == "keyword.other.add.resdsl"
+
+
 def test_the_grammar_knows_every_layer_of_the_op_table():
     """The layer names the editor colours are the op table's, no more and no fewer."""
     from resdsl import ops

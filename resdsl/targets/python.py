@@ -77,6 +77,17 @@ def _last_of_branch(ops) -> int | None:
     return main[-1] if main else None
 
 
+def _members(entries) -> list[str]:
+    """A container's members' names, each of a run of equal blocks its own (``layer1.0``, ...)."""
+    out = []
+    for entry in entries:
+        base, _, local = entry.name.rpartition(".")
+        first = int(local) if local.isdigit() else None
+        numbers = [local] if first is None else range(first, first + entry.count)
+        out += [f"{base}.{n}" for n in numbers]
+    return out
+
+
 class OpView:
     """One op as a target spells it: a template's op (symbolic) or a node (concrete) alike."""
 
@@ -213,7 +224,8 @@ class Writer:
         self.block_names = {t.name: module.create_name(self.block_name(t)) for t in self.templates}
         self.params = {}
         for t in self.templates:
-            local = Namespace(RESERVED | self.MODULE | self.SHARED | module.used | self.LOCALS)
+            own = self.LOCALS | {t.shortcut_name}
+            local = Namespace(RESERVED | self.MODULE | self.SHARED | module.used | own)
             self.params[t.name] = {p: local.create_name(p) for p in t.params}
 
     @property
@@ -278,7 +290,8 @@ class Writer:
                 out.body += self.group(out, group, tensor)
                 group = []
             if op.role == "add":
-                out.body += tensor.spatial() + self.join(tensor, "preact" if out.tap else "x")
+                start = "preact" if out.tap else "x"
+                out.body += tensor.spatial() + self.join(tensor, start, template.shortcut_name)
                 tensor.value = "out"
                 continue
             if op.op == "tap":  # where this template's shortcut starts
@@ -345,7 +358,7 @@ class Writer:
             label = f"stage {section.stage}" if section.kind == "stage" else section.kind
             self.comment(out, f"# {label}: {where(section.span, self.net.span)}")
             stage = section.container if section.kind == "stage" else None
-            self.open(out, tensor, stage)
+            self.open(out, tensor, stage, _members(section.entries) if stage else ())
             for entry in section.entries:
                 if entry.kind == "group" and stage is None:  # a container, as a stage is
                     self.open(out, tensor, entry.name, [m.name for m in entry.members])
@@ -415,8 +428,9 @@ class Writer:
     def unflatten(self, value: str, label: str):
         raise NotImplementedError
 
-    def join(self, tensor: Tensor, start: str) -> list:
-        """The shortcut joined to the branch: its ops read ``start`` (the input, or the tap)."""
+    def join(self, tensor: Tensor, start: str, container: str) -> list:
+        """The shortcut joined to the branch: its ops read ``start`` (the input, or the tap);
+        ``container`` is its module's name in the block (``downsample``, or the add's label)."""
         raise NotImplementedError
 
     def layer(self, out: Body, view: OpView, tensor: Tensor, spelled, stage=None) -> list:

@@ -193,7 +193,7 @@ class KerasWriter(Writer):
         self.uses.add(func)
         return Call(func, f"[{main}, {side}]", name=self.block_label(name))
 
-    def join(self, tensor: Tensor, start: str) -> list:
+    def join(self, tensor: Tensor, start: str, container: str) -> list:
         add = Call("add", f"[{tensor.value}, identity]", name=self.block_label("add"))
         return ["if downsample is not None:", f"    identity = downsample({start})", ("out", add)]
 
@@ -210,7 +210,7 @@ class KerasWriter(Writer):
             call.args += self.arguments(inner, {p: v[p] for p in inner.params})
             call.args.append(("name=", v.label))
             if op.shortcut:
-                name = self.block_label(f"{op.name}.downsample")
+                name = self.block_label(f"{op.name}.{inner.shortcut_name}")
                 call.args.append(("downsample=", self.shortcut(op.plan, v.names, name)))
             if inner.name in self.zero_init:
                 call.args.append(("zero_init=", "zero_init"))
@@ -273,7 +273,8 @@ class KerasWriter(Writer):
         call = self.call(inst, tensor.value if count == 1 else "x")
         call.args.append(("name=", name))
         if inst.shortcut.kind == "path":
-            label = literal(f"{inst.name}.downsample")
+            container = self.net.templates[inst.template].shortcut_name
+            label = literal(f"{inst.name}.{container}")
             call.args.append(("downsample=", self.shortcut(inst.shortcut, {}, label)))
         if inst.template in self.zero_init:
             call.args.append(("zero_init=", "zero_init_residual"))

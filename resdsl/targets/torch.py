@@ -117,10 +117,10 @@ class TorchWriter(Writer):
     def merge(self, op: str, main: str, side: str, name: str) -> str:
         return f"{main} * {side}" if op == "mul" else f"torch.cat([{main}, {side}], 1)"
 
-    def join(self, tensor: Tensor, start: str) -> list:
+    def join(self, tensor: Tensor, start: str, container: str) -> list:
         return ["out = x"] * (tensor.value == "x") + [
-            "if self.downsample is not None:",
-            f"    identity = self.downsample({start})",
+            f"if self.{container} is not None:",
+            f"    identity = self.{container}({start})",
             "out = out + identity",
         ]
 
@@ -138,7 +138,7 @@ class TorchWriter(Writer):
             call.args += self.arguments(inner, {p: v[p] for p in inner.params})
             if op.shortcut:
                 parts = [OpView(s.op, s.name, s.arg, s.in_channels, v.names) for s in op.shortcut]
-                call.args.append(("downsample=", self.sequential(parts)))
+                call.args.append((f"{inner.shortcut_name}=", self.sequential(parts)))
             return call
 
         return spell
@@ -196,8 +196,9 @@ class TorchWriter(Writer):
         signature = Call("def __init__", "self", "in_channels")
         signature.args += out.signature
         if template.residual:
-            out.init.append("self.downsample = downsample")
-            signature.args.append(("downsample=", "None"))
+            name = template.shortcut_name
+            out.init.append(f"self.{name} = {name}")
+            signature.args.append((f"{name}=", "None"))
         out.signature = lay_out(signature, 4, "", ":")
 
     def comment(self, out: Body, text: str) -> None:
@@ -217,7 +218,8 @@ class TorchWriter(Writer):
             if ".".join(parts[:end]) not in self.containers:
                 self.containers.add(".".join(parts[:end]))
                 out.init.append(f"{_attribute(parts[:end])} = nn.ModuleDict()")
-        self.keyed = not all(n.rpartition(".")[2].isdigit() for n in names)
+        # positional where the members are 0, 1, ...; else (name, module) pairs in an OrderedDict
+        self.keyed = [n.rpartition(".")[2] for n in names] != [str(i) for i in range(len(names))]
         if self.keyed:  # a group with labelled members, named as nn.Sequential keeps them
             self.uses.add("OrderedDict")
             out.init += [f"{_attribute(parts)} = nn.Sequential(", "    OrderedDict(", "        ["]
@@ -256,7 +258,8 @@ class TorchWriter(Writer):
         call = self.call(inst, str(self.net.node(inst.input).shape[0]))
         if inst.name in self.shortcuts:
             parts = [self.node_view(n) for n in self.shortcuts[inst.name]]
-            call.args.append(("downsample=", self.sequential(parts)))
+            container = self.net.templates[inst.template].shortcut_name
+            call.args.append((f"{container}=", self.sequential(parts)))
         return call
 
     def instance(self, out: Body, tensor, inst: BlockInstance, count: int, stage) -> None:
