@@ -25,7 +25,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 pytest.importorskip("timm")
 
-from test_zoo import NOT_READ, NOT_READ_YET, REFERENCES, randomise, reproduces  # noqa: E402
+from test_zoo import (  # noqa: E402
+    MODELS,
+    NOT_READ,
+    NOT_READ_YET,
+    REFERENCES,
+    randomise,
+    reproduces,
+)
 
 ALL = os.environ.get("RESDSL_ZOO") == "1"
 TORCHVISION = sorted(s for s, libs in REFERENCES.items() if "torchvision" in libs)
@@ -70,7 +77,7 @@ def test_resnet50_imports_in_a_few_lines_and_round_trips(tmp_path):
 def test_round_trips(lib, name, tmp_path):
     if not ALL and (lib, name) not in IN_CI:
         pytest.skip("RESDSL_ZOO=1 imports every model")
-    text = imported(f"{lib}:{name}").stdout
+    text = imported(f"{lib}:{MODELS.get(name, name)}").stdout
     assert format_text(text) == text
     spec = tmp_path / f"{name}.rds"
     spec.write_text(text)
