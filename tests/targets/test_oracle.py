@@ -72,10 +72,21 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
             st.sampled_from(
                 [
                     *("conv", "conv", "conv", "bn", "relu", "pool", "drop", "dw"),
-                    *("act", "act", "gate", "dil", "gn", "pad"),
+                    *("act", "act", "gate", "dil", "gn", "pad", "grp"),
                 ]
             )
         )
+        if choice == "grp":  # containers in a block, named and numbered, and its input's `in`
+            return draw(
+                st.sampled_from(
+                    [
+                        "group g { conv w 1x1; bn; relu }",
+                        "group f { group { conv in 3x3 groups=in; bn }; conv w 1x1; relu6 }",
+                        "conv in*2 1x1; relu",
+                        "group h { group a { conv w 3x3 stride=stride; bn } }",
+                    ]
+                )
+            )
         if choice == "pad":
             return draw(st.sampled_from(["pad 1", "pad 1x0 value=0.5"]))
         if choice == "gn":
@@ -140,7 +151,7 @@ def block_defs(draw, index: int, earlier: list[tuple[str, tuple[str, ...]]]):
         body.append(statement)
     if draw(st.booleans()):
         at = draw(st.integers(0, len(body)))
-        body.insert(at, "add")
+        body.insert(at, draw(st.sampled_from(["add", "add", "add", "proj: add"])))
         if draw(st.booleans()):  # where a shortcut's `from tap` case starts, before the add
             body.insert(draw(st.integers(0, at)), "tap")
     name = f"b{index}"
@@ -221,6 +232,14 @@ def specs(draw) -> str:
             items.append(f"stride {draw(st.sampled_from([1, 2]))}")
         if draw(st.integers(0, 3)) == 0:
             items.append(f"shortcut {draw(st.sampled_from(policies))}")
+        if draw(st.integers(0, 4)) == 0:  # its blocks named otherwise, a group as a member
+            items.append(
+                draw(
+                    st.sampled_from(
+                        ['names "b" from 1', 'names "blk-"', "group { conv 5 1x1; bn; relu }"]
+                    )
+                )
+            )
         path = f" stages.{number}.blocks" if paths and draw(st.booleans()) else ""
         lines.append(f"    stage{path} {{ {'; '.join(items)} }}")
     head = draw(
@@ -380,6 +399,11 @@ def test_the_strategy_reaches_the_targets():
     assert {"sigmoid", "hardsigmoid", "silu", "leakyrelu", "gn", "blurpool", "droppath"} <= kinds
     assert {"relu6", "hardswish"} <= kinds
     assert "pad" in kinds and "adaptive_avgpool" in kinds
+    templates = [t for n in nets if n for t in n.templates.values()]
+    assert any("." in op.name for t in templates for op in t.ops)  # a group in a block
+    assert any(t.shortcut_name == "proj" and t.residual for t in templates)  # `proj: add`
+    locals_ = {b.local for n in nets if n for b in n.blocks if b.parent is None}
+    assert {"b1", "blk-0"} <= locals_  # a stage's `names`
     assert any(t.from_tap for n in nets if n for t in n.templates.values())  # V from its tap
     policies = {b.shortcut.policy for n in nets if n for b in n.blocks}
     assert {"A", "B", "C", "none"} <= policies and len(
