@@ -195,10 +195,11 @@ def completions(analysis: Analysis, offset: int) -> list[lsp.CompletionItem]:
                 ("in", "out", "stride"), kind.Variable, "the block's"
             )
         extra = {
-            "stage": ("stride", "shortcut"),
-            "block": ("add", "tap", "mul"),
+            "stage": ("stride", "shortcut", "names", "group"),
+            "block": ("add", "tap", "mul", "concat", "group"),
             "stem": ("group",),
             "head": ("group",),
+            "group": ("group",),
         }.get(where, ())
         return out + items(extra, kind.Keyword)
     head = words[0]
