@@ -517,7 +517,14 @@ def _function_reads() -> dict:
             return None
         return [("concat", {"side": int(tensors[1].meta["tensor_meta"].shape[1])})]
 
+    def dropout(node):  # F.dropout(x, p): the op, or nothing at p=0 (timm's legacy SE-ResNets)
+        p = node.kwargs.get("p", node.args[1] if len(node.args) > 1 else 0.5)
+        if not isinstance(p, (int, float)) or not 0 <= p < 1:
+            return None
+        return [("dropout", {"p": float(p)})] if p else []
+
     table = {"mean": mean, functional.adaptive_avg_pool2d: adaptive, torch.cat: cat}
+    table[functional.dropout] = dropout
     for kind, targets in {
         "add": (operator.add, operator.iadd, torch.add, "add", "add_"),
         "mul": (operator.mul, operator.imul, torch.mul, "mul", "mul_"),
