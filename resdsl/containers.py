@@ -35,11 +35,11 @@ class Containers:
                 return
             local = scope.member()
         else:
-            problem = private(group.name, "a group")
-            if problem or scope.names.taken(group.name):
-                problem = problem or f"the name `{group.name}` is taken here"
-                hint = None if private(group.name, "a group") else "a group needs a name of its own"
-                code = "RDS117" if private(group.name, "a group") else "RDS116"
+            problem, hint, code = private(group.name, "a group"), None, "RDS117"
+            if problem is None and scope.names.taken(group.name):
+                problem = f"the name `{group.name}` is taken here"
+                hint, code = "a group needs a name of its own", "RDS116"
+            if problem is not None:
                 self.errors.append(SpecError(problem, group.name_span, hint, code=code))
                 return
             scope.names.reserve(group.name)

@@ -180,9 +180,7 @@ class TorchWriter(Writer):
         an OrderedDict of its ops by name where one has a label (timm's downsample.conv)."""
         names = [p.name.rpartition(".")[2] for p in parts]
         if not all(n.isdigit() for n in names):
-            self.uses.add("OrderedDict")
-            pairs = [Call("", literal(n), self.spell(p)) for n, p in zip(names, parts, strict=True)]
-            return Call("nn.Sequential", Call("OrderedDict", Call("", *pairs, brackets="[]")))
+            return self.container([([n], self.spell(p)) for n, p in zip(names, parts, strict=True)])
         by_index = {int(n): p for n, p in zip(names, parts, strict=True)}
         return Call(
             "nn.Sequential",
